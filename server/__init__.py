@@ -1,0 +1,1 @@
+"""Flint: order-backed payments for installable checkout extensions."""

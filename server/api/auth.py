@@ -1,0 +1,104 @@
+"""Who is calling. Every route declares how it authenticates, next to the route:
+
+* ``@scope("orders:read")``: a merchant secret key (all scopes) or, later, an app token
+  holding that scope;
+* ``@client_token``: a buyer's checkout ``client_token`` for the session in the path;
+* ``@public``: no credentials (documents, health).
+
+A before-request hook reads the declaration and resolves the caller into ``g.principal``;
+a route with no declaration is refused (fail closed), and a meta-test keeps it that way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from quart import current_app, g, request
+
+from ..actors import Actor
+from ..checkout import service as checkout
+from ..checkout.models import CheckoutSession
+from ..errors import FlintError
+from ..merchants import service as merchants
+from ..runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+AUTH_ATTRIBUTE = "_flint_auth"
+
+SCOPES = (
+    "orders:read", "orders:write", "checkout:write", "payment_links:write", "payments:read",
+    "refunds:write", "events:read", "webhooks:write",
+)
+# Merchant-account operations no app may perform, whatever it was granted.
+MERCHANT_ONLY = "merchant"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "merchant" | "buyer"
+    merchant_id: str
+    actor: Actor
+    idempotency_scope: str
+    session: CheckoutSession | None = None
+
+
+def _declare(kind: str, value: str | None) -> Callable[[F], F]:
+    def decorator(func: F) -> F:
+        setattr(func, AUTH_ATTRIBUTE, (kind, value))
+        return func
+    return decorator
+
+
+def scope(name: str) -> Callable[[F], F]:
+    assert name in SCOPES or name == MERCHANT_ONLY, name
+    return _declare("scope", name)
+
+
+merchant_only = _declare("scope", MERCHANT_ONLY)
+client_token = _declare("client_token", None)
+public = _declare("public", None)
+
+
+def declaration(func: Callable[..., Any]) -> tuple[str, str | None] | None:
+    return getattr(func, AUTH_ATTRIBUTE, None)
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise FlintError(401, "authentication_required", "Send 'Authorization: Bearer <key>'.",
+                         headers={"WWW-Authenticate": 'Bearer realm="flint"'})
+    if scheme.lower() != "bearer" or not token.strip():
+        raise FlintError(401, "authentication_invalid", "Use the Bearer scheme: 'Authorization: Bearer <key>'.",
+                         headers={"WWW-Authenticate": 'Bearer realm="flint", error="invalid_request"'})
+    return token.strip()
+
+
+async def authenticate(rt: Runtime) -> Principal | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return None
+    declared = declaration(view)
+    if declared is None:
+        # Fail closed: an undeclared route is a bug, never an open door.
+        raise FlintError(401, "authentication_required", "This route accepts no credentials.")
+    kind, _ = declared
+    if kind == "public":
+        return None
+    token = _bearer()
+    if kind == "client_token":
+        session = await checkout.session_for_client_token(rt, token, (request.view_args or {}).get("session_id"))
+        return Principal("buyer", session.merchant_id, Actor("buyer", session.id), f"session:{session.id}",
+                         session=session)
+    key = await merchants.authenticate_secret_key(rt, token)
+    if key is None:
+        raise FlintError(401, "api_key_invalid", "This API key is not valid (or was revoked).",
+                         headers={"WWW-Authenticate": 'Bearer realm="flint", error="invalid_token"'})
+    return Principal("merchant", key.merchant_id, Actor("merchant", key.merchant_id), f"merchant:{key.merchant_id}")
+
+
+def principal() -> Principal:
+    found = g.get("principal")
+    assert found is not None, "route declared no credentials but asked for a principal"
+    return found

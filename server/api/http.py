@@ -1,0 +1,10 @@
+"""Small helpers every blueprint uses."""
+from __future__ import annotations
+
+from quart import current_app
+
+from ..runtime import Runtime
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["flint"]

@@ -1,0 +1,156 @@
+"""The Quart application factory: blueprints, auth, idempotency, errors, logs, headers."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from quart import Quart, Response, g, request
+from quart_schema import QuartSchema
+from werkzeug.exceptions import HTTPException
+
+from . import sweeper
+from .api import auth
+from .api.openapi import FlintOpenAPIProvider
+from .config import Config
+from .db.migrate import migrate
+from .errors import FlintError
+from .ids import new_id
+from .idempotency import service as idempotency
+from .payments.processor import Processor
+from .runtime import Runtime
+
+log = logging.getLogger("flint.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+_HTTP_CODES = {
+    400: "invalid_request", 404: "route_not_found", 405: "method_not_allowed",
+    413: "request_too_large", 415: "unsupported_media_type",
+}
+
+
+def problem_response(error: FlintError) -> Response:
+    body = error.problem()
+    if rid := g.get("request_id"):
+        body.setdefault("request_id", rid)
+    response = Response(json.dumps(body), status=error.status, content_type="application/problem+json")
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def create_app(config: Config | None = None, *, processor: Processor | None = None,
+               run_sweeper: bool = True, **overrides: Any) -> Quart:
+    config = config or Config.from_env(**overrides)
+    app = Quart(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.config["FLINT"] = config
+    QuartSchema(
+        app, openapi_path="/v1/openapi.json", redoc_ui_path=None, scalar_ui_path=None, swagger_ui_path=None,
+        info={"title": "Flint API", "version": "1",
+              "description": "Order-backed payments for installable checkout extensions."},
+        openapi_provider_class=FlintOpenAPIProvider,
+    )
+    auth.public(app.view_functions["openapi"].__func__)  # a bound method of the extension
+
+    from .checkout.routes import bp as checkout_bp
+    from .events.routes import bp as events_bp
+    from .merchants.routes import bp as merchants_bp
+    from .orders.routes import bp as orders_bp
+    from .payments.routes import bp as payments_bp
+    from .refunds.routes import bp as refunds_bp
+
+    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp):
+        app.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    @auth.public
+    async def get_healthz():
+        return {"status": "ok"}
+
+    @app.before_serving
+    async def start_runtime() -> None:
+        rt = await Runtime.start(config, processor)
+        await migrate(rt.db)
+        app.extensions["flint"] = rt
+        if run_sweeper:
+            app.extensions["flint.sweeper"] = asyncio.create_task(sweeper.run(rt))
+
+    @app.after_serving
+    async def stop_runtime() -> None:
+        task = app.extensions.pop("flint.sweeper", None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await app.extensions.pop("flint").stop()
+
+    @app.before_request
+    async def identify_and_authenticate():
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else new_id("req")
+        rt: Runtime = app.extensions["flint"]
+        g.principal = await auth.authenticate(rt)
+        header = request.headers.get("Idempotency-Key")
+        if request.method == "POST" and header is not None and g.principal is not None:
+            key = idempotency.parse_key(header)
+            body = await request.get_data(as_text=False)
+            scope = g.principal.idempotency_scope
+            replay = await idempotency.begin(rt, scope, key, idempotency.fingerprint("POST", request.path, body))
+            if replay is not None:
+                g.replayed = True
+                response = Response(replay.body, status=replay.status, content_type=replay.content_type)
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+            g.idempotency = (scope, key)
+        return None
+
+    @app.after_request
+    async def finish(response: Response) -> Response:
+        if (claim := g.pop("idempotency", None)) is not None:
+            body = await response.get_data(as_text=True)
+            await idempotency.finish(app.extensions["flint"], claim[0], claim[1], response.status_code,
+                                     response.content_type or "application/json", body)
+        response.headers["Request-Id"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.path.startswith("/v1/") or request.path == "/healthz":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+        principal = g.get("principal")
+        log.info("request", extra={
+            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "merchant_id": principal.merchant_id if principal else None,
+            "replayed": bool(g.get("replayed")),
+        })
+        return response
+
+    @app.errorhandler(FlintError)
+    async def on_flint_error(error: FlintError):
+        return problem_response(error)
+
+    @app.errorhandler(HTTPException)
+    async def on_http_error(error: HTTPException):
+        status = error.code or 500
+        detail = {
+            404: "No such route.", 405: "This route does not accept that method.",
+            413: "The request body is larger than 1 MiB.",
+        }.get(status, error.description or "The request could not be handled.")
+        response = problem_response(FlintError(status, _HTTP_CODES.get(status, "http_error"), detail))
+        if status == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    async def on_unexpected(error: Exception):
+        # Full details go to the log under the request id; the client gets no trace.
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return problem_response(FlintError(500, "internal_error",
+                                           "Something went wrong on our side. Quote the request id to support."))
+
+    return app

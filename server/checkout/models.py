@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import clock
+
+OPEN, COMPLETE, EXPIRED = "open", "complete", "expired"
+MODES = ("embedded", "hosted")
+
+
+@dataclass
+class CheckoutSession:
+    id: str
+    merchant_id: str
+    order_id: str
+    mode: str
+    status: str
+    success_url: str
+    cancel_url: str | None
+    expires_at: str
+    recovery_enabled: int
+    abandon_after: int
+    recovery_payment_link_id: str | None
+    created_at: str
+    updated_at: str
+
+    def hosted_url(self, public_url: str) -> str:
+        return f"{public_url}/checkout/{self.id}"
+
+    def to_dict(self, public_url: str, client_token: str | None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "checkout.session",
+            "order_id": self.order_id,
+            "mode": self.mode,
+            "status": self.status,
+            "url": self.hosted_url(public_url),
+            # Only the merchant's own API responses carry the token, never event snapshots.
+            "client_token": client_token,
+            "expires_at": clock.public(self.expires_at),
+            "success_url": self.success_url,
+            "cancel_url": self.cancel_url,
+            "recovery": {
+                "enabled": bool(self.recovery_enabled),
+                "abandon_after": self.abandon_after,
+                "payment_link_id": self.recovery_payment_link_id,
+            },
+            "created_at": clock.public(self.created_at),
+        }

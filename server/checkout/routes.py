@@ -1,0 +1,108 @@
+"""Checkout sessions for merchants, and the buyer's confirm endpoints (client_token auth)."""
+from __future__ import annotations
+
+import asyncio
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from ..api.auth import client_token, principal, scope
+from ..api.http import runtime
+from ..api.schemas import ListQuery, page
+from ..api.validation import json_body, no_body, query_args
+from ..errors import FlintError
+from ..payments import service as payments
+from ..payments.cards import parse_card
+from ..payments.models import FAILED, REQUIRES_ACTION, Payment
+from . import service
+from .schemas import ChallengeRequest, ConfirmOut, ConfirmRequest, CreateSession, SessionList, SessionOut
+
+bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
+
+
+@bp.post("")
+@scope("checkout:write")
+@document_response(SessionOut)
+@json_body(CreateSession)
+async def post_session(body: CreateSession):
+    """Create a checkout session for an existing order or an inline new one."""
+    me, rt = principal(), runtime()
+    session = await service.create_session(rt, me.merchant_id, body.to_new_session(), me.actor)
+    return service.present(rt, session)
+
+
+@bp.get("")
+@scope("orders:read")
+@document_response(SessionList)
+@query_args(ListQuery)
+async def get_sessions(query: ListQuery):
+    """List checkout sessions, newest first."""
+    rt = runtime()
+    sessions, has_more = await service.list_sessions(rt, principal().merchant_id, query.limit, query.starting_after)
+    return page(sessions, has_more, lambda s: service.present(rt, s))
+
+
+@bp.get("/<session_id>")
+@scope("orders:read")
+@document_response(SessionOut)
+async def get_session(session_id: str):
+    """Retrieve a checkout session."""
+    rt = runtime()
+    return service.present(rt, await service.get_session(rt, principal().merchant_id, session_id))
+
+
+@bp.post("/<session_id>/expire")
+@scope("checkout:write")
+@document_response(SessionOut)
+@no_body
+async def post_session_expire(session_id: str):
+    """Expire an open session now (409 if it is closed or a payment is in flight)."""
+    me, rt = principal(), runtime()
+    return service.present(rt, await service.expire_session(rt, me.merchant_id, session_id, me.actor))
+
+
+def _buyer_result(payment: Payment) -> dict:
+    if payment.status == FAILED:
+        # A decline is a 402 problem whose code is the failure code, as Stripe answers it.
+        raise FlintError(402, payment.failure_code or "payment_failed",
+                         payment.failure_message or "The payment failed.",
+                         extra={"payment_id": payment.id, "payment": payment.to_dict()})
+    body = payment.to_dict()
+    body["next_action"] = (
+        {"type": "three_d_secure_challenge", "payment_id": payment.id} if payment.status == REQUIRES_ACTION else None
+    )
+    return body
+
+
+@bp.post("/<session_id>/confirm")
+@client_token
+@document_response(ConfirmOut)
+@json_body(ConfirmRequest)
+async def post_session_confirm(session_id: str, body: ConfirmRequest):
+    """Buyer: pay this session's order with a card (Bearer = the session's client_token).
+
+    The card is validated (Luhn, expiry, CVC) before any attempt; a decline answers 402 with the
+    decline code; the 3-D Secure card answers ``requires_action`` with a ``next_action``.
+    """
+    me, rt = principal(), runtime()
+    session = me.session
+    assert session is not None
+    card = parse_card(body.card.number, body.card.exp_month, body.card.exp_year, body.card.cvc)
+    attempt = payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id, channel=session.mode,
+                               checkout_session_id=session.id)
+    # Shielded: once the order guard is taken the attempt runs to its end even if the buyer's
+    # connection drops, so the order is not left waiting for its lease to lapse.
+    payment = await asyncio.shield(payments.confirm_payment(rt, attempt, card, me.actor))
+    return _buyer_result(payment)
+
+
+@bp.post("/<session_id>/challenge")
+@client_token
+@document_response(ConfirmOut)
+@json_body(ChallengeRequest)
+async def post_session_challenge(session_id: str, body: ChallengeRequest):
+    """Buyer: answer the 3-D Secure challenge of a payment of this session (approve or deny)."""
+    me, rt = principal(), runtime()
+    payment = await asyncio.shield(payments.resolve_challenge(
+        rt, me.merchant_id, body.payment, body.result == "approve", me.actor, checkout_session_id=session_id))
+    return _buyer_result(payment)

@@ -1,0 +1,171 @@
+"""Checkout sessions: one buyer visit, always tied to one order."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .. import clock
+from ..actors import Actor
+from ..db import Conn
+from ..errors import FlintError, conflict, invalid, not_found
+from ..events import service as events
+from ..ids import new_id
+from ..orders import service as orders
+from ..orders import store as order_store
+from ..orders.models import CANCELED, OPEN as ORDER_OPEN
+from ..runtime import Runtime
+from ..security import CLIENT_TOKEN_SALT
+from . import store
+from .models import EXPIRED, MODES, OPEN, CheckoutSession
+
+MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN = 60, 86400, 3600
+DEFAULT_ABANDON_AFTER = 900
+
+
+@dataclass
+class NewSession:
+    mode: str
+    success_url: str
+    order_id: str | None = None
+    inline_order: orders.NewOrder | None = None
+    cancel_url: str | None = None
+    expires_in: int = DEFAULT_EXPIRES_IN
+    recovery_enabled: bool = False
+    abandon_after: int = DEFAULT_ABANDON_AFTER
+
+
+def client_token(rt: Runtime, session: CheckoutSession) -> str:
+    """Names the session and the merchant, expires with the session, grants nothing else."""
+    expires = int(clock.parse(session.expires_at).timestamp()) + 1
+    return rt.signer.dumps(CLIENT_TOKEN_SALT, {"s": session.id, "m": session.merchant_id, "e": expires})
+
+
+def present(rt: Runtime, session: CheckoutSession, *, with_token: bool = True) -> dict:
+    token = client_token(rt, session) if with_token and session.status == OPEN else None
+    return session.to_dict(rt.config.public_url, token)
+
+
+def _check_url(url: str | None, param: str) -> None:
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise invalid("url_invalid", "URLs must be absolute http(s) URLs.", param)
+
+
+async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: Actor) -> CheckoutSession:
+    if new.mode not in MODES:
+        raise invalid("mode_invalid", "mode must be 'embedded' or 'hosted'.", "mode")
+    if not MIN_EXPIRES_IN <= new.expires_in <= MAX_EXPIRES_IN:
+        raise invalid("expires_in_invalid", f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.",
+                      "expires_in")
+    _check_url(new.success_url, "success_url")
+    _check_url(new.cancel_url, "cancel_url")
+    inline = orders.build_order(merchant_id, new.inline_order, "order.") if new.inline_order else None
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        if inline is not None:
+            await orders.insert_new_order(conn, inline, actor)
+            order = inline
+        else:
+            assert new.order_id is not None
+            order = await order_store.select_order(conn, merchant_id, new.order_id)
+            if order is None:
+                raise not_found("order", new.order_id, param="order")
+            if order.status != ORDER_OPEN:
+                raise conflict("order_not_open",
+                               f"A checkout session needs an open order; this one is {order.status}.")
+        session = CheckoutSession(
+            id=new_id("cs"), merchant_id=merchant_id, order_id=order.id, mode=new.mode, status=OPEN,
+            success_url=new.success_url, cancel_url=new.cancel_url,
+            expires_at=clock.later_iso(new.expires_in), recovery_enabled=int(new.recovery_enabled),
+            abandon_after=new.abandon_after, recovery_payment_link_id=None, created_at=now, updated_at=now,
+        )
+        await store.insert_session(conn, session)
+        await events.record(conn, merchant_id=merchant_id, type="checkout.session.created", actor=actor,
+                            obj=present(rt, session, with_token=False), order_id=order.id)
+    return session
+
+
+async def get_session(rt: Runtime, merchant_id: str, session_id: str) -> CheckoutSession:
+    async with rt.db.read() as conn:
+        session = await store.select_session(conn, merchant_id, session_id)
+    if session is None:
+        raise not_found("checkout_session", session_id)
+    return session
+
+
+async def list_sessions(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        return await store.select_sessions_page(conn, merchant_id, limit, starting_after)
+
+
+async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url: str) -> bool:
+    if not await store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED,
+                                             at=clock.now_iso()):
+        return False
+    session.status = EXPIRED
+    await events.record(conn, merchant_id=session.merchant_id, type="checkout.session.expired", actor=actor,
+                        obj=session.to_dict(public_url, None), order_id=session.order_id)
+    return True
+
+
+async def expire_session(rt: Runtime, merchant_id: str, session_id: str, actor: Actor) -> CheckoutSession:
+    async with rt.db.transaction() as conn:
+        session = await store.select_session(conn, merchant_id, session_id)
+        if session is None:
+            raise not_found("checkout_session", session_id)
+        if session.status != OPEN:
+            raise conflict("session_not_open", f"Only open sessions can be expired; this one is {session.status}.")
+        order = await order_store.select_order_by_id(conn, session.order_id)
+        assert order is not None
+        if order.attempt_payment_id is not None and (order.attempt_expires_at or "") > clock.now_iso():
+            raise conflict("payment_in_progress", "A payment attempt for this session's order is in flight.")
+        await _expire(conn, session, actor, rt.config.public_url)
+    return session
+
+
+async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor, public_url: str) -> None:
+    for session in await store.select_open_sessions_of_order(conn, order_id):
+        await _expire(conn, session, actor, public_url)
+
+
+async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
+    """Expire open sessions past their time. Safe beside other sweepers: the conditional
+    status update lets exactly one of them emit the event."""
+    now = clock.now_iso()
+    async with rt.db.read() as conn:
+        due = await store.select_due_session_ids(conn, now, batch)
+    expired = 0
+    for session_id in due:
+        async with rt.db.transaction() as conn:
+            session = await store.select_session_by_id(conn, session_id)
+            if session is not None and session.status == OPEN:
+                expired += await _expire(conn, session, actor, rt.config.public_url)
+    return expired
+
+
+async def session_for_client_token(rt: Runtime, token: str, session_id: str | None = None) -> CheckoutSession:
+    """Resolve a buyer's client_token. The signature proves we issued it; the row is
+    re-checked on every use (a token outlives nothing its session does)."""
+    payload = rt.signer.loads(CLIENT_TOKEN_SALT, token, max_age=MAX_EXPIRES_IN + 60, kind="client_token")
+    if not isinstance(payload, dict) or not isinstance(payload.get("s"), str):
+        raise FlintError(401, "client_token_invalid", "This client token is not valid.")
+    if session_id is not None and payload["s"] != session_id:
+        raise FlintError(401, "client_token_invalid", "This client token belongs to another session.")
+    if int(payload.get("e", 0)) <= time.time():
+        raise FlintError(401, "client_token_expired", "This client token has expired.")
+    async with rt.db.read() as conn:
+        session = await store.select_session(conn, payload.get("m", ""), payload["s"])
+    if session is None:
+        raise FlintError(401, "client_token_invalid", "This client token is not valid.")
+    return session
+
+
+def check_session_payable(session: CheckoutSession, order_status: str) -> None:
+    """Why a buyer cannot pay through this session right now, as a stable code."""
+    if order_status == CANCELED:
+        raise conflict("order_canceled", "This order was canceled.")
+    if order_status != ORDER_OPEN:
+        raise conflict("order_already_paid", "This order has already been paid.")
+    if session.status == EXPIRED or session.expires_at <= clock.now_iso():
+        raise conflict("session_expired", "This checkout session has expired.")
+    if session.status != OPEN:
+        raise conflict("session_not_open", "This checkout session is no longer open.")

@@ -1,0 +1,68 @@
+"""SQL for checkout sessions."""
+from __future__ import annotations
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import CheckoutSession
+
+COLUMNS = (
+    "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "
+    "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at"
+)
+
+
+async def insert_session(conn: Conn, session: CheckoutSession) -> None:
+    await conn.execute(
+        f"""INSERT INTO checkout_sessions ({COLUMNS})
+            VALUES (:id, :merchant_id, :order_id, :mode, :status, :success_url, :cancel_url,
+                    :expires_at, :recovery_enabled, :abandon_after, :recovery_payment_link_id,
+                    :created_at, :updated_at)""",
+        session.__dict__,
+    )
+
+
+async def select_session(conn: Conn, merchant_id: str, session_id: str) -> CheckoutSession | None:
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": session_id, "merchant_id": merchant_id},
+    )
+    return CheckoutSession(**row) if row else None
+
+
+async def select_sessions_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
+    rows, has_more = await select_page(
+        conn, table="checkout_sessions", columns=COLUMNS, where="merchant_id = :merchant_id",
+        params={"merchant_id": merchant_id}, limit=limit, starting_after=starting_after,
+    )
+    return [CheckoutSession(**r) for r in rows], has_more
+
+
+async def select_open_sessions_of_order(conn: Conn, order_id: str) -> list[CheckoutSession]:
+    rows = await conn.fetch_all(
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE order_id = :order_id AND status = 'open'",
+        {"order_id": order_id},
+    )
+    return [CheckoutSession(**r) for r in rows]
+
+
+async def select_due_session_ids(conn: Conn, now: str, limit: int) -> list[str]:
+    rows = await conn.fetch_all(
+        """SELECT id FROM checkout_sessions WHERE status = 'open' AND expires_at <= :now
+           ORDER BY expires_at LIMIT :limit""",
+        {"now": now, "limit": limit},
+    )
+    return [r["id"] for r in rows]
+
+
+async def select_session_by_id(conn: Conn, session_id: str) -> CheckoutSession | None:
+    row = await conn.fetch_one(f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id", {"id": session_id})
+    return CheckoutSession(**row) if row else None
+
+
+async def update_session_status(conn: Conn, session_id: str, *, from_status: str, to_status: str, at: str) -> int:
+    """Conditional: of two racing transitions only one changes the row (and emits the event)."""
+    return await conn.execute(
+        """UPDATE checkout_sessions SET status = :to_status, updated_at = :at
+           WHERE id = :id AND status = :from_status""",
+        {"id": session_id, "from_status": from_status, "to_status": to_status, "at": at},
+    )

@@ -1,0 +1,80 @@
+"""Every FLINT_* setting, read once, typed, with defaults.
+
+Tests and the CLI pass overrides to ``create_app`` / ``Config.from_env`` instead of
+monkeypatching the environment.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# The Standard Webhooks example schedule (seconds between attempts): spans just over 24 hours.
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = "sqlite:///var/flint.sqlite3"
+    # Newest first; all verify, the first signs (rotation without logging anyone out).
+    secret_keys: tuple[str, ...] = field(default_factory=lambda: (secrets.token_urlsafe(32),))
+    public_url: str = "http://127.0.0.1:8000"
+    env: str = "development"
+    webhook_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
+    sweep_interval: float = 5.0
+    # How long a payment attempt holds its order before another attempt may take over.
+    payment_lease_seconds: float = 60.0
+    # A 3-D Secure challenge keeps the order for the buyer this long.
+    action_lease_seconds: float = 900.0
+    # An in-flight idempotent request holds its key this long before a retry may take over.
+    idempotency_lock_seconds: float = 60.0
+    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    sqlite_readers: int = 4
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if env.get("FLINT_DATABASE_URL"):
+            values["database_url"] = env["FLINT_DATABASE_URL"]
+        if env.get("FLINT_SECRET_KEY"):
+            values["secret_keys"] = _split(env["FLINT_SECRET_KEY"])
+        if env.get("FLINT_PUBLIC_URL"):
+            values["public_url"] = env["FLINT_PUBLIC_URL"].rstrip("/")
+        if env.get("FLINT_ENV"):
+            if env["FLINT_ENV"] not in ("development", "production"):
+                raise ValueError("FLINT_ENV must be 'development' or 'production'")
+            values["env"] = env["FLINT_ENV"]
+        if env.get("FLINT_WEBHOOK_RETRY_SCHEDULE"):
+            values["webhook_retry_schedule"] = tuple(
+                int(s) for s in _split(env["FLINT_WEBHOOK_RETRY_SCHEDULE"])
+            )
+        for name, key, kind in (
+            ("sweep_interval", "FLINT_SWEEP_INTERVAL", float),
+            ("payment_lease_seconds", "FLINT_PAYMENT_LEASE_SECONDS", float),
+            ("action_lease_seconds", "FLINT_ACTION_LEASE_SECONDS", float),
+            ("log_level", "FLINT_LOG_LEVEL", str),
+        ):
+            if env.get(key):
+                values[name] = kind(env[key])
+        config = cls(**values)
+        if overrides:
+            config = replace(config, **overrides)
+        if config.is_production and "FLINT_SECRET_KEY" not in env and "secret_keys" not in overrides:
+            raise ValueError("FLINT_SECRET_KEY is required in production")
+        return config
+
+    def sqlite_path(self) -> Path:
+        assert self.database_url.startswith("sqlite:///"), self.database_url
+        return Path(self.database_url[len("sqlite:///"):])

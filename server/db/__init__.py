@@ -1,0 +1,43 @@
+"""Storage: one interface, SQL written once with ``:name`` binds.
+
+Domains talk to a ``Conn`` (``fetch_one``, ``fetch_all``, ``execute``) obtained from
+``db.read()`` (no write intent) or ``db.transaction()`` (read-then-write, serialised and
+atomic). Dialect differences stay in this package.
+"""
+from __future__ import annotations
+
+from typing import Any, AsyncContextManager, Protocol
+
+Params = dict[str, Any] | None
+
+
+class Conn(Protocol):
+    async def fetch_one(self, sql: str, params: Params = None) -> dict[str, Any] | None: ...
+    async def fetch_all(self, sql: str, params: Params = None) -> list[dict[str, Any]]: ...
+    async def execute(self, sql: str, params: Params = None) -> int: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    def read(self) -> AsyncContextManager[Conn]: ...
+    def transaction(self) -> AsyncContextManager[Conn]: ...
+    async def executescript(self, script: str) -> None: ...
+
+
+def database_for(url: str, *, readers: int = 4) -> Database:
+    if url.startswith("sqlite:///"):
+        from .sqlite import SqliteDatabase
+
+        return SqliteDatabase(url[len("sqlite:///"):], readers=readers)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise NotImplementedError("The PostgreSQL backend arrives with the scale-out work (issue 8).")
+    raise ValueError(f"Unsupported FLINT_DATABASE_URL: {url.split(':', 1)[0]}://...")
+
+
+async def open_database(url: str, *, readers: int = 4) -> Database:
+    db = database_for(url, readers=readers)
+    await db.open()
+    return db

@@ -1,0 +1,33 @@
+"""Events: what happened, newest first."""
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from ..api.auth import principal, scope
+from ..api.http import runtime
+from ..api.schemas import page
+from ..api.validation import query_args
+from . import service
+from .schemas import EventList, EventListQuery, EventOut
+
+bp = Blueprint("events", __name__, url_prefix="/v1/events")
+
+
+@bp.get("")
+@scope("events:read")
+@document_response(EventList)
+@query_args(EventListQuery)
+async def get_events(query: EventListQuery):
+    """List events, newest first, optionally of one type."""
+    events, has_more = await service.list_events(
+        runtime(), principal().merchant_id, query.type, query.limit, query.starting_after)
+    return page(events, has_more)
+
+
+@bp.get("/<event_id>")
+@scope("events:read")
+@document_response(EventOut)
+async def get_event(event_id: str):
+    """Retrieve an event."""
+    return (await service.get_event(runtime(), principal().merchant_id, event_id)).to_dict()

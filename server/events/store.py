@@ -1,0 +1,57 @@
+"""SQL for events (the outbox)."""
+from __future__ import annotations
+
+from ..db import Conn
+from .models import Event
+
+_COLUMNS = "id, merchant_id, order_id, sequence, type, actor_type, actor_id, data, created_at"
+
+
+async def next_order_sequence(conn: Conn, order_id: str) -> int:
+    row = await conn.fetch_one(
+        "UPDATE orders SET event_seq = event_seq + 1 WHERE id = :id RETURNING event_seq",
+        {"id": order_id},
+    )
+    assert row is not None, f"order {order_id} vanished inside its own transaction"
+    return int(row["event_seq"])
+
+
+async def insert_event(conn: Conn, event: Event) -> None:
+    await conn.execute(
+        f"""INSERT INTO events ({_COLUMNS})
+            VALUES (:id, :merchant_id, :order_id, :sequence, :type, :actor_type, :actor_id,
+                    :data, :created_at)""",
+        event.__dict__,
+    )
+
+
+async def select_event(conn: Conn, merchant_id: str, event_id: str) -> Event | None:
+    row = await conn.fetch_one(
+        f"SELECT {_COLUMNS} FROM events WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": event_id, "merchant_id": merchant_id},
+    )
+    return Event.from_row(row) if row else None
+
+
+async def select_order_events(conn: Conn, order_id: str, after: int, limit: int) -> list[Event]:
+    rows = await conn.fetch_all(
+        f"""SELECT {_COLUMNS} FROM events
+            WHERE order_id = :order_id AND sequence > :after
+            ORDER BY sequence LIMIT :limit""",
+        {"order_id": order_id, "after": after, "limit": limit},
+    )
+    return [Event.from_row(r) for r in rows]
+
+
+async def select_events_page(
+    conn: Conn, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None
+) -> tuple[list[Event], bool]:
+    from ..db.pages import select_page
+
+    where, params = "merchant_id = :merchant_id", {"merchant_id": merchant_id}
+    if event_type is not None:
+        where += " AND type = :type"
+        params["type"] = event_type
+    rows, has_more = await select_page(conn, table="events", columns=_COLUMNS, where=where, params=params,
+                                       limit=limit, starting_after=starting_after)
+    return [Event.from_row(r) for r in rows], has_more

@@ -1,0 +1,88 @@
+"""Idempotency-Key semantics (draft-ietf-httpapi-idempotency-key-header-06, as Stripe does it).
+
+* Same key + same request, completed → the stored response, byte for byte.
+* Same key + different request → 422 ``idempotency_key_reused``.
+* Same key while the first is still running → 409 ``idempotency_key_in_use`` + Retry-After.
+* A request rejected before it started (malformed, unauthenticated) stores nothing, so the
+  client can fix it and retry with the same key.
+Keys are scoped to the caller (merchant, app or buyer session) and kept for 7 days.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .. import clock
+from ..errors import FlintError, invalid
+from ..runtime import Runtime
+from . import store
+
+MAX_KEY_LENGTH = 255
+# Responses that mean "the request never started": not worth remembering.
+NOT_STORED = {400, 401, 403, 413, 415, 429}
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    content_type: str
+    body: str
+
+
+def parse_key(header: str) -> str:
+    """Accept the draft's sf-string form ("abc") and Stripe's bare form (abc)."""
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise invalid("idempotency_key_invalid",
+                      f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.", "Idempotency-Key")
+    return key
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+async def begin(rt: Runtime, scope: str, key: str, request_hash: str) -> Replay | None:
+    """Claim the key, or return the stored response to replay. Raises on conflicts."""
+    now = clock.now_iso()
+    locked_until = clock.later_iso(rt.config.idempotency_lock_seconds)
+    async with rt.db.transaction() as conn:
+        if await store.insert_key(conn, scope, key, request_hash, locked_until, now):
+            return None
+        row = await store.select_key(conn, scope, key)
+        assert row is not None
+        if row["created_at"] < clock.later_iso(-rt.config.idempotency_ttl_seconds):
+            # Expired (older than 7 days) but not yet swept: start afresh.
+            await store.delete_key(conn, scope, key)
+            await store.insert_key(conn, scope, key, request_hash, locked_until, now)
+            return None
+        if row["request_hash"] != request_hash:
+            raise FlintError(422, "idempotency_key_reused",
+                             "This Idempotency-Key was used with a different request.")
+        if row["state"] == "done":
+            return Replay(row["response_status"], row["response_type"], row["response_body"])
+        if await store.relock_key(conn, scope, key, locked_until, now):
+            return None  # the first attempt died mid-way; this one takes over
+    raise FlintError(409, "idempotency_key_in_use",
+                     "A request with this Idempotency-Key is still being processed.",
+                     headers={"Retry-After": "1"})
+
+
+async def finish(rt: Runtime, scope: str, key: str, status: int, content_type: str, body: str) -> None:
+    async with rt.db.transaction() as conn:
+        if status in NOT_STORED or status >= 500:
+            await store.delete_key(conn, scope, key)
+        else:
+            await store.complete_key(conn, scope, key, status, content_type, body)
+
+
+async def purge_expired(rt: Runtime) -> int:
+    async with rt.db.transaction() as conn:
+        return await store.delete_older_than(conn, clock.later_iso(-rt.config.idempotency_ttl_seconds))

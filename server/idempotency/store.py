@@ -1,0 +1,51 @@
+"""SQL for Idempotency-Key records."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import Conn
+
+COLUMNS = "scope, idem_key, request_hash, state, locked_until, response_status, response_type, response_body, created_at"
+
+
+async def insert_key(conn: Conn, scope: str, key: str, request_hash: str, locked_until: str, now: str) -> int:
+    return await conn.execute(
+        """INSERT INTO idempotency_keys (scope, idem_key, request_hash, state, locked_until, created_at)
+           VALUES (:scope, :key, :hash, 'running', :locked_until, :now)
+           ON CONFLICT (scope, idem_key) DO NOTHING""",
+        {"scope": scope, "key": key, "hash": request_hash, "locked_until": locked_until, "now": now},
+    )
+
+
+async def select_key(conn: Conn, scope: str, key: str) -> dict[str, Any] | None:
+    return await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM idempotency_keys WHERE scope = :scope AND idem_key = :key",
+        {"scope": scope, "key": key},
+    )
+
+
+async def relock_key(conn: Conn, scope: str, key: str, locked_until: str, now: str) -> int:
+    """Take over a key whose first request died mid-way (its lock lapsed)."""
+    return await conn.execute(
+        """UPDATE idempotency_keys SET locked_until = :locked_until
+           WHERE scope = :scope AND idem_key = :key AND state = 'running' AND locked_until <= :now""",
+        {"scope": scope, "key": key, "locked_until": locked_until, "now": now},
+    )
+
+
+async def complete_key(conn: Conn, scope: str, key: str, status: int, content_type: str, body: str) -> None:
+    await conn.execute(
+        """UPDATE idempotency_keys SET state = 'done', locked_until = NULL, response_status = :status,
+                  response_type = :content_type, response_body = :body
+           WHERE scope = :scope AND idem_key = :key""",
+        {"scope": scope, "key": key, "status": status, "content_type": content_type, "body": body},
+    )
+
+
+async def delete_key(conn: Conn, scope: str, key: str) -> None:
+    await conn.execute("DELETE FROM idempotency_keys WHERE scope = :scope AND idem_key = :key",
+                       {"scope": scope, "key": key})
+
+
+async def delete_older_than(conn: Conn, before: str) -> int:
+    return await conn.execute("DELETE FROM idempotency_keys WHERE created_at < :before", {"before": before})

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..api.validation import Body
+
+
+class UpdateMerchant(Body):
+    allowed_origins: list[str] = Field(max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
+
+
+class MerchantOut(BaseModel):
+    id: str
+    object: Literal["merchant"]
+    name: str
+    email: str
+    allowed_origins: list[str]
+    created_at: str
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    object: Literal["api_key"]
+    last4: str
+    created_at: str
+    revoked_at: str | None
+    livemode: bool
+    secret_key: str | None = Field(None, description="Only in the response that creates the key.")
+
+
+class ApiKeyList(BaseModel):
+    object: Literal["list"]
+    data: list[ApiKeyOut]
+    has_more: bool

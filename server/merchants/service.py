@@ -1,0 +1,134 @@
+"""Merchants: accounts, embed origins, and rolling secret keys."""
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from .. import clock
+from ..errors import FlintError, conflict, invalid, not_found
+from ..ids import new_id, new_secret
+from ..runtime import Runtime
+from ..security import hash_password, hash_secret
+from . import store
+from .models import ApiKey, Merchant
+
+SECRET_KEY_PREFIX = "sk_test_"
+
+
+def normalise_origin(origin: str, param: str = "allowed_origins") -> str:
+    """An origin is exactly scheme://host[:port]: no path, query, fragment or credentials."""
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("",)
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or origin != origin.strip()
+    ):
+        raise invalid("origin_invalid", f"'{origin}' is not an origin like https://shop.example.", param)
+    try:
+        port = parts.port
+    except ValueError:
+        raise invalid("origin_invalid", f"'{origin}' has an invalid port.", param)
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _new_key(merchant_id: str) -> tuple[ApiKey, str]:
+    secret = new_secret(SECRET_KEY_PREFIX)
+    key = ApiKey(
+        id=new_id("key"),
+        merchant_id=merchant_id,
+        key_hash=hash_secret(secret),
+        last4=secret[-4:],
+        created_at=clock.now_iso(),
+        revoked_at=None,
+    )
+    return key, secret
+
+
+async def create_merchant(
+    rt: Runtime, *, name: str, email: str, password: str, origins: list[str] | None = None
+) -> tuple[Merchant, str]:
+    """Returns the merchant and its first secret key (the only time the key is shown)."""
+    if not name.strip():
+        raise invalid("name_invalid", "A merchant needs a name.", "name")
+    if "@" not in email or len(email) > 254:
+        raise invalid("email_invalid", "A merchant needs a valid email address.", "email")
+    if len(password) < 8:
+        raise invalid("password_too_short", "Passwords need at least 8 characters.", "password")
+    normalised = [normalise_origin(o) for o in origins or []]
+    merchant = Merchant(
+        id=new_id("mer"),
+        name=name.strip(),
+        email=email.strip().lower(),
+        password_hash=hash_password(password),
+        allowed_origins=json.dumps(sorted(set(normalised))),
+        created_at=clock.now_iso(),
+    )
+    key, secret = _new_key(merchant.id)
+    async with rt.db.transaction() as conn:
+        if await store.select_merchant_by_email(conn, merchant.email):
+            raise conflict("email_taken", "A merchant with this email already exists.")
+        await store.insert_merchant(conn, merchant)
+        await store.insert_api_key(conn, key)
+    return merchant, secret
+
+
+async def get_merchant(rt: Runtime, merchant_id: str) -> Merchant:
+    async with rt.db.read() as conn:
+        merchant = await store.select_merchant(conn, merchant_id)
+    if merchant is None:
+        raise not_found("merchant", merchant_id)
+    return merchant
+
+
+async def set_allowed_origins(rt: Runtime, merchant_id: str, origins: list[str]) -> Merchant:
+    normalised = sorted({normalise_origin(o, f"allowed_origins[{i}]") for i, o in enumerate(origins)})
+    async with rt.db.transaction() as conn:
+        await store.update_merchant_origins(conn, merchant_id, json.dumps(normalised))
+        merchant = await store.select_merchant(conn, merchant_id)
+    assert merchant is not None
+    return merchant
+
+
+async def authenticate_secret_key(rt: Runtime, secret: str) -> ApiKey | None:
+    if not secret.startswith(SECRET_KEY_PREFIX):
+        return None
+    async with rt.db.read() as conn:
+        # Lookup by digest: the index finds the row, and only digests are ever compared.
+        return await store.select_live_key_by_hash(conn, hash_secret(secret))
+
+
+async def create_key(rt: Runtime, merchant_id: str) -> tuple[ApiKey, str]:
+    key, secret = _new_key(merchant_id)
+    async with rt.db.transaction() as conn:
+        await store.insert_api_key(conn, key)
+    return key, secret
+
+
+async def list_keys(rt: Runtime, merchant_id: str) -> list[ApiKey]:
+    async with rt.db.read() as conn:
+        return await store.select_keys(conn, merchant_id)
+
+
+async def revoke_key(rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:
+    async with rt.db.transaction() as conn:
+        key = await store.select_key(conn, merchant_id, key_id)
+        if key is None:
+            raise not_found("api_key", key_id)
+        if key.revoked_at is not None:
+            raise conflict("api_key_revoked", "This key is already revoked.")
+        if await store.count_live_keys(conn, merchant_id) <= 1:
+            # Revoking the last key would lock the merchant out of the API for good.
+            raise FlintError(409, "last_api_key", "Create a new key before revoking the last live one.")
+        await store.revoke_api_key(conn, merchant_id, key_id, clock.now_iso())
+        key = await store.select_key(conn, merchant_id, key_id)
+    assert key is not None
+    return key

@@ -1,0 +1,78 @@
+"""SQL for merchants and their secret keys."""
+from __future__ import annotations
+
+from ..db import Conn
+from .models import ApiKey, Merchant
+
+_MERCHANT = "id, name, email, password_hash, allowed_origins, created_at"
+_KEY = "id, merchant_id, key_hash, last4, created_at, revoked_at"
+
+
+async def insert_merchant(conn: Conn, merchant: Merchant) -> None:
+    await conn.execute(
+        f"INSERT INTO merchants ({_MERCHANT}) VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at)",
+        merchant.__dict__,
+    )
+
+
+async def select_merchant(conn: Conn, merchant_id: str) -> Merchant | None:
+    row = await conn.fetch_one(f"SELECT {_MERCHANT} FROM merchants WHERE id = :id", {"id": merchant_id})
+    return Merchant(**row) if row else None
+
+
+async def select_merchant_by_email(conn: Conn, email: str) -> Merchant | None:
+    row = await conn.fetch_one(f"SELECT {_MERCHANT} FROM merchants WHERE email = :email", {"email": email})
+    return Merchant(**row) if row else None
+
+
+async def update_merchant_origins(conn: Conn, merchant_id: str, origins_json: str) -> None:
+    await conn.execute(
+        "UPDATE merchants SET allowed_origins = :origins WHERE id = :id",
+        {"id": merchant_id, "origins": origins_json},
+    )
+
+
+async def insert_api_key(conn: Conn, key: ApiKey) -> None:
+    await conn.execute(
+        f"INSERT INTO api_keys ({_KEY}) VALUES (:id, :merchant_id, :key_hash, :last4, :created_at, :revoked_at)",
+        key.__dict__,
+    )
+
+
+async def select_live_key_by_hash(conn: Conn, key_hash: str) -> ApiKey | None:
+    row = await conn.fetch_one(
+        f"SELECT {_KEY} FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL",
+        {"key_hash": key_hash},
+    )
+    return ApiKey(**row) if row else None
+
+
+async def select_keys(conn: Conn, merchant_id: str) -> list[ApiKey]:
+    rows = await conn.fetch_all(
+        f"SELECT {_KEY} FROM api_keys WHERE merchant_id = :merchant_id ORDER BY created_at DESC, id DESC",
+        {"merchant_id": merchant_id},
+    )
+    return [ApiKey(**r) for r in rows]
+
+
+async def count_live_keys(conn: Conn, merchant_id: str) -> int:
+    row = await conn.fetch_one(
+        "SELECT COUNT(*) AS n FROM api_keys WHERE merchant_id = :merchant_id AND revoked_at IS NULL",
+        {"merchant_id": merchant_id},
+    )
+    return int(row["n"]) if row else 0
+
+
+async def revoke_api_key(conn: Conn, merchant_id: str, key_id: str, at: str) -> int:
+    return await conn.execute(
+        "UPDATE api_keys SET revoked_at = :at WHERE id = :id AND merchant_id = :merchant_id AND revoked_at IS NULL",
+        {"id": key_id, "merchant_id": merchant_id, "at": at},
+    )
+
+
+async def select_key(conn: Conn, merchant_id: str, key_id: str) -> ApiKey | None:
+    row = await conn.fetch_one(
+        f"SELECT {_KEY} FROM api_keys WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": key_id, "merchant_id": merchant_id},
+    )
+    return ApiKey(**row) if row else None

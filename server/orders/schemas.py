@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .. import money
+from ..api.schemas import ListQuery
+from ..api.validation import Body, Query
+
+
+class LineItemIn(Body):
+    name: str = Field(min_length=1, max_length=250)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_amount: int = Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the order's currency.")
+
+
+class OrderFields(Body):
+    currency: str = Field(pattern=r"^[a-z]{3}$", description="Lowercase ISO 4217 code.")
+    line_items: list[LineItemIn] = Field(min_length=1, max_length=100)
+    customer_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    reference: str | None = Field(None, max_length=200)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    def to_new_order(self):
+        from .service import LineItem, NewOrder
+
+        for key, value in self.metadata.items():
+            if not 1 <= len(key) <= 40 or len(value) > 500:
+                from ..errors import invalid
+
+                raise invalid("metadata_invalid", "Metadata keys are 1-40 characters, values at most 500.", f"metadata.{key}")
+        return NewOrder(
+            currency=self.currency,
+            line_items=[LineItem(i.name, i.quantity, i.unit_amount) for i in self.line_items],
+            customer_email=self.customer_email, reference=self.reference, metadata=dict(self.metadata),
+        )
+
+
+class LineItemOut(BaseModel):
+    name: str
+    quantity: int
+    unit_amount: int
+    amount_total: int
+
+
+class OrderOut(BaseModel):
+    id: str
+    object: Literal["order"]
+    status: Literal["open", "paid", "partially_refunded", "refunded", "canceled"]
+    currency: str
+    amount_total: int
+    amount_paid: int
+    amount_refunded: int
+    amount_refundable: int
+    line_items: list[LineItemOut]
+    customer_email: str | None
+    reference: str | None
+    metadata: dict[str, str]
+    extension_data: dict[str, Any]
+    created_at: str
+
+
+class OrderList(BaseModel):
+    object: Literal["list"]
+    data: list[OrderOut]
+    has_more: bool
+
+
+class OrderEventsQuery(Query):
+    after: int = Field(0, ge=0, le=2**62, description="Return events with a greater sequence.")
+    limit: int = Field(100, ge=1, le=100)
+
+
+__all__ = ["ListQuery", "OrderFields", "OrderOut", "OrderList", "OrderEventsQuery"]

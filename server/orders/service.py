@@ -1,0 +1,133 @@
+"""Orders: the durable object every payment hangs on."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import clock, money
+from ..actors import Actor
+from ..db import Conn
+from ..runtime import Runtime
+from ..errors import conflict, invalid, not_found
+from ..events import service as events
+from ..events import store as event_store
+from ..events.models import Event
+from ..ids import new_id
+from . import store
+from .models import CANCELED, OPEN, Order
+
+
+@dataclass
+class LineItem:
+    name: str
+    quantity: int
+    unit_amount: int
+
+
+@dataclass
+class NewOrder:
+    currency: str
+    line_items: list[LineItem]
+    customer_email: str | None = None
+    reference: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def build_order(merchant_id: str, new: NewOrder, param_prefix: str = "") -> Order:
+    """Validate the business rules (currency, totals) and build the row."""
+    currency = money.check_currency(new.currency, param_prefix + "currency")
+    if not new.line_items:
+        raise invalid("line_items_empty", "An order needs at least one line item.", param_prefix + "line_items")
+    items: list[dict[str, Any]] = []
+    total = 0
+    for i, item in enumerate(new.line_items):
+        where = f"{param_prefix}line_items[{i}]"
+        if item.quantity < 1:
+            raise invalid("quantity_invalid", "Quantities must be at least 1.", where + ".quantity")
+        if item.unit_amount < 0:
+            raise invalid("amount_too_small", "Amounts may not be negative.", where + ".unit_amount")
+        line_total = item.quantity * item.unit_amount
+        if line_total > money.MAX_AMOUNT:
+            raise invalid("amount_too_large", f"A line may not exceed {money.MAX_AMOUNT} minor units.", where)
+        total += line_total
+        items.append({"name": item.name, "quantity": item.quantity, "unit_amount": item.unit_amount,
+                      "amount_total": line_total})
+    if total <= 0:
+        raise invalid("amount_too_small", "An order's total must be above zero.", param_prefix + "line_items")
+    if total > money.MAX_AMOUNT:
+        raise invalid("amount_too_large", f"An order's total may not exceed {money.MAX_AMOUNT} minor units.",
+                      param_prefix + "line_items")
+    now = clock.now_iso()
+    return Order(
+        id=new_id("ord"), merchant_id=merchant_id, status=OPEN, currency=currency,
+        amount_total=total, amount_paid=0, amount_refunded=0,
+        line_items=json.dumps(items), customer_email=new.customer_email, reference=new.reference,
+        metadata=json.dumps(new.metadata, sort_keys=True), extension_data="{}", event_seq=0,
+        attempt_payment_id=None, attempt_expires_at=None, created_at=now, updated_at=now,
+    )
+
+
+async def insert_new_order(conn: Conn, order: Order, actor: Actor) -> None:
+    """Insert and announce an order inside the caller's transaction."""
+    await store.insert_order(conn, order)
+    await events.record(conn, merchant_id=order.merchant_id, type="order.created", actor=actor,
+                        obj=order.to_dict(), order_id=order.id)
+    order.event_seq += 1
+
+
+async def create_order(rt: Runtime, merchant_id: str, new: NewOrder, actor: Actor) -> Order:
+    order = build_order(merchant_id, new)
+    async with rt.db.transaction() as conn:
+        await insert_new_order(conn, order, actor)
+    return order
+
+
+async def get_order(rt: Runtime, merchant_id: str, order_id: str) -> Order:
+    async with rt.db.read() as conn:
+        order = await store.select_order(conn, merchant_id, order_id)
+    if order is None:
+        raise not_found("order", order_id)
+    return order
+
+
+async def list_orders(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        return await store.select_orders_page(conn, merchant_id, limit, starting_after)
+
+
+async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
+    from ..checkout import service as checkout  # sessions of a canceled order close with it
+
+    async with rt.db.transaction() as conn:
+        order = await store.select_order(conn, merchant_id, order_id)
+        if order is None:
+            raise not_found("order", order_id)
+        if order.status != OPEN:
+            raise conflict("order_not_open", f"Only open orders can be canceled; this one is {order.status}.")
+        now = clock.now_iso()
+        if order.attempt_payment_id is not None and (order.attempt_expires_at or "") > now:
+            raise conflict("payment_in_progress", "A payment attempt for this order is in flight.")
+        if order.attempt_payment_id is not None:
+            from ..payments import service as payments
+
+            await payments.abandon_attempt(conn, order, reason="order_canceled")
+        await store.update_order_status(conn, order.id, from_status=OPEN, to_status=CANCELED, at=now)
+        order = await store.select_order(conn, merchant_id, order_id)
+        assert order is not None
+        await events.record(conn, merchant_id=merchant_id, type="order.canceled", actor=actor,
+                            obj=order.to_dict(), order_id=order.id)
+        await checkout.expire_open_sessions_of_order(conn, order.id, actor, rt.config.public_url)
+        order = await store.select_order(conn, merchant_id, order_id)
+    assert order is not None
+    return order
+
+
+async def list_order_events(
+    rt: Runtime, merchant_id: str, order_id: str, after: int, limit: int
+) -> tuple[list[Event], bool]:
+    async with rt.db.read() as conn:
+        if await store.select_order(conn, merchant_id, order_id) is None:
+            raise not_found("order", order_id)
+        rows = await event_store.select_order_events(conn, order_id, after, limit + 1)
+    return rows[:limit], len(rows) > limit

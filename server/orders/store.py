@@ -1,0 +1,113 @@
+"""SQL for orders, including the order guard (the payment-attempt lease)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import Order
+
+COLUMNS = (
+    "id, merchant_id, status, currency, amount_total, amount_paid, amount_refunded, line_items, "
+    "customer_email, reference, metadata, extension_data, event_seq, attempt_payment_id, "
+    "attempt_expires_at, created_at, updated_at"
+)
+
+
+async def insert_order(conn: Conn, order: Order) -> None:
+    await conn.execute(
+        f"""INSERT INTO orders ({COLUMNS})
+            VALUES (:id, :merchant_id, :status, :currency, :amount_total, :amount_paid,
+                    :amount_refunded, :line_items, :customer_email, :reference, :metadata,
+                    :extension_data, :event_seq, :attempt_payment_id, :attempt_expires_at,
+                    :created_at, :updated_at)""",
+        order.__dict__,
+    )
+
+
+async def select_order(conn: Conn, merchant_id: str, order_id: str) -> Order | None:
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM orders WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": order_id, "merchant_id": merchant_id},
+    )
+    return Order(**row) if row else None
+
+
+async def select_order_by_id(conn: Conn, order_id: str) -> Order | None:
+    """For system paths (buyer, sweeper) that already proved which merchant they act for."""
+    row = await conn.fetch_one(f"SELECT {COLUMNS} FROM orders WHERE id = :id", {"id": order_id})
+    return Order(**row) if row else None
+
+
+async def select_orders_page(
+    conn: Conn, merchant_id: str, limit: int, starting_after: str | None
+) -> tuple[list[Order], bool]:
+    rows, has_more = await select_page(
+        conn, table="orders", columns=COLUMNS, where="merchant_id = :merchant_id",
+        params={"merchant_id": merchant_id}, limit=limit, starting_after=starting_after,
+    )
+    return [Order(**r) for r in rows], has_more
+
+
+async def update_order_status(conn: Conn, order_id: str, *, from_status: str, to_status: str, at: str) -> int:
+    return await conn.execute(
+        """UPDATE orders SET status = :to_status, updated_at = :at
+           WHERE id = :id AND status = :from_status AND attempt_payment_id IS NULL""",
+        {"id": order_id, "from_status": from_status, "to_status": to_status, "at": at},
+    )
+
+
+async def take_attempt_lease(conn: Conn, order_id: str, payment_id: str, expires_at: str, now: str) -> int:
+    """The order guard: only one attempt can hold an open order; a lapsed lease can be taken."""
+    return await conn.execute(
+        """UPDATE orders SET attempt_payment_id = :payment_id, attempt_expires_at = :expires_at,
+                             updated_at = :now
+           WHERE id = :id AND status = 'open'
+             AND (attempt_payment_id IS NULL OR attempt_expires_at <= :now)""",
+        {"id": order_id, "payment_id": payment_id, "expires_at": expires_at, "now": now},
+    )
+
+
+async def extend_attempt_lease(conn: Conn, order_id: str, payment_id: str, expires_at: str, now: str) -> int:
+    return await conn.execute(
+        """UPDATE orders SET attempt_expires_at = :expires_at, updated_at = :now
+           WHERE id = :id AND attempt_payment_id = :payment_id""",
+        {"id": order_id, "payment_id": payment_id, "expires_at": expires_at, "now": now},
+    )
+
+
+async def release_attempt_lease(conn: Conn, order_id: str, payment_id: str, now: str) -> int:
+    return await conn.execute(
+        """UPDATE orders SET attempt_payment_id = NULL, attempt_expires_at = NULL, updated_at = :now
+           WHERE id = :id AND attempt_payment_id = :payment_id""",
+        {"id": order_id, "payment_id": payment_id, "now": now},
+    )
+
+
+async def mark_order_paid(conn: Conn, order_id: str, payment_id: str, amount: int, now: str) -> int:
+    """Only the attempt that still holds the guard may mark the order paid."""
+    return await conn.execute(
+        """UPDATE orders SET status = 'paid', amount_paid = :amount, attempt_payment_id = NULL,
+                             attempt_expires_at = NULL, updated_at = :now
+           WHERE id = :id AND status = 'open' AND attempt_payment_id = :payment_id""",
+        {"id": order_id, "payment_id": payment_id, "amount": amount, "now": now},
+    )
+
+
+async def add_order_refund(conn: Conn, order_id: str, amount: int, now: str) -> None:
+    await conn.execute(
+        """UPDATE orders SET amount_refunded = amount_refunded + :amount,
+                  status = CASE WHEN amount_refunded + :amount >= amount_paid THEN 'refunded'
+                                ELSE 'partially_refunded' END,
+                  updated_at = :now
+           WHERE id = :id""",
+        {"id": order_id, "amount": amount, "now": now},
+    )
+
+
+async def select_lapsed_attempts(conn: Conn, now: str, limit: int = 100) -> list[dict[str, Any]]:
+    return await conn.fetch_all(
+        """SELECT id, merchant_id, attempt_payment_id FROM orders
+           WHERE attempt_payment_id IS NOT NULL AND attempt_expires_at <= :now LIMIT :limit""",
+        {"now": now, "limit": limit},
+    )

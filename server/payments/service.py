@@ -1,0 +1,260 @@
+"""Payments: the one confirm path every channel (embedded, hosted, payment link) calls.
+
+The order guard, in three short transactions with no network call inside any of them:
+
+1. *Begin*: in one write transaction, check the channel and the order, take the order's
+   attempt lease (a conditional UPDATE only one attempt can win) and record the payment as
+   ``processing``.
+2. *Charge*: call the processor, outside any transaction.
+3. *Settle*: in one write transaction, and only if this attempt still holds the lease, record
+   the outcome, mark the order paid and write the events.
+
+A process that dies between 1 and 3 leaves a lease that lapses (``payment_lease_seconds``);
+the next attempt or the sweeper then fails the stale payment and frees the order. An attempt
+that comes back after losing its lease cannot mark the order paid (step 3 checks the lease
+holder) and its charge is voided. The partial unique index on succeeded payments backs this
+up in the schema itself.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .. import clock
+from ..actors import SYSTEM, Actor
+from ..checkout import service as checkout
+from ..checkout import store as session_store
+from ..checkout.models import COMPLETE, OPEN as SESSION_OPEN
+from ..db import Conn
+from ..errors import conflict, not_found
+from ..events import service as events
+from ..ids import new_id
+from ..orders import store as order_store
+from ..orders.models import Order
+from ..runtime import Runtime
+from . import store
+from .cards import Card
+from .models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
+from .processor import FAILURE_MESSAGES, ChargeRequest, ChargeResult
+
+log = logging.getLogger("flint.payments")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Where a buyer is paying from."""
+    merchant_id: str
+    order_id: str
+    channel: str  # embedded | hosted | payment_link
+    checkout_session_id: str | None = None
+    payment_link_id: str | None = None
+
+
+async def _check_channel(conn: Conn, attempt: Attempt, order: Order) -> None:
+    if attempt.checkout_session_id is not None:
+        session = await session_store.select_session(conn, attempt.merchant_id, attempt.checkout_session_id)
+        if session is None or session.order_id != order.id:
+            raise not_found("checkout_session", attempt.checkout_session_id)
+        checkout.check_session_payable(session, order.status)
+    else:
+        raise NotImplementedError(f"channel {attempt.channel} has no payable check")
+
+
+async def _fail_payment(conn: Conn, payment: Payment, code: str, actor: Actor) -> Payment | None:
+    now = clock.now_iso()
+    changed = await store.update_payment_result(
+        conn, payment.id, from_status=payment.status, status=FAILED, processor_ref=None,
+        failure_code=code, failure_message=FAILURE_MESSAGES.get(code), now=now)
+    if not changed:
+        return None
+    failed = await store.select_payment(conn, payment.merchant_id, payment.id)
+    assert failed is not None
+    await events.record(conn, merchant_id=payment.merchant_id, type="payment.failed", actor=actor,
+                        obj=failed.to_dict(), order_id=payment.order_id)
+    return failed
+
+
+async def abandon_attempt(conn: Conn, order: Order, *, reason: str = "payment_attempt_expired") -> Payment | None:
+    """Free an order whose attempt lapsed: fail its payment (if still unfinished), drop the lease."""
+    assert order.attempt_payment_id is not None
+    payment = await store.select_payment(conn, order.merchant_id, order.attempt_payment_id)
+    await order_store.release_attempt_lease(conn, order.id, order.attempt_payment_id, clock.now_iso())
+    if payment is not None and payment.status in (PROCESSING, REQUIRES_ACTION):
+        log.warning("payment attempt abandoned", extra={"payment_id": payment.id, "reason": reason})
+        return await _fail_payment(conn, payment, "payment_attempt_expired", SYSTEM)
+    return None
+
+
+async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> tuple[Payment, Payment | None]:
+    """Step 1: take the order guard. Returns the new payment and any stale one it displaced."""
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
+        if order is None:
+            raise not_found("order", attempt.order_id)
+        await _check_channel(conn, attempt, order)
+        displaced = None
+        if order.attempt_payment_id is not None:
+            if (order.attempt_expires_at or "") > now:
+                raise conflict("payment_in_progress",
+                               "Another payment attempt for this order is in progress.")
+            displaced = await abandon_attempt(conn, order)
+        payment = Payment(
+            id=new_id("pay"), merchant_id=order.merchant_id, order_id=order.id,
+            checkout_session_id=attempt.checkout_session_id, payment_link_id=attempt.payment_link_id,
+            channel=attempt.channel, status=PROCESSING, amount=order.amount_total - order.amount_paid,
+            currency=order.currency, card_brand=card.brand, card_last4=card.last4,
+            card_exp_month=card.exp_month, card_exp_year=card.exp_year, failure_code=None,
+            failure_message=None, processor_ref=None, amount_refunded=0, amount_refund_pending=0,
+            created_at=now, updated_at=now,
+        )
+        taken = await order_store.take_attempt_lease(
+            conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), now)
+        if not taken:  # cannot happen under BEGIN IMMEDIATE / FOR UPDATE; kept as the guard's proof
+            raise conflict("payment_in_progress", "Another payment attempt for this order is in progress.")
+        await store.insert_payment(conn, payment)
+    if displaced is not None:
+        await rt.processor.void(displaced.id, displaced.processor_ref)
+    return payment, displaced
+
+
+async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Actor) -> Payment:
+    """Step 3: record the processor's answer, if this attempt still holds the order guard."""
+    now = clock.now_iso()
+    void_ref = None
+    async with rt.db.transaction() as conn:
+        order = await order_store.select_order_by_id(conn, payment.order_id)
+        assert order is not None
+        current = await store.select_payment(conn, payment.merchant_id, payment.id)
+        assert current is not None
+        if order.attempt_payment_id != payment.id or current.status != PROCESSING:
+            # We lost the guard (lease lapsed and was taken, or the order moved on): this
+            # charge must not count, and any money it moved goes back.
+            if result.status == SUCCEEDED:
+                void_ref = result.processor_ref
+            if current.status == PROCESSING:
+                current = await _fail_payment(conn, current, "payment_attempt_superseded", SYSTEM) or current
+            settled = current
+        elif result.status == SUCCEEDED:
+            assert await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now)
+            await store.update_payment_result(
+                conn, payment.id, from_status=PROCESSING, status=SUCCEEDED,
+                processor_ref=result.processor_ref, failure_code=None, failure_message=None, now=now)
+            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
+            paid = await order_store.select_order_by_id(conn, order.id)
+            assert settled is not None and paid is not None
+            await events.record(conn, merchant_id=order.merchant_id, type="payment.succeeded", actor=actor,
+                                obj=settled.to_dict(), order_id=order.id)
+            await events.record(conn, merchant_id=order.merchant_id, type="order.paid", actor=actor,
+                                obj=paid.to_dict(), order_id=order.id)
+            if payment.checkout_session_id is not None:
+                session = await session_store.select_session_by_id(conn, payment.checkout_session_id)
+                if session is not None and await session_store.update_session_status(
+                        conn, session.id, from_status=SESSION_OPEN, to_status=COMPLETE, at=now):
+                    session.status = COMPLETE
+                    await events.record(conn, merchant_id=order.merchant_id, type="checkout.session.completed",
+                                        actor=actor, obj=session.to_dict(rt.config.public_url, None),
+                                        order_id=order.id)
+        elif result.status == REQUIRES_ACTION:
+            # The buyer now owns the attempt for the length of a 3-D Secure challenge.
+            await order_store.extend_attempt_lease(
+                conn, order.id, payment.id, clock.later_iso(rt.config.action_lease_seconds), now)
+            await store.update_payment_result(
+                conn, payment.id, from_status=PROCESSING, status=REQUIRES_ACTION,
+                processor_ref=result.processor_ref, failure_code=None, failure_message=None, now=now)
+            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
+            assert settled is not None
+            await events.record(conn, merchant_id=order.merchant_id, type="payment.requires_action",
+                                actor=actor, obj=settled.to_dict(), order_id=order.id)
+        else:
+            await order_store.release_attempt_lease(conn, order.id, payment.id, now)
+            code = result.failure_code or "processing_error"
+            await store.update_payment_result(
+                conn, payment.id, from_status=PROCESSING, status=FAILED, processor_ref=result.processor_ref,
+                failure_code=code, failure_message=FAILURE_MESSAGES.get(code, "The payment failed."), now=now)
+            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
+            assert settled is not None
+            await events.record(conn, merchant_id=order.merchant_id, type="payment.failed", actor=actor,
+                                obj=settled.to_dict(), order_id=order.id)
+    if void_ref is not None:
+        await rt.processor.void(payment.id, void_ref)
+    return settled
+
+
+async def _charge(rt: Runtime, request: ChargeRequest) -> ChargeResult:
+    try:
+        return await rt.processor.charge(request)
+    except Exception:  # a processor outage is an outcome for the buyer, not a 500
+        log.exception("processor charge raised", extra={"payment_id": request.payment_id})
+        return ChargeResult(FAILED, None, "processing_error")
+
+
+async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> Payment:
+    """Pay an order once, whatever the channel and the concurrency."""
+    payment, _ = await begin_attempt(rt, attempt, card, actor)
+    result = await _charge(rt, ChargeRequest(payment.id, payment.amount, payment.currency, card))
+    return await settle(rt, payment, result, actor)
+
+
+async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, approved: bool,
+                            actor: Actor, *, checkout_session_id: str | None = None) -> Payment:
+    """The buyer's answer to a 3-D Secure challenge: approve → charge completes, deny → fails."""
+    async with rt.db.transaction() as conn:
+        payment = await store.select_payment(conn, merchant_id, payment_id)
+        if payment is None or (checkout_session_id and payment.checkout_session_id != checkout_session_id):
+            raise not_found("payment", payment_id)
+        if payment.status != REQUIRES_ACTION:
+            raise conflict("payment_not_awaiting_action", f"This payment is {payment.status}, not awaiting action.")
+        order = await order_store.select_order_by_id(conn, payment.order_id)
+        assert order is not None
+        if order.attempt_payment_id != payment.id or (order.attempt_expires_at or "") <= clock.now_iso():
+            if order.attempt_payment_id == payment.id:
+                await abandon_attempt(conn, order)
+            else:
+                await _fail_payment(conn, payment, "payment_attempt_expired", SYSTEM)
+            raise conflict("payment_attempt_expired", "This authentication took too long; please pay again.")
+        # Only one answer may run: the conditional status change is the challenge's own guard.
+        await store.update_payment_result(
+            conn, payment.id, from_status=REQUIRES_ACTION, status=PROCESSING, processor_ref=None,
+            failure_code=None, failure_message=None, now=clock.now_iso())
+        await order_store.extend_attempt_lease(
+            conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), clock.now_iso())
+        payment.status = PROCESSING
+    try:
+        result = await rt.processor.complete_action(payment.processor_ref or "", approved)
+    except Exception:
+        log.exception("processor complete_action raised", extra={"payment_id": payment.id})
+        result = ChargeResult(FAILED, None, "processing_error")
+    return await settle(rt, payment, result, actor)
+
+
+async def recover_lapsed_attempts(rt: Runtime, batch: int = 100) -> int:
+    """Sweeper step: free orders whose attempt died mid-way."""
+    now = clock.now_iso()
+    async with rt.db.read() as conn:
+        lapsed = await order_store.select_lapsed_attempts(conn, now, batch)
+    freed = 0
+    for row in lapsed:
+        displaced = None
+        async with rt.db.transaction() as conn:
+            order = await order_store.select_order_by_id(conn, row["id"])
+            if (order is not None and order.attempt_payment_id == row["attempt_payment_id"]
+                    and (order.attempt_expires_at or "") <= clock.now_iso()):
+                displaced = await abandon_attempt(conn, order)
+                freed += 1
+        if displaced is not None:
+            await rt.processor.void(displaced.id, displaced.processor_ref)
+    return freed
+
+
+async def get_payment(rt: Runtime, merchant_id: str, payment_id: str) -> Payment:
+    async with rt.db.read() as conn:
+        payment = await store.select_payment(conn, merchant_id, payment_id)
+    if payment is None:
+        raise not_found("payment", payment_id)
+    return payment
+
+
+async def list_payments(rt: Runtime, merchant_id: str, order_id: str | None, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        return await store.select_payments_page(conn, merchant_id, order_id, limit, starting_after)

@@ -1,0 +1,84 @@
+"""SQL for payments."""
+from __future__ import annotations
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import Payment
+
+COLUMNS = (
+    "id, merchant_id, order_id, checkout_session_id, payment_link_id, channel, status, amount, "
+    "currency, card_brand, card_last4, card_exp_month, card_exp_year, failure_code, failure_message, "
+    "processor_ref, amount_refunded, amount_refund_pending, created_at, updated_at"
+)
+
+
+async def insert_payment(conn: Conn, payment: Payment) -> None:
+    await conn.execute(
+        f"""INSERT INTO payments ({COLUMNS})
+            VALUES (:id, :merchant_id, :order_id, :checkout_session_id, :payment_link_id, :channel,
+                    :status, :amount, :currency, :card_brand, :card_last4, :card_exp_month,
+                    :card_exp_year, :failure_code, :failure_message, :processor_ref,
+                    :amount_refunded, :amount_refund_pending, :created_at, :updated_at)""",
+        payment.__dict__,
+    )
+
+
+async def select_payment(conn: Conn, merchant_id: str, payment_id: str) -> Payment | None:
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM payments WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": payment_id, "merchant_id": merchant_id},
+    )
+    return Payment(**row) if row else None
+
+
+async def select_succeeded_payment_of_order(conn: Conn, order_id: str) -> Payment | None:
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM payments WHERE order_id = :order_id AND status = 'succeeded'",
+        {"order_id": order_id},
+    )
+    return Payment(**row) if row else None
+
+
+async def select_payments_page(
+    conn: Conn, merchant_id: str, order_id: str | None, limit: int, starting_after: str | None
+) -> tuple[list[Payment], bool]:
+    where = "merchant_id = :merchant_id"
+    params = {"merchant_id": merchant_id}
+    if order_id is not None:
+        where += " AND order_id = :order_id"
+        params["order_id"] = order_id
+    rows, has_more = await select_page(conn, table="payments", columns=COLUMNS, where=where,
+                                       params=params, limit=limit, starting_after=starting_after)
+    return [Payment(**r) for r in rows], has_more
+
+
+async def update_payment_result(
+    conn: Conn, payment_id: str, *, from_status: str, status: str, processor_ref: str | None,
+    failure_code: str | None, failure_message: str | None, now: str,
+) -> int:
+    return await conn.execute(
+        """UPDATE payments SET status = :status, processor_ref = COALESCE(:processor_ref, processor_ref),
+                  failure_code = :failure_code, failure_message = :failure_message, updated_at = :now
+           WHERE id = :id AND status = :from_status""",
+        {"id": payment_id, "from_status": from_status, "status": status, "processor_ref": processor_ref,
+         "failure_code": failure_code, "failure_message": failure_message, "now": now},
+    )
+
+
+async def reserve_refund(conn: Conn, payment_id: str, amount: int, now: str) -> int:
+    """Reserve refundable money; the WHERE clause is the refund limit."""
+    return await conn.execute(
+        """UPDATE payments SET amount_refund_pending = amount_refund_pending + :amount, updated_at = :now
+           WHERE id = :id AND status = 'succeeded'
+             AND amount_refunded + amount_refund_pending + :amount <= amount""",
+        {"id": payment_id, "amount": amount, "now": now},
+    )
+
+
+async def settle_refund(conn: Conn, payment_id: str, amount: int, succeeded: bool, now: str) -> None:
+    await conn.execute(
+        """UPDATE payments SET amount_refund_pending = amount_refund_pending - :amount,
+                  amount_refunded = amount_refunded + :refunded, updated_at = :now
+           WHERE id = :id""",
+        {"id": payment_id, "amount": amount, "refunded": amount if succeeded else 0, "now": now},
+    )

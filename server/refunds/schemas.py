@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .. import money
+from ..api.validation import Body
+
+
+class CreateRefund(Body):
+    payment: str | None = Field(None, min_length=1, max_length=64)
+    order: str | None = Field(None, min_length=1, max_length=64)
+    amount: int | None = Field(None, ge=1, le=money.MAX_AMOUNT, description="Default: all that is refundable.")
+    reason: Literal["requested_by_customer", "duplicate", "fraudulent"] | None = None
+
+
+class RefundOut(BaseModel):
+    id: str
+    object: Literal["refund"]
+    payment_id: str
+    order_id: str
+    amount: int
+    currency: str
+    status: Literal["pending", "succeeded", "failed"]
+    reason: str | None
+    failure_code: str | None
+    created_at: str
+
+
+class RefundList(BaseModel):
+    object: Literal["list"]
+    data: list[RefundOut]
+    has_more: bool

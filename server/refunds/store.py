@@ -1,0 +1,54 @@
+"""SQL for refunds."""
+from __future__ import annotations
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import Refund
+
+COLUMNS = (
+    "id, merchant_id, payment_id, order_id, amount, currency, status, reason, failure_code, "
+    "processor_ref, created_at, updated_at"
+)
+
+
+async def insert_refund(conn: Conn, refund: Refund) -> None:
+    await conn.execute(
+        f"""INSERT INTO refunds ({COLUMNS})
+            VALUES (:id, :merchant_id, :payment_id, :order_id, :amount, :currency, :status, :reason,
+                    :failure_code, :processor_ref, :created_at, :updated_at)""",
+        refund.__dict__,
+    )
+
+
+async def select_refund(conn: Conn, merchant_id: str, refund_id: str) -> Refund | None:
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM refunds WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": refund_id, "merchant_id": merchant_id},
+    )
+    return Refund(**row) if row else None
+
+
+async def select_refunds_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
+    rows, has_more = await select_page(
+        conn, table="refunds", columns=COLUMNS, where="merchant_id = :merchant_id",
+        params={"merchant_id": merchant_id}, limit=limit, starting_after=starting_after)
+    return [Refund(**r) for r in rows], has_more
+
+
+async def select_stale_pending(conn: Conn, before: str, limit: int) -> list[Refund]:
+    rows = await conn.fetch_all(
+        f"SELECT {COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at <= :before LIMIT :limit",
+        {"before": before, "limit": limit},
+    )
+    return [Refund(**r) for r in rows]
+
+
+async def finish_refund(conn: Conn, refund_id: str, *, status: str, processor_ref: str | None,
+                        failure_code: str | None, now: str) -> int:
+    return await conn.execute(
+        """UPDATE refunds SET status = :status, processor_ref = :processor_ref,
+                  failure_code = :failure_code, updated_at = :now
+           WHERE id = :id AND status = 'pending'""",
+        {"id": refund_id, "status": status, "processor_ref": processor_ref,
+         "failure_code": failure_code, "now": now},
+    )

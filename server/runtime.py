@@ -1,0 +1,26 @@
+"""What a running Flint needs, built once and handed to services (which never import Quart)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Config
+from .db import Database, open_database
+from .payments.processor import Processor, SimulatedProcessor
+from .security import Signer
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    signer: Signer
+    processor: Processor
+
+    @classmethod
+    async def start(cls, config: Config, processor: Processor | None = None) -> "Runtime":
+        db = await open_database(config.database_url, readers=config.sqlite_readers)
+        return cls(config=config, db=db, signer=Signer(config.secret_keys),
+                   processor=processor or SimulatedProcessor())
+
+    async def stop(self) -> None:
+        await self.db.close()

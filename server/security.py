@@ -1,0 +1,68 @@
+"""Secrets, hashes and signed tokens.
+
+* API keys and other bearer secrets: random, stored as SHA-256 digests, compared in constant
+  time, shown once. SHA-256 (not a slow hash) is right here because the secrets carry 192
+  random bits; passwords, which people choose, use Argon2.
+* Signed tokens: itsdangerous with one salt per purpose, ``max_age`` on every load, and the
+  key list from FLINT_SECRET_KEY for rotation. The payload is signed, not encrypted.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .errors import FlintError
+
+_password_hasher = PasswordHasher()
+
+CLIENT_TOKEN_SALT = "flint.checkout.client_token.v1"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
+def password_matches(password: str, stored_hash: str) -> bool:
+    try:
+        return _password_hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Signer:
+    """Purpose-bound itsdangerous serializers over the rotating key list."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is required")
+        # itsdangerous signs with the *last* key and verifies with all; FLINT_SECRET_KEY lists
+        # the newest first, so reverse it.
+        self._keys = list(reversed(secret_keys))
+
+    def serializer(self, salt: str) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=salt)
+
+    def dumps(self, salt: str, payload: Any) -> str:
+        return self.serializer(salt).dumps(payload)
+
+    def loads(self, salt: str, token: str, max_age: float, *, kind: str) -> Any:
+        """Expired and forged tokens are distinct errors (clients handle them differently)."""
+        try:
+            return self.serializer(salt).loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise FlintError(401, f"{kind}_expired", f"This {kind.replace('_', ' ')} has expired.")
+        except BadSignature:
+            raise FlintError(401, f"{kind}_invalid", f"This {kind.replace('_', ' ')} is not valid.")

@@ -1,0 +1,41 @@
+"""The sweeper: the clock-driven side of Flint (expiry, lapsed payment leases, stuck
+refunds, old idempotency keys). Runs inside ``flint serve`` and in ``flint worker``; every
+step is safe to run in several processes at once (conditional updates decide)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .actors import SYSTEM
+from .checkout import service as checkout
+from .idempotency import service as idempotency
+from .payments import service as payments
+from .refunds import service as refunds
+from .runtime import Runtime
+
+log = logging.getLogger("flint.sweeper")
+
+
+async def sweep_once(rt: Runtime) -> dict[str, int]:
+    done: dict[str, int] = {}
+    steps = (
+        ("sessions_expired", lambda: checkout.sweep_expired(rt, SYSTEM)),
+        ("attempts_recovered", lambda: payments.recover_lapsed_attempts(rt)),
+        ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
+        ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
+    )
+    for name, step in steps:
+        try:
+            done[name] = await step()
+        except Exception:  # one failing step must not stop the others, nor the loop
+            log.exception("sweep step failed", extra={"step": name})
+            done[name] = 0
+    return done
+
+
+async def run(rt: Runtime) -> None:
+    while True:
+        counts = await sweep_once(rt)
+        if any(counts.values()):
+            log.info("sweep", extra=counts)
+        await asyncio.sleep(rt.config.sweep_interval)
