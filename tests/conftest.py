@@ -1,0 +1,124 @@
+"""Fixtures: a fresh migrated database per test (``rt``), and a real ``flint serve`` process
+on a free loopback port (``server``) with its own SQLite file, logs captured to a file."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.config import Config
+from server.db.migrate import migrate
+from server.runtime import Runtime
+
+from .factories import make_merchant
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRET = "test-secret-key-for-flint-tests-only"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'flint.sqlite3'}"
+
+
+@pytest.fixture
+async def rt(db_url: str):
+    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9",
+                    payment_lease_seconds=60)
+    runtime = await Runtime.start(config)
+    await migrate(runtime.db)
+    yield runtime
+    await runtime.stop()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db_url: str
+    log_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen = field(repr=False)
+
+    def client(self, token: str | None = None, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+    def async_client(self, token: str | None = None, **kwargs) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        limits = httpx.Limits(max_connections=100)
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, limits=limits, **kwargs)
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    def runtime_config(self) -> Config:
+        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), public_url=self.url)
+
+
+def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str | None = None) -> LiveServer:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db_url = db_url or f"sqlite:///{tmp / 'flint.sqlite3'}"
+    env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_PUBLIC_URL=url,
+               FLINT_ENV="development", FLINT_SWEEP_INTERVAL="0.5", FLINT_LOG_LEVEL="INFO")
+    env.update(extra_env or {})
+    log_path = tmp / f"server-{port}.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"flint serve did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return LiveServer(url=url, db_url=db_url, log_path=log_path, env=env, process=process)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    live = start_server(tmp_path_factory.mktemp("server"))
+    yield live
+    stop_server(live)
+
+
+@pytest.fixture
+async def server_rt(server: LiveServer):
+    """A Runtime over the live server's own database, for seeding and for looking inside."""
+    runtime = await Runtime.start(server.runtime_config())
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def merchant(server_rt: Runtime):
+    """(merchant, secret_key) on the live server."""
+    return await make_merchant(server_rt)
