@@ -1,0 +1,21 @@
+"""Meta-tests over the URL map: every route declares how it authenticates (fail closed)."""
+from server.api.auth import SCOPES, declaration
+from server.app import create_app
+from server.config import Config
+
+
+def test_every_route_declares_its_credentials():
+    app = create_app(Config(database_url="sqlite:///unused.sqlite3"), run_sweeper=False)
+    undeclared, v1_public = [], []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        declared = declaration(app.view_functions[rule.endpoint])
+        if declared is None:
+            undeclared.append(rule.rule)
+        elif rule.rule.startswith("/v1/") and declared[0] == "public" and rule.rule != "/v1/openapi.json":
+            v1_public.append(rule.rule)
+        elif declared[0] == "scope":
+            assert declared[1] in SCOPES + ("merchant",), (rule.rule, declared)
+    assert undeclared == []
+    assert v1_public == []
