@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import signal
 import sys
+from dataclasses import replace
 
 from .config import Config
 
@@ -27,6 +30,7 @@ async def _serve(config: Config, host: str, port: int) -> None:
     hyper = HypercornConfig()
     hyper.bind = [f"{host}:{port}"]
     hyper.accesslog = None  # our own structured request log replaces it
+    hyper.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
     hyper.graceful_timeout = 5
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     configure(config.log_level)
 
     if args.command == "serve":
+        if "FLINT_PUBLIC_URL" not in os.environ:
+            # Without a configured public URL, links point at where this process listens.
+            config = replace(config, public_url=f"http://{args.host}:{args.port}")
         asyncio.run(_serve(config, args.host, args.port))
     elif args.command == "worker":
         asyncio.run(_worker(config))

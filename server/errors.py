@@ -7,7 +7,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-PROBLEM_TYPE_BASE = "https://docs.flint.dev/errors#"
+# RFC 9457 §3.1.1: a non-dereferenceable type should be a tag URI (RFC 4151); one per code.
+PROBLEM_TYPE_BASE = "tag:flint.dev,2026:errors/"
 
 
 class FlintError(Exception):
