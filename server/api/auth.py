@@ -88,7 +88,12 @@ async def authenticate(rt: Runtime) -> Principal | None:
         return None
     token = _bearer()
     if kind == "client_token":
-        session = await checkout.session_for_client_token(rt, token, (request.view_args or {}).get("session_id"))
+        try:
+            session = await checkout.session_for_client_token(rt, token, (request.view_args or {}).get("session_id"))
+        except FlintError as error:
+            # RFC 9110 11.6.1 / RFC 6750 3: every 401 names the scheme to use.
+            error.headers.setdefault("WWW-Authenticate", 'Bearer realm="flint", error="invalid_token"')
+            raise
         return Principal("buyer", session.merchant_id, Actor("buyer", session.id), f"session:{session.id}",
                          session=session)
     key = await merchants.authenticate_secret_key(rt, token)

@@ -35,7 +35,7 @@ def parse_key(header: str) -> str:
     key = header.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.strip():
         raise invalid("idempotency_key_invalid",
                       f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.", "Idempotency-Key")
     return key

@@ -202,7 +202,7 @@ async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, appr
     async with rt.db.transaction() as conn:
         payment = await store.select_payment(conn, merchant_id, payment_id)
         if payment is None or (checkout_session_id and payment.checkout_session_id != checkout_session_id):
-            raise not_found("payment", payment_id)
+            raise not_found("payment", payment_id, param="payment")
         if payment.status != REQUIRES_ACTION:
             raise conflict("payment_not_awaiting_action", f"This payment is {payment.status}, not awaiting action.")
         order = await order_store.select_order_by_id(conn, payment.order_id)
