@@ -1,0 +1,1 @@
+"""Flint's load benchmark: ``python -m bench.run`` (``make bench``). See bench/README.md."""
