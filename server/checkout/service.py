@@ -60,9 +60,11 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
     _check_url(new.cancel_url, "cancel_url")
     inline = orders.build_order(merchant_id, new.inline_order, "order.") if new.inline_order else None
     now = clock.now_iso()
+    announce: list[tuple[str, dict]] = []
     async with rt.db.transaction() as conn:
         if inline is not None:
-            await orders.insert_new_order(conn, inline, actor)
+            await order_store.insert_order(conn, inline)
+            announce.append(("order.created", inline.to_dict()))
             order = inline
         else:
             assert new.order_id is not None
@@ -79,8 +81,8 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             abandon_after=new.abandon_after, recovery_payment_link_id=None, created_at=now, updated_at=now,
         )
         await store.insert_session(conn, session)
-        await events.record(conn, merchant_id=merchant_id, type="checkout.session.created", actor=actor,
-                            obj=present(rt, session, with_token=False), order_id=order.id)
+        announce.append(("checkout.session.created", present(rt, session, with_token=False)))
+        await events.record_all(conn, merchant_id=merchant_id, actor=actor, items=announce, order_id=order.id)
     return session
 
 

@@ -66,3 +66,13 @@ async def update_session_status(conn: Conn, session_id: str, *, from_status: str
            WHERE id = :id AND status = :from_status""",
         {"id": session_id, "from_status": from_status, "to_status": to_status, "at": at},
     )
+
+
+async def complete_open_session(conn: Conn, session_id: str, at: str) -> CheckoutSession | None:
+    """open → complete, returning the completed row (None if it was not open)."""
+    row = await conn.fetch_one(
+        f"""UPDATE checkout_sessions SET status = 'complete', updated_at = :at
+            WHERE id = :id AND status = 'open' RETURNING {COLUMNS}""",
+        {"id": session_id, "at": at},
+    )
+    return CheckoutSession(**row) if row else None

@@ -13,6 +13,37 @@ from . import store
 from .models import EVENT_TYPES, Event
 
 
+async def record_all(
+    conn: Conn,
+    *,
+    merchant_id: str,
+    actor: Actor,
+    items: list[tuple[str, dict[str, Any]]],
+    order_id: str | None = None,
+) -> list[Event]:
+    """Record several events of one change, in order, with consecutive sequence numbers."""
+    for type, _ in items:
+        assert type in EVENT_TYPES, type
+    last = await store.reserve_order_sequences(conn, order_id, len(items)) if order_id else None
+    now = clock.now_iso()
+    events = [
+        Event(
+            id=new_id("evt"),
+            merchant_id=merchant_id,
+            order_id=order_id,
+            sequence=None if last is None else last - len(items) + 1 + i,
+            type=type,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            data=json.dumps({"object": obj}, separators=(",", ":"), sort_keys=True),
+            created_at=now,
+        )
+        for i, (type, obj) in enumerate(items)
+    ]
+    await store.insert_events(conn, events)
+    return events
+
+
 async def record(
     conn: Conn,
     *,
@@ -22,21 +53,7 @@ async def record(
     obj: dict[str, Any],
     order_id: str | None = None,
 ) -> Event:
-    assert type in EVENT_TYPES, type
-    sequence = await store.next_order_sequence(conn, order_id) if order_id else None
-    event = Event(
-        id=new_id("evt"),
-        merchant_id=merchant_id,
-        order_id=order_id,
-        sequence=sequence,
-        type=type,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        data=json.dumps({"object": obj}, separators=(",", ":"), sort_keys=True),
-        created_at=clock.now_iso(),
-    )
-    await store.insert_event(conn, event)
-    return event
+    return (await record_all(conn, merchant_id=merchant_id, actor=actor, items=[(type, obj)], order_id=order_id))[0]
 
 
 async def get_event(rt, merchant_id: str, event_id: str) -> Event:

@@ -4,25 +4,28 @@ from __future__ import annotations
 from ..db import Conn
 from .models import Event
 
-_COLUMNS = "id, merchant_id, order_id, sequence, type, actor_type, actor_id, data, created_at"
+_FIELDS = ("id", "merchant_id", "order_id", "sequence", "type", "actor_type", "actor_id", "data", "created_at")
+_COLUMNS = ", ".join(_FIELDS)
 
 
-async def next_order_sequence(conn: Conn, order_id: str) -> int:
+async def reserve_order_sequences(conn: Conn, order_id: str, count: int) -> int:
+    """Hand out the order's next ``count`` sequence numbers; returns the last one."""
     row = await conn.fetch_one(
-        "UPDATE orders SET event_seq = event_seq + 1 WHERE id = :id RETURNING event_seq",
-        {"id": order_id},
+        "UPDATE orders SET event_seq = event_seq + :count WHERE id = :id RETURNING event_seq",
+        {"id": order_id, "count": count},
     )
     assert row is not None, f"order {order_id} vanished inside its own transaction"
     return int(row["event_seq"])
 
 
-async def insert_event(conn: Conn, event: Event) -> None:
-    await conn.execute(
-        f"""INSERT INTO events ({_COLUMNS})
-            VALUES (:id, :merchant_id, :order_id, :sequence, :type, :actor_type, :actor_id,
-                    :data, :created_at)""",
-        event.__dict__,
-    )
+async def insert_events(conn: Conn, events: list[Event]) -> None:
+    """One multi-row INSERT: a state change's events cost one statement, not one each."""
+    binds: dict = {}
+    rows = []
+    for i, event in enumerate(events):
+        rows.append("(" + ", ".join(f":{name}_{i}" for name in _FIELDS) + ")")
+        binds.update({f"{name}_{i}": value for name, value in event.__dict__.items()})
+    await conn.execute(f"INSERT INTO events ({_COLUMNS}) VALUES {', '.join(rows)}", binds)
 
 
 async def select_event(conn: Conn, merchant_id: str, event_id: str) -> Event | None:

@@ -73,7 +73,6 @@ async def insert_new_order(conn: Conn, order: Order, actor: Actor) -> None:
     await store.insert_order(conn, order)
     await events.record(conn, merchant_id=order.merchant_id, type="order.created", actor=actor,
                         obj=order.to_dict(), order_id=order.id)
-    order.event_seq += 1
 
 
 async def create_order(rt: Runtime, merchant_id: str, new: NewOrder, actor: Actor) -> Order:

@@ -18,19 +18,18 @@ up in the schema itself.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import clock
 from ..actors import SYSTEM, Actor
 from ..checkout import service as checkout
 from ..checkout import store as session_store
-from ..checkout.models import COMPLETE, OPEN as SESSION_OPEN
 from ..db import Conn
 from ..errors import conflict, not_found
 from ..events import service as events
 from ..ids import new_id
 from ..orders import store as order_store
-from ..orders.models import Order
+from ..orders.models import OPEN as ORDER_OPEN, Order
 from ..runtime import Runtime
 from . import store
 from .cards import Card
@@ -125,59 +124,61 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
     async with rt.db.transaction() as conn:
         order = await order_store.select_order_by_id(conn, payment.order_id)
         assert order is not None
-        current = await store.select_payment(conn, payment.merchant_id, payment.id)
-        assert current is not None
-        if order.attempt_payment_id != payment.id or current.status != PROCESSING:
-            # We lost the guard (lease lapsed and was taken, or the order moved on): this
-            # charge must not count, and any money it moved goes back.
-            if result.status == SUCCEEDED:
-                void_ref = result.processor_ref
-            if current.status == PROCESSING:
-                current = await _fail_payment(conn, current, "payment_attempt_superseded", SYSTEM) or current
-            settled = current
-        elif result.status == SUCCEEDED:
-            assert await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now)
-            await store.update_payment_result(
-                conn, payment.id, from_status=PROCESSING, status=SUCCEEDED,
-                processor_ref=result.processor_ref, failure_code=None, failure_message=None, now=now)
-            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
-            paid = await order_store.select_order_by_id(conn, order.id)
-            assert settled is not None and paid is not None
-            await events.record(conn, merchant_id=order.merchant_id, type="payment.succeeded", actor=actor,
-                                obj=settled.to_dict(), order_id=order.id)
-            await events.record(conn, merchant_id=order.merchant_id, type="order.paid", actor=actor,
-                                obj=paid.to_dict(), order_id=order.id)
-            if payment.checkout_session_id is not None:
-                session = await session_store.select_session_by_id(conn, payment.checkout_session_id)
-                if session is not None and await session_store.update_session_status(
-                        conn, session.id, from_status=SESSION_OPEN, to_status=COMPLETE, at=now):
-                    session.status = COMPLETE
-                    await events.record(conn, merchant_id=order.merchant_id, type="checkout.session.completed",
-                                        actor=actor, obj=session.to_dict(rt.config.public_url, None),
-                                        order_id=order.id)
-        elif result.status == REQUIRES_ACTION:
+        holds_guard = order.attempt_payment_id == payment.id and order.status == ORDER_OPEN
+        if holds_guard and result.status == SUCCEEDED:
+            settled = await _record_success(rt, conn, order, payment, result, actor, now)
+        elif holds_guard and result.status == REQUIRES_ACTION:
+            settled = await _record_outcome(conn, payment, REQUIRES_ACTION, result.processor_ref, None, now)
             # The buyer now owns the attempt for the length of a 3-D Secure challenge.
             await order_store.extend_attempt_lease(
                 conn, order.id, payment.id, clock.later_iso(rt.config.action_lease_seconds), now)
-            await store.update_payment_result(
-                conn, payment.id, from_status=PROCESSING, status=REQUIRES_ACTION,
-                processor_ref=result.processor_ref, failure_code=None, failure_message=None, now=now)
-            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
-            assert settled is not None
             await events.record(conn, merchant_id=order.merchant_id, type="payment.requires_action",
                                 actor=actor, obj=settled.to_dict(), order_id=order.id)
-        else:
+        elif holds_guard:
+            settled = await _record_outcome(conn, payment, FAILED, result.processor_ref,
+                                            result.failure_code or "processing_error", now)
             await order_store.release_attempt_lease(conn, order.id, payment.id, now)
-            code = result.failure_code or "processing_error"
-            await store.update_payment_result(
-                conn, payment.id, from_status=PROCESSING, status=FAILED, processor_ref=result.processor_ref,
-                failure_code=code, failure_message=FAILURE_MESSAGES.get(code, "The payment failed."), now=now)
-            settled = await store.select_payment(conn, payment.merchant_id, payment.id)
-            assert settled is not None
             await events.record(conn, merchant_id=order.merchant_id, type="payment.failed", actor=actor,
                                 obj=settled.to_dict(), order_id=order.id)
+        else:
+            # We lost the guard (the lease lapsed and was taken, or the order moved on): this
+            # charge must not count, and any money it moved goes back.
+            if result.status == SUCCEEDED:
+                void_ref = result.processor_ref
+            current = await store.select_payment(conn, payment.merchant_id, payment.id)
+            assert current is not None
+            settled = current
+            if current.status == PROCESSING:
+                settled = await _fail_payment(conn, current, "payment_attempt_superseded", SYSTEM) or current
     if void_ref is not None:
         await rt.processor.void(payment.id, void_ref)
+    return settled
+
+
+async def _record_outcome(conn: Conn, payment: Payment, status: str, processor_ref: str | None,
+                          failure_code: str | None, now: str) -> Payment:
+    message = FAILURE_MESSAGES.get(failure_code, "The payment failed.") if failure_code else None
+    changed = await store.update_payment_result(
+        conn, payment.id, from_status=PROCESSING, status=status, processor_ref=processor_ref,
+        failure_code=failure_code, failure_message=message, now=now)
+    # Only the attempt holding the guard gets here, and it alone moves its payment on.
+    assert changed, f"payment {payment.id} left processing behind the guard's back"
+    return replace(payment, status=status, processor_ref=processor_ref or payment.processor_ref,
+                   failure_code=failure_code, failure_message=message, updated_at=now)
+
+
+async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Payment, result: ChargeResult,
+                          actor: Actor, now: str) -> Payment:
+    assert await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now)
+    settled = await _record_outcome(conn, payment, SUCCEEDED, result.processor_ref, None, now)
+    paid = replace(order, status="paid", amount_paid=payment.amount, attempt_payment_id=None,
+                   attempt_expires_at=None, updated_at=now)
+    items = [("payment.succeeded", settled.to_dict()), ("order.paid", paid.to_dict())]
+    if payment.checkout_session_id is not None:
+        session = await session_store.complete_open_session(conn, payment.checkout_session_id, now)
+        if session is not None:
+            items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
+    await events.record_all(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
     return settled
 
 
