@@ -3,6 +3,7 @@ pydantic models that validate requests, plus what every operation shares: bearer
 problem+json error response, and the Idempotency-Key header on POSTs."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from quart_schema import OpenAPIProvider
@@ -15,8 +16,25 @@ IDEMPOTENCY_PARAMETER = {
     "in": "header",
     "required": False,
     "description": "Replays the first response for 7 days; see the API docs.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    # Printable ASCII without surrounding spaces, and not the empty quoted string '""': what
+    # idempotency.parse_key accepts (anything else is 400 idempotency_key_invalid).
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": r'^(?!""$)[!-~](?:[ -~]{0,253}[!-~])?$'},
 }
+
+OPENAPI_OPERATION = {
+    "summary": "This OpenAPI 3.1 document of the /v1 surface.",
+    "operationId": "get_openapi",
+    "security": [],  # public: no credentials
+    "responses": {"200": {"description": "The document.",
+                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+}
+
+
+def _requires_fields(schema: dict[str, Any]) -> bool:
+    """Whether {} fails the body schema: a required field, or a oneOf whose every branch has one."""
+    branches = schema.get("oneOf") or ()
+    return bool(schema.get("required")) or (bool(branches) and all(b.get("required") for b in branches))
 
 
 class FlintOpenAPIProvider(OpenAPIProvider):
@@ -24,6 +42,7 @@ class FlintOpenAPIProvider(OpenAPIProvider):
         schema = super().schema()
         schema["paths"] = {p: ops for p, ops in schema["paths"].items()
                            if p.startswith("/v1/") and p != "/v1/openapi.json"}
+        schema["paths"]["/v1/openapi.json"] = {"get": copy.deepcopy(OPENAPI_OPERATION)}
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
         components["securitySchemes"] = {
@@ -46,6 +65,10 @@ class FlintOpenAPIProvider(OpenAPIProvider):
                     operation["security"] = [{"secretKey": []}]
                 if method == "post":
                     operation["parameters"] = list(operation.get("parameters", [])) + [IDEMPOTENCY_PARAMETER]
+                body = operation.get("requestBody")
+                if body and any(_requires_fields(media.get("schema", {})) for media in body["content"].values()):
+                    # An absent body reads as {}, which then lacks the required fields: 400.
+                    body["required"] = True
         return schema
 
     def _lookup(self, path: str, method: str):

@@ -24,12 +24,17 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Tags of discriminated unions appear in error locations; they are not parameter names.
+UNION_TAG = "union:"
+
+
 def param_path(loc: tuple[Any, ...]) -> str | None:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "function-before", "function-wrap") or str(part).startswith(("tagged-union", "union[")):
+        elif part in ("function-after", "function-before", "function-wrap") or str(part).startswith(
+                ("tagged-union", "union[", UNION_TAG)):
             continue
         else:
             out += ("." if out else "") + str(part)
@@ -54,6 +59,8 @@ def problem_from(error: ValidationError, *, where: str = "body") -> FlintError:
     if code is None:
         code = "parameter_invalid_type" if kind.endswith("_type") or kind.endswith("_parsing") else "parameter_invalid"
     param = param_path(tuple(first["loc"]))
+    if code == "invalid_request_body" and param is not None:
+        code = "parameter_invalid_type"  # a nested field that should have been an object
     if kind == "missing":
         detail = f"Missing required parameter '{param}'."
     elif kind == "extra_forbidden":

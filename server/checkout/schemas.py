@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 
-from ..api.validation import Body
+from ..api.validation import UNION_TAG, Body
 from ..orders.schemas import OrderFields
 from ..payments.schemas import PaymentOut
 from . import service
@@ -17,7 +17,12 @@ class RecoveryIn(Body):
 
 
 class CreateSession(Body):
-    order: str | OrderFields = Field(description="An existing order id (ord_...) or the fields of a new order.")
+    # The JSON type picks the branch (a string is an order id, anything else inline fields), so a
+    # bad inline order reports its own field (order.line_items[0].sku), not a failed "str" branch.
+    order: Annotated[
+        Annotated[str, Tag(UNION_TAG + "id")] | Annotated[OrderFields, Tag(UNION_TAG + "inline")],
+        Discriminator(lambda value: UNION_TAG + ("id" if isinstance(value, str) else "inline")),
+    ] = Field(description="An existing order id (ord_...) or the fields of a new order.")
     mode: Literal["embedded", "hosted"]
     success_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
     cancel_url: str | None = Field(None, min_length=8, max_length=2048, pattern=r"^https?://")
@@ -62,10 +67,15 @@ class SessionList(BaseModel):
 
 
 class CardIn(Body):
-    number: str = Field(min_length=1, max_length=32)
-    exp_month: int = Field(ge=-(2**31), le=2**31)
-    exp_year: int = Field(ge=-(2**31), le=2**31)
-    cvc: str = Field(min_length=1, max_length=8)
+    # The documented shapes below are checked by payments.cards.parse_card (400 invalid_card_number,
+    # invalid_expiry_month, invalid_expiry_year, invalid_cvc), which also checks what JSON Schema
+    # cannot say: the Luhn digit, an expiry not in the past, and a CVC of 4 digits for Amex, else 3.
+    number: str = Field(min_length=1, max_length=32, examples=["4242 4242 4242 4242"], json_schema_extra={
+        "pattern": r"^[0-9](?:[ -]?[0-9]){11,18}$", "description": "12-19 digits; spaces or dashes may group them."})
+    exp_month: int = Field(ge=-(2**31), le=2**31, examples=[12], json_schema_extra={"minimum": 1, "maximum": 12})
+    exp_year: int = Field(ge=-(2**31), le=2**31, examples=[2034], description=(
+        "Four digits, or two meaning 20YY; not in the past and at most 50 years ahead."))
+    cvc: str = Field(min_length=1, max_length=8, examples=["123"], json_schema_extra={"pattern": r"^[0-9]{3,4}$"})
 
 
 class ConfirmRequest(Body):

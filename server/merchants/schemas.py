@@ -1,14 +1,22 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..api.validation import Body
+from .service import ORIGIN_PATTERN
+
+
+# The grammar service.normalise_origin enforces (400 origin_invalid), published as it is.
+Origin = Annotated[str, WithJsonSchema({
+    "type": "string", "pattern": ORIGIN_PATTERN,
+    "description": "scheme://host[:port], no path, query or fragment.", "examples": ["https://shop.example"],
+})]
 
 
 class UpdateMerchant(Body):
-    allowed_origins: list[str] = Field(max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
+    allowed_origins: list[Origin] = Field(max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
 
 
 class MerchantOut(BaseModel):

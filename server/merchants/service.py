@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from .. import clock
@@ -14,10 +15,32 @@ from .models import ApiKey, Merchant
 
 SECRET_KEY_PREFIX = "sk_test_"
 
+# The grammar of an origin, published as-is in the OpenAPI document (merchants/schemas.py):
+# scheme://host[:port] with a DNS-style host (labels of letters, digits and inner hyphens), an
+# IPv4 address or a bracketed IPv6 address (RFC 3986), and a port of 0-65535.
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+_IPV6 = "(?:" + "|".join([
+    rf"(?:{_H16}:){{6}}{_LS32}", rf"::(?:{_H16}:){{5}}{_LS32}", rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}", rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+    rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}", rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+]) + ")"
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+ORIGIN_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[{_IPV6}\])(?::{_PORT})?$"
+
 
 def normalise_origin(origin: str, param: str = "allowed_origins") -> str:
     """An origin is exactly scheme://host[:port]: no path, query, fragment or credentials."""
-    parts = urlsplit(origin)
+    if not re.fullmatch(ORIGIN_PATTERN[1:-1], origin):
+        raise invalid("origin_invalid", f"'{origin}' is not an origin like https://shop.example.", param)
+    try:
+        parts = urlsplit(origin)  # raises on e.g. "http://[" or characters that NFKC-normalise to '#'
+    except ValueError:
+        raise invalid("origin_invalid", f"'{origin}' is not an origin like https://shop.example.", param)
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname

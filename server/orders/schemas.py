@@ -10,17 +10,31 @@ from ..api.validation import Body, Query
 
 
 class LineItemIn(Body):
-    name: str = Field(min_length=1, max_length=250)
-    quantity: int = Field(ge=1, le=10_000)
-    unit_amount: int = Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the order's currency.")
+    name: str = Field(min_length=1, max_length=250, examples=["Mug"])
+    quantity: int = Field(ge=1, le=10_000, examples=[2])
+    unit_amount: int = Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the order's currency.",
+                             examples=[1200])
 
 
 class OrderFields(Body):
-    currency: str = Field(pattern=r"^[a-z]{3}$", description="Lowercase ISO 4217 code.")
-    line_items: list[LineItemIn] = Field(min_length=1, max_length=100)
-    customer_email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    # The enum documents the supported list; money.check_currency enforces it (400 currency_invalid).
+    currency: str = Field(pattern=r"^[a-z]{3}$", description="Lowercase ISO 4217 code.", examples=["usd"],
+                          json_schema_extra={"enum": sorted(money.supported_currencies())})
+    # "contains" is the zero-total rule (build_order: 400 amount_too_small) as JSON Schema says it:
+    # quantities are at least 1, so the total is above zero exactly when some unit_amount is.
+    line_items: list[LineItemIn] = Field(min_length=1, max_length=100, json_schema_extra={
+        "contains": {"type": "object", "required": ["unit_amount"], "properties": {"unit_amount": {"minimum": 1}}},
+    })
+    # \u0085 and \uFEFF spelled out: pydantic's (Rust) \s has the first and not the second, a JSON
+    # Schema (ECMA-262) \s the reverse; so validator and document agree on every string.
+    customer_email: str | None = Field(None, max_length=254,
+                                       pattern=r"^[^@\s\u0085\uFEFF]+@[^@\s\u0085\uFEFF]+$")
     reference: str | None = Field(None, max_length=200)
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=50, json_schema_extra={
+        # Enforced by to_new_order (400 metadata_invalid); documented here.
+        "propertyNames": {"minLength": 1, "maxLength": 40},
+        "additionalProperties": {"type": "string", "maxLength": 500},
+    })
 
     def to_new_order(self):
         from .service import LineItem, NewOrder

@@ -64,7 +64,8 @@ class Card:
 
 def parse_card(number: str, exp_month: int, exp_year: int, cvc: str, param: str = "card") -> Card:
     digits = re.sub(r"[\s-]", "", number)
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    # isascii: str.isdigit() also admits '²' or '٤', which int() and the Luhn sum then choke on (a 500).
+    if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
         raise invalid("invalid_card_number", "The card number is not a valid card number.", f"{param}.number")
     if not luhn_valid(digits):
         raise invalid("invalid_card_number", "The card number is not a valid card number.", f"{param}.number")
@@ -78,6 +79,6 @@ def parse_card(number: str, exp_month: int, exp_year: int, cvc: str, param: str 
     if (exp_year, exp_month) < (now.year, now.month):
         raise invalid("invalid_expiry_year", "The card's expiry date is in the past.", f"{param}.exp_year")
     expected = 4 if brand_of(digits) == "amex" else 3
-    if not cvc.isdigit() or len(cvc) != expected:
+    if not cvc.isascii() or not cvc.isdigit() or len(cvc) != expected:
         raise invalid("invalid_cvc", "The card's security code is invalid.", f"{param}.cvc")
     return Card(number=digits, exp_month=exp_month, exp_year=exp_year, cvc=cvc)

@@ -2,13 +2,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import money
 from ..api.validation import Body
 
 
 class CreateRefund(Body):
+    # Exactly one of payment / order (else 400 refund_target_invalid), as JSON Schema says it.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["payment"], "properties": {"payment": {"type": "string"}}},
+        {"required": ["order"], "properties": {"order": {"type": "string"}}},
+    ]})
+
     payment: str | None = Field(None, min_length=1, max_length=64)
     order: str | None = Field(None, min_length=1, max_length=64)
     amount: int | None = Field(None, ge=1, le=money.MAX_AMOUNT, description="Default: all that is refundable.")
