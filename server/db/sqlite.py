@@ -5,6 +5,14 @@ on the single write connection, guarded by an asyncio lock, so requests queue in
 process instead of failing with "database is locked"; ``busy_timeout`` covers other
 processes (a ``flint worker`` beside ``flint serve``). Reads use a small pool of their
 own connections, which WAL lets run beside the writer.
+
+Where the time goes: aiosqlite runs each call on the connection's own thread, and that
+hand-off (queue, thread wake-up, loop wake-up) costs far more CPU than the indexed point
+queries Flint makes, which SQLite answers from its page cache in microseconds. So only the
+calls that can wait run on aiosqlite's thread: ``BEGIN IMMEDIATE`` (it may wait for another
+process's write lock) and ``COMMIT`` (it fsyncs). The statements in between run directly on
+the same sqlite3 connection, which is safe because the transaction lock (or the reader pool)
+gives one coroutine at a time the connection, and aiosqlite's thread is idle until awaited.
 """
 from __future__ import annotations
 
@@ -29,25 +37,26 @@ PRAGMAS = (
 
 
 class SqliteConn:
-    """Each statement is one hop to aiosqlite's thread (execute and fetch together): the hops,
-    not SQLite, are what a query costs here, so they are kept to one per statement."""
-
-    def __init__(self, raw: aiosqlite.Connection) -> None:
-        self.raw = raw
+    def __init__(self, sync: sqlite3.Connection) -> None:
+        self.sync = sync
 
     async def fetch_one(self, sql: str, params: Params = None) -> dict[str, Any] | None:
-        rows = await self.raw.execute_fetchall(sql, params or {})
-        for row in rows:
-            return dict(row)
-        return None
+        row = self.sync.execute(sql, params or {}).fetchone()
+        return dict(row) if row is not None else None
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
-        return [dict(row) for row in await self.raw.execute_fetchall(sql, params or {})]
+        return [dict(row) for row in self.sync.execute(sql, params or {}).fetchall()]
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        # DML runs to completion inside execute(); the cursor needs no further hop to close.
-        cursor = await self.raw.execute(sql, params or {})
-        return cursor.rowcount
+        return self.sync.execute(sql, params or {}).rowcount
+
+
+class _Connection:
+    """An aiosqlite connection and the sqlite3 connection it wraps."""
+
+    def __init__(self, raw: aiosqlite.Connection, sync: sqlite3.Connection) -> None:
+        self.raw = raw
+        self.sync = sync
 
 
 class _ReaderPool:
@@ -55,21 +64,21 @@ class _ReaderPool:
     take a connection freed for a woken waiter, which starved some reads for 0.5 s under load.)"""
 
     def __init__(self) -> None:
-        self._idle: list[aiosqlite.Connection] = []
-        self._waiters: deque[asyncio.Future[aiosqlite.Connection]] = deque()
+        self._idle: list[_Connection] = []
+        self._waiters: deque[asyncio.Future[_Connection]] = deque()
 
-    def release(self, raw: aiosqlite.Connection) -> None:
+    def release(self, connection: _Connection) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(raw)  # handed over directly: nobody can cut in
+                waiter.set_result(connection)  # handed over directly: nobody can cut in
                 return
-        self._idle.append(raw)
+        self._idle.append(connection)
 
-    async def acquire(self) -> aiosqlite.Connection:
+    async def acquire(self) -> _Connection:
         if self._idle and not self._waiters:
             return self._idle.pop()
-        waiter: asyncio.Future[aiosqlite.Connection] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[_Connection] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             return await waiter
@@ -85,20 +94,29 @@ class SqliteDatabase:
     def __init__(self, path: str, *, readers: int = 4) -> None:
         self.path = path
         self._n_readers = max(1, readers)
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: _Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers = _ReaderPool()
-        self._all: list[aiosqlite.Connection] = []
+        self._all: list[_Connection] = []
 
-    async def _connect(self) -> aiosqlite.Connection:
-        # isolation_level=None: no implicit transactions; we issue BEGIN IMMEDIATE ourselves,
-        # because a deferred read that later upgrades to a write gets SQLITE_BUSY at once.
-        raw = await aiosqlite.connect(self.path, isolation_level=None)
-        raw.row_factory = sqlite3.Row
+    async def _connect(self) -> _Connection:
+        created: list[sqlite3.Connection] = []
+
+        def connector() -> sqlite3.Connection:
+            # isolation_level=None: no implicit transactions; we issue BEGIN IMMEDIATE ourselves,
+            # because a deferred read that later upgrades to a write gets SQLITE_BUSY at once.
+            # check_same_thread=False: statements run on the loop's thread (see the module doc).
+            sync = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            sync.row_factory = sqlite3.Row
+            created.append(sync)
+            return sync
+
+        raw = await aiosqlite.Connection(connector, 64)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
-        self._all.append(raw)
-        return raw
+        connection = _Connection(raw, created[0])
+        self._all.append(connection)
+        return connection
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -107,35 +125,36 @@ class SqliteDatabase:
             self._readers.release(await self._connect())
 
     async def close(self) -> None:
-        for raw in self._all:
-            await raw.close()
+        for connection in self._all:
+            await connection.raw.close()
         self._all.clear()
         self._writer = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteConn]:
-        raw = await self._readers.acquire()
+        connection = await self._readers.acquire()
         try:
-            yield SqliteConn(raw)
+            yield SqliteConn(connection.sync)
         finally:
-            if raw.in_transaction:
-                await raw.rollback()
-            self._readers.release(raw)
+            if connection.sync.in_transaction:
+                connection.sync.rollback()
+            self._readers.release(connection)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteConn]:
-        assert self._writer is not None, "database not open"
+        writer = self._writer
+        assert writer is not None, "database not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await writer.raw.execute("BEGIN IMMEDIATE")  # may wait for another process: off-loop
             try:
-                yield SqliteConn(self._writer)
+                yield SqliteConn(writer.sync)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await writer.raw.execute("ROLLBACK")
                 raise
             else:
-                await self._writer.execute("COMMIT")
+                await writer.raw.execute("COMMIT")  # fsyncs: off-loop
 
     async def executescript(self, script: str) -> None:
         assert self._writer is not None, "database not open"
         async with self._write_lock:
-            await self._writer.executescript(script)
+            await self._writer.raw.executescript(script)
