@@ -124,13 +124,14 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             response.headers["Cache-Control"] = "no-store"
             response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
         principal = g.get("principal")
-        log.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-            "merchant_id": principal.merchant_id if principal else None,
-            "replayed": bool(g.get("replayed")),
-        })
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={
+                "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                "merchant_id": principal.merchant_id if principal else None,
+                "replayed": bool(g.get("replayed")),
+            })
         return response
 
     @app.errorhandler(FlintError)

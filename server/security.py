@@ -51,9 +51,13 @@ class Signer:
         # itsdangerous signs with the *last* key and verifies with all; FLINT_SECRET_KEY lists
         # the newest first, so reverse it.
         self._keys = list(reversed(secret_keys))
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def serializer(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=salt)
+        found = self._serializers.get(salt)
+        if found is None:
+            found = self._serializers[salt] = URLSafeTimedSerializer(self._keys, salt=salt)
+        return found
 
     def dumps(self, salt: str, payload: Any) -> str:
         return self.serializer(salt).dumps(payload)
