@@ -1,0 +1,69 @@
+"""The sweeper really runs: inside `flint serve`, and alone as `flint worker`."""
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from server.checkout import service as checkout
+from server.config import Config
+from server.db.migrate import migrate
+from server.runtime import Runtime
+from tests.conftest import ROOT, TEST_SECRET
+from tests.factories import make_merchant, make_session
+
+
+@pytest.fixture
+async def rt_on_file(tmp_path):
+    """A migrated database file, a Runtime on it, and the environment for a process on it."""
+    url = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
+    runtime = await Runtime.start(Config(database_url=url, secret_keys=(TEST_SECRET,)))
+    await migrate(runtime.db)
+    env = dict(os.environ, FLINT_DATABASE_URL=url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_SWEEP_INTERVAL="0.2")
+    yield runtime, env
+    await runtime.stop()
+
+
+async def _backdate(rt, session_id):
+    async with rt.db.transaction() as conn:  # as if the session's hour had passed
+        await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
+                           {"id": session_id})
+
+
+async def _wait_expired(rt, merchant_id, session_id, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (await checkout.get_session(rt, merchant_id, session_id)).status == "expired":
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_flint_serve_expires_sessions_on_its_own(server, server_rt, merchant):
+    merchant_obj, key = merchant
+    session = await make_session(server_rt, merchant_obj.id)
+    await _backdate(server_rt, session.id)
+    assert await _wait_expired(server_rt, merchant_obj.id, session.id)
+    async with server.async_client(key) as client:
+        shown = (await client.get(f"/v1/checkout/sessions/{session.id}")).json()
+        assert (shown["status"], shown["client_token"]) == ("expired", None)
+        events = (await client.get(f"/v1/orders/{session.order_id}/events")).json()["data"]
+        assert [(e["type"], e["actor"]["type"]) for e in events][-1] == ("checkout.session.expired", "system")
+
+
+async def test_flint_worker_runs_the_sweeper_alone(tmp_path, rt_on_file):
+    rt, env = rt_on_file
+    merchant, _ = await make_merchant(rt)
+    session = await make_session(rt, merchant.id)
+    await _backdate(rt, session.id)
+    worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert await _wait_expired(rt, merchant.id, session.id, seconds=20)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=10)[0].decode()
+    assert worker.returncode == 0, output  # stops cleanly on SIGTERM
+    assert "Traceback" not in output
