@@ -1,15 +1,18 @@
 """Currencies and amounts. Money is always an integer in the currency's minor unit.
 
-The currency list and exponents come from Babel's CLDR data (ISO 4217 codes that are legal
-tender somewhere today), not a hand-typed table.
+The currency list and exponents come from ISO 4217 itself (the ``iso4217`` package, built from
+the maintenance agency's published table), not a hand-typed table: CLDR's "digits" (Babel)
+differ from ISO's exponent for IDR, COP, HUF, IQD and others, and API.md speaks ISO.
+Babel is used for what CLDR is for: formatting an amount for a buyer's locale.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale
-from babel.core import get_global
-from babel.numbers import format_currency, get_currency_precision, get_territory_currencies
+from babel.numbers import parse_pattern
+from iso4217 import Currency
 
 from .errors import invalid
 
@@ -17,18 +20,22 @@ from .errors import invalid
 # exact in the widget's JavaScript too.
 MAX_AMOUNT = 99_999_999
 
+# ISO 4217 "fund" codes: units of account and settlement variants, not money a buyer pays in.
+# (Metals, SDR, test and "no currency" codes have no exponent in the table and drop out anyway.)
+FUND_CODES = frozenset({"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"})
+
 
 @lru_cache(maxsize=1)
+def _exponents() -> dict[str, int]:
+    return {c.code.lower(): c.exponent for c in Currency if c.exponent is not None and c.code not in FUND_CODES}
+
+
 def supported_currencies() -> frozenset[str]:
-    codes: set[str] = set()
-    for territory in get_global("territory_currencies"):
-        codes.update(get_territory_currencies(territory, tender=True, non_tender=False))
-    # XXX-style codes (gold, SDR, test) are not money a buyer can pay in.
-    return frozenset(c.lower() for c in codes if len(c) == 3 and c.isalpha() and not c.startswith("X"))
+    return frozenset(_exponents())
 
 
 def exponent(currency: str) -> int:
-    return get_currency_precision(currency.upper())
+    return _exponents()[currency.lower()]
 
 
 def check_currency(currency: str, param: str = "currency") -> str:
@@ -37,15 +44,11 @@ def check_currency(currency: str, param: str = "currency") -> str:
     return currency
 
 
-def check_amount(amount: int, param: str) -> int:
-    if amount <= 0:
-        raise invalid("amount_too_small", "Amounts must be positive integers in the currency's minor unit.", param)
-    if amount > MAX_AMOUNT:
-        raise invalid("amount_too_large", f"Amounts may not exceed {MAX_AMOUNT} minor units.", param)
-    return amount
-
-
 def format_amount(amount: int, currency: str, locale: str | Locale = "en") -> str:
-    """Human form for pages and receipts, e.g. 1234 usd → "$12.34", 1234 jpy → "¥1,234"."""
-    major = amount / (10 ** exponent(currency))
-    return format_currency(major, currency.upper(), locale=locale)
+    """Human form in the buyer's locale with ISO's decimals, e.g. 1234 usd → "$12.34",
+    1234 jpy → "¥1,234", 1234 kwd → "KWD 1.234", 123456 idr (de) → "1.234,56 IDR"."""
+    digits = exponent(currency)
+    locale = Locale.parse(locale)
+    pattern = parse_pattern(locale.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)  # ISO's exponent, not CLDR's
+    return pattern.apply(Decimal(amount).scaleb(-digits), locale, currency=currency.upper(), currency_digits=False)

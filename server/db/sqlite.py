@@ -140,21 +140,33 @@ class SqliteDatabase:
                 connection.sync.rollback()
             self._readers.release(connection)
 
+    @staticmethod
+    async def _on_thread(connection: _Connection, sql: str) -> None:
+        """Run on aiosqlite's thread, and see it through even if the caller is cancelled
+        meanwhile: the statement runs regardless, and the connection's state must be known
+        before anyone touches it again."""
+        task = asyncio.ensure_future(connection.raw.execute(sql))
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        task.result()  # a failed BEGIN or COMMIT raises here
+        if cancelled:
+            raise asyncio.CancelledError
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteConn]:
         writer = self._writer
         assert writer is not None, "database not open"
         async with self._write_lock:
-            await writer.raw.execute("BEGIN IMMEDIATE")  # may wait for another process: off-loop
             try:
+                await self._on_thread(writer, "BEGIN IMMEDIATE")  # may wait for another process
                 yield SqliteConn(writer.sync)
-            except BaseException:
-                await writer.raw.execute("ROLLBACK")
-                raise
-            else:
-                await writer.raw.execute("COMMIT")  # fsyncs: off-loop
-
-    async def executescript(self, script: str) -> None:
-        assert self._writer is not None, "database not open"
-        async with self._write_lock:
-            await self._writer.raw.executescript(script)
+                await self._on_thread(writer, "COMMIT")  # fsyncs
+            finally:
+                # Whatever went wrong (the body raised, COMMIT failed, we were cancelled), the one
+                # write connection must not stay inside a transaction: every later write would fail.
+                if writer.sync.in_transaction:
+                    writer.sync.execute("ROLLBACK")

@@ -24,16 +24,25 @@ async def test_create_and_read_an_order(server, merchant):
         assert (await client.get(f"/v1/orders/{order['id']}")).json() == order
 
 
-@pytest.mark.parametrize("currency,exponent", [("usd", 2), ("jpy", 0), ("kwd", 3), ("eur", 2), ("bhd", 3)])
-def test_currency_exponents_come_from_cldr(currency, exponent):
+# ISO 4217's exponents, including those where CLDR (Babel) says otherwise (IDR, COP, HUF, IQD).
+@pytest.mark.parametrize("currency,exponent", [("usd", 2), ("jpy", 0), ("kwd", 3), ("eur", 2), ("bhd", 3),
+                                               ("idr", 2), ("cop", 2), ("huf", 2), ("iqd", 3), ("xof", 0)])
+def test_currency_exponents_are_iso_4217(currency, exponent):
     assert currency in money.supported_currencies()
     assert money.exponent(currency) == exponent
 
 
-def test_formatting_uses_the_minor_unit():
+@pytest.mark.parametrize("code", ["xau", "xdr", "xts", "xxx", "clf", "usn", "abc"])
+def test_metals_funds_and_test_codes_are_not_payable(code):
+    assert code not in money.supported_currencies()
+
+
+def test_formatting_uses_the_iso_minor_unit_and_the_locale():
     assert money.format_amount(1234, "jpy", "en") == "¥1,234"
     assert money.format_amount(1234, "kwd", "en").endswith("1.234")
     assert money.format_amount(1234, "usd", "en") == "$12.34"
+    assert money.format_amount(123456, "idr", "de") == "1.234,56\xa0IDR"  # CLDR would round to 1.235
+    assert money.format_amount(1234, "eur", "fr") == "12,34\xa0€"
 
 
 async def test_jpy_and_kwd_orders(server, merchant):
