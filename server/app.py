@@ -42,10 +42,19 @@ def problem_response(error: FlintError) -> Response:
     return response
 
 
+class FlintQuart(Quart):
+    async def full_dispatch_request(self, request_context=None):
+        if request.method == "POST" and "Idempotency-Key" in request.headers:
+            # A client that hangs up must not leave its key "running": the request runs to its
+            # end and its response is stored, so a retry replays it instead of running it again.
+            return await asyncio.shield(super().full_dispatch_request(request_context))
+        return await super().full_dispatch_request(request_context)
+
+
 def create_app(config: Config | None = None, *, processor: Processor | None = None,
                run_sweeper: bool = True, **overrides: Any) -> Quart:
     config = config or Config.from_env(**overrides)
-    app = Quart(__name__)
+    app = FlintQuart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["FLINT"] = config
     QuartSchema(

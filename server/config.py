@@ -31,6 +31,8 @@ class Config:
     payment_lease_seconds: float = 60.0
     # A 3-D Secure challenge keeps the order for the buyer this long.
     action_lease_seconds: float = 900.0
+    # A processor call that has not answered by then has an unknown outcome (never "declined").
+    processor_timeout_seconds: float = 30.0
     # An in-flight idempotent request holds its key this long before a retry may take over.
     idempotency_lock_seconds: float = 60.0
     idempotency_ttl_seconds: int = 7 * 24 * 3600

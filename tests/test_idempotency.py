@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -20,7 +21,10 @@ import httpx
 import pytest
 
 from server import clock
+from server.actors import Actor
 from server.idempotency import service as idempotency
+from server.payments import service as payments
+from server.payments.processor import ChargeResult
 from server.runtime import Runtime
 
 from .conftest import LiveServer, start_server, stop_server
@@ -317,3 +321,62 @@ async def test_a_key_older_than_seven_days_is_not_replayed(server: LiveServer, s
     assert json.loads(row["response_body"])["id"] == old_again.json()["id"]
     assert sorted(await order_ids(server_rt, me.id)) == sorted(
         [old_first.json()["id"], young_first.json()["id"], old_again.json()["id"]])
+
+
+async def test_a_client_that_hangs_up_still_gets_its_response_stored(server, server_rt, merchant):
+    """The request is held at the database (another process owns the write lock), the client
+    disconnects, the lock frees: the request must finish and its response be replayable."""
+    import socket
+    import sqlite3
+
+    merchant_obj, key = merchant
+    body = json.dumps({"currency": "usd", "line_items": [{"name": "Hang", "quantity": 1, "unit_amount": 700}]})
+    other = sqlite3.connect(server.db_url[len("sqlite:///"):], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall((f"POST /v1/orders HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+                      f"Idempotency-Key: hang-up-1\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n{body}").encode())
+        await asyncio.sleep(0.5)
+        sock.close()  # the buyer's browser, or the merchant's worker, gives up
+        await asyncio.sleep(0.5)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    deadline = time.monotonic() + 10
+    async with server.async_client(key) as client:
+        while True:
+            retry = await client.post("/v1/orders", content=body, headers={"Idempotency-Key": "hang-up-1",
+                                                                           "Content-Type": "application/json"})
+            if retry.status_code != 409 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    async with server_rt.db.read() as conn:
+        made = await conn.fetch_all("SELECT id FROM orders WHERE merchant_id = :m", {"m": merchant_obj.id})
+    assert [row["id"] for row in made] == [retry.json()["id"]]
+
+
+async def test_a_transient_conflict_is_not_replayed(server, server_rt, merchant):
+    from tests.factories import card, make_session
+
+    merchant_obj, _ = merchant
+    session = await make_session(server_rt, merchant_obj.id)
+    from server.checkout.service import client_token
+
+    token = client_token(server_rt, session)
+    attempt = payments.Attempt(merchant_obj.id, session.order_id, "embedded", session.id)
+    holder, _ = await payments.begin_attempt(server_rt, attempt, card(), Actor("buyer", session.id))
+    pay = {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    async with server.async_client(token) as client:
+        busy = await client.post(f"/v1/checkout/sessions/{session.id}/confirm", json=pay,
+                                 headers={"Idempotency-Key": "pay-once"})
+        assert busy.json()["code"] == "payment_in_progress"
+        await payments.settle(server_rt, holder, ChargeResult("failed", None, "card_declined"), Actor("buyer", session.id))
+        again = await client.post(f"/v1/checkout/sessions/{session.id}/confirm", json=pay,
+                                  headers={"Idempotency-Key": "pay-once"})
+    assert again.status_code == 200 and again.json()["status"] == "succeeded"
+    assert "Idempotent-Replayed" not in again.headers

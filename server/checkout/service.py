@@ -13,6 +13,8 @@ from ..ids import new_id
 from ..orders import service as orders
 from ..orders import store as order_store
 from ..orders.models import CANCELED, OPEN as ORDER_OPEN
+from ..payments import guard
+from ..payments import store as payment_store
 from ..runtime import Runtime
 from ..security import CLIENT_TOKEN_SALT
 from . import store
@@ -116,12 +118,23 @@ async def expire_session(rt: Runtime, merchant_id: str, session_id: str, actor: 
             raise not_found("checkout_session", session_id)
         if session.status != OPEN:
             raise conflict("session_not_open", f"Only open sessions can be expired; this one is {session.status}.")
-        order = await order_store.select_order_by_id(conn, session.order_id)
-        assert order is not None
-        if order.attempt_payment_id is not None and (order.attempt_expires_at or "") > clock.now_iso():
-            raise conflict("payment_in_progress", "A payment attempt for this session's order is in flight.")
+        displaced = await _make_way(conn, session)
         await _expire(conn, session, actor, rt.config.public_url)
+    await guard.void_quietly(rt, displaced)
     return session
+
+
+async def _make_way(conn: Conn, session: CheckoutSession):
+    """A session cannot close under a payment still talking to the processor (409
+    payment_in_progress); a 3-D Secure challenge it was waiting on is abandoned with it."""
+    order = await order_store.select_order_by_id(conn, session.order_id)
+    assert order is not None
+    if order.attempt_payment_id is None:
+        return None
+    attempt = await payment_store.select_payment(conn, order.merchant_id, order.attempt_payment_id)
+    if attempt is None or attempt.checkout_session_id != session.id:
+        return None  # another channel's attempt: not this session's to stop
+    return await guard.clear_guard(conn, order, clock.now_iso())
 
 
 async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor, public_url: str) -> None:
@@ -137,10 +150,17 @@ async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
         due = await store.select_due_session_ids(conn, now, batch)
     expired = 0
     for session_id in due:
-        async with rt.db.transaction() as conn:
-            session = await store.select_session_by_id(conn, session_id)
-            if session is not None and session.status == OPEN:
-                expired += await _expire(conn, session, actor, rt.config.public_url)
+        displaced = None
+        try:
+            async with rt.db.transaction() as conn:
+                session = await store.select_session_by_id(conn, session_id)
+                if session is not None and session.status == OPEN:
+                    displaced = await _make_way(conn, session)
+                    expired += await _expire(conn, session, actor, rt.config.public_url)
+        except FlintError as busy:  # a payment is mid-flight: expire it on a later sweep
+            if busy.code != "payment_in_progress":
+                raise
+        await guard.void_quietly(rt, displaced)
     return expired
 
 

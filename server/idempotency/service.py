@@ -21,6 +21,9 @@ from . import store
 MAX_KEY_LENGTH = 255
 # Responses that mean "the request never started": not worth remembering.
 NOT_STORED = {400, 401, 403, 413, 415, 429}
+# Answers about a passing state, not about this request: replaying them for 7 days would keep
+# refusing a request that would now succeed (Stripe does not store concurrency conflicts either).
+TRANSIENT_CODES = {"payment_in_progress", "processor_unavailable"}
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,20 @@ async def begin(rt: Runtime, scope: str, key: str, request_hash: str) -> Replay 
                      headers={"Retry-After": "1"})
 
 
+def _transient(status: int, content_type: str, body: str) -> bool:
+    if status not in (409, 503) or "problem+json" not in content_type:
+        return False
+    try:
+        return json.loads(body).get("code") in TRANSIENT_CODES
+    except ValueError:
+        return False
+
+
 async def finish(rt: Runtime, scope: str, key: str, status: int, content_type: str, body: str) -> None:
+    """Store the response for replay. Like Stripe, a 500 is stored too: the request ran, and
+    whatever it committed must not run a second time under the same key."""
     async with rt.db.transaction() as conn:
-        if status in NOT_STORED or status >= 500:
+        if status in NOT_STORED or _transient(status, content_type, body):
             await store.delete_key(conn, scope, key)
         else:
             await store.complete_key(conn, scope, key, status, content_type, body)

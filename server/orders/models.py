@@ -35,6 +35,10 @@ class Order:
     def amount_refundable(self) -> int:
         return self.amount_paid - self.amount_refunded
 
+    def attempt_live(self, now: str) -> bool:
+        """Whether a payment attempt holds the order guard and its lease has not lapsed."""
+        return self.attempt_payment_id is not None and (self.attempt_expires_at or "") > now
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -97,6 +97,7 @@ async def list_orders(rt: Runtime, merchant_id: str, limit: int, starting_after:
 
 async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
     from ..checkout import service as checkout  # sessions of a canceled order close with it
+    from ..payments import guard
 
     async with rt.db.transaction() as conn:
         order = await store.select_order(conn, merchant_id, order_id)
@@ -105,12 +106,7 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
         if order.status != OPEN:
             raise conflict("order_not_open", f"Only open orders can be canceled; this one is {order.status}.")
         now = clock.now_iso()
-        if order.attempt_payment_id is not None and (order.attempt_expires_at or "") > now:
-            raise conflict("payment_in_progress", "A payment attempt for this order is in flight.")
-        if order.attempt_payment_id is not None:
-            from ..payments import service as payments
-
-            await payments.abandon_attempt(conn, order, reason="order_canceled")
+        displaced = await guard.clear_guard(conn, order, now)
         await store.update_order_status(conn, order.id, from_status=OPEN, to_status=CANCELED, at=now)
         order = await store.select_order(conn, merchant_id, order_id)
         assert order is not None
@@ -118,6 +114,7 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
                             obj=order.to_dict(), order_id=order.id)
         await checkout.expire_open_sessions_of_order(conn, order.id, actor, rt.config.public_url)
         order = await store.select_order(conn, merchant_id, order_id)
+    await guard.void_quietly(rt, displaced)
     assert order is not None
     return order
 

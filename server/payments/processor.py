@@ -22,6 +22,7 @@ FAILURE_MESSAGES = {
     "incorrect_cvc": "Your card's security code is incorrect.",
     "processing_error": "An error occurred while processing your card. Please try again.",
     "authentication_failed": "We could not authenticate your payment. Please try another card.",
+    "authentication_abandoned": "The card check was not completed, so this attempt was cancelled.",
     "payment_attempt_expired": "This payment attempt did not finish in time.",
     "payment_attempt_superseded": "Another payment attempt for this order took over.",
     "refund_failed": "The refund could not be processed.",

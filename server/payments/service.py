@@ -10,13 +10,16 @@ The order guard, in three short transactions with no network call inside any of 
    the outcome, mark the order paid and write the events.
 
 A process that dies between 1 and 3 leaves a lease that lapses (``payment_lease_seconds``);
-the next attempt or the sweeper then fails the stale payment and frees the order. An attempt
+the next attempt or the sweeper then fails the stale payment and frees the order. A processor
+that raises or times out leaves the payment ``processing`` (its outcome is unknown, so it is not
+a decline) for that same recovery, which voids it by payment id. An attempt
 that comes back after losing its lease cannot mark the order paid (step 3 checks the lease
 holder) and its charge is voided. The partial unique index on succeeded payments backs this
 up in the schema itself.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 
@@ -25,13 +28,14 @@ from ..actors import SYSTEM, Actor
 from ..checkout import service as checkout
 from ..checkout import store as session_store
 from ..db import Conn
-from ..errors import conflict, not_found
+from ..errors import FlintError, conflict, not_found
 from ..events import service as events
 from ..ids import new_id
 from ..orders import store as order_store
 from ..orders.models import OPEN as ORDER_OPEN, Order
 from ..runtime import Runtime
 from . import store
+from .guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
 from .cards import Card
 from .models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
 from .processor import FAILURE_MESSAGES, ChargeRequest, ChargeResult
@@ -56,48 +60,18 @@ async def _check_channel(conn: Conn, attempt: Attempt, order: Order) -> None:
             raise not_found("checkout_session", attempt.checkout_session_id)
         checkout.check_session_payable(session, order.status)
     else:
-        raise NotImplementedError(f"channel {attempt.channel} has no payable check")
-
-
-async def _fail_payment(conn: Conn, payment: Payment, code: str, actor: Actor) -> Payment | None:
-    now = clock.now_iso()
-    changed = await store.update_payment_result(
-        conn, payment.id, from_status=payment.status, status=FAILED, processor_ref=None,
-        failure_code=code, failure_message=FAILURE_MESSAGES.get(code), now=now)
-    if not changed:
-        return None
-    failed = await store.select_payment(conn, payment.merchant_id, payment.id)
-    assert failed is not None
-    await events.record(conn, merchant_id=payment.merchant_id, type="payment.failed", actor=actor,
-                        obj=failed.to_dict(), order_id=payment.order_id)
-    return failed
-
-
-async def abandon_attempt(conn: Conn, order: Order, *, reason: str = "payment_attempt_expired") -> Payment | None:
-    """Free an order whose attempt lapsed: fail its payment (if still unfinished), drop the lease."""
-    assert order.attempt_payment_id is not None
-    payment = await store.select_payment(conn, order.merchant_id, order.attempt_payment_id)
-    await order_store.release_attempt_lease(conn, order.id, order.attempt_payment_id, clock.now_iso())
-    if payment is not None and payment.status in (PROCESSING, REQUIRES_ACTION):
-        log.warning("payment attempt abandoned", extra={"payment_id": payment.id, "reason": reason})
-        return await _fail_payment(conn, payment, "payment_attempt_expired", SYSTEM)
-    return None
+        raise ValueError("a payment attempt needs a checkout session or a payment link")
 
 
 async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> tuple[Payment, Payment | None]:
-    """Step 1: take the order guard. Returns the new payment and any stale one it displaced."""
+    """Step 1: take the order guard. Returns the new payment and any earlier one it displaced."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
         order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
         if order is None:
             raise not_found("order", attempt.order_id)
         await _check_channel(conn, attempt, order)
-        displaced = None
-        if order.attempt_payment_id is not None:
-            if (order.attempt_expires_at or "") > now:
-                raise conflict("payment_in_progress",
-                               "Another payment attempt for this order is in progress.")
-            displaced = await abandon_attempt(conn, order)
+        displaced = await clear_guard(conn, order, now)
         payment = Payment(
             id=new_id("pay"), merchant_id=order.merchant_id, order_id=order.id,
             checkout_session_id=attempt.checkout_session_id, payment_link_id=attempt.payment_link_id,
@@ -112,8 +86,7 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor)
         if not taken:  # cannot happen under BEGIN IMMEDIATE / FOR UPDATE; kept as the guard's proof
             raise conflict("payment_in_progress", "Another payment attempt for this order is in progress.")
         await store.insert_payment(conn, payment)
-    if displaced is not None:
-        await rt.processor.void(displaced.id, displaced.processor_ref)
+    await void_quietly(rt, displaced)
     return payment, displaced
 
 
@@ -149,9 +122,10 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
             assert current is not None
             settled = current
             if current.status == PROCESSING:
-                settled = await _fail_payment(conn, current, "payment_attempt_superseded", SYSTEM) or current
+                code = "payment_attempt_superseded" if result.status != FAILED else (result.failure_code or "processing_error")
+                settled = await _fail_payment(conn, current, code, SYSTEM) or current
     if void_ref is not None:
-        await rt.processor.void(payment.id, void_ref)
+        await void_quietly(rt, replace(payment, processor_ref=void_ref))
     return settled
 
 
@@ -161,15 +135,16 @@ async def _record_outcome(conn: Conn, payment: Payment, status: str, processor_r
     changed = await store.update_payment_result(
         conn, payment.id, from_status=PROCESSING, status=status, processor_ref=processor_ref,
         failure_code=failure_code, failure_message=message, now=now)
-    # Only the attempt holding the guard gets here, and it alone moves its payment on.
-    assert changed, f"payment {payment.id} left processing behind the guard's back"
+    if not changed:  # only the guard's holder moves its payment on; anything else is a bug
+        raise RuntimeError(f"payment {payment.id} left processing behind the guard's back")
     return replace(payment, status=status, processor_ref=processor_ref or payment.processor_ref,
                    failure_code=failure_code, failure_message=message, updated_at=now)
 
 
 async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Payment, result: ChargeResult,
                           actor: Actor, now: str) -> Payment:
-    assert await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now)
+    if not await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now):
+        raise RuntimeError(f"order {order.id} would not take payment {payment.id} despite its guard")
     settled = await _record_outcome(conn, payment, SUCCEEDED, result.processor_ref, None, now)
     paid = replace(order, status="paid", amount_paid=payment.amount, attempt_payment_id=None,
                    attempt_expires_at=None, updated_at=now)
@@ -182,24 +157,38 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
     return settled
 
 
-async def _charge(rt: Runtime, request: ChargeRequest) -> ChargeResult:
+async def _call_processor(rt: Runtime, call, payment_id: str) -> ChargeResult | None:
+    """The processor's answer, or None when its outcome is unknown (it raised or timed out)."""
     try:
-        return await rt.processor.charge(request)
-    except Exception:  # a processor outage is an outcome for the buyer, not a 500
-        log.exception("processor charge raised", extra={"payment_id": request.payment_id})
-        return ChargeResult(FAILED, None, "processing_error")
+        return await asyncio.wait_for(call, rt.config.processor_timeout_seconds)
+    except Exception:
+        log.exception("processor call failed; outcome unknown", extra={"payment_id": payment_id})
+        return None
+
+
+def _outcome_unknown(payment: Payment) -> FlintError:
+    # The payment stays `processing` until its lease lapses; recovery then fails and voids it.
+    return FlintError(503, "processor_unavailable",
+                      "The card processor did not answer. Nothing will be charged twice: "
+                      "try again in a minute.",
+                      headers={"Retry-After": "60"}, extra={"payment_id": payment.id})
 
 
 async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> Payment:
     """Pay an order once, whatever the channel and the concurrency."""
     payment, _ = await begin_attempt(rt, attempt, card, actor)
-    result = await _charge(rt, ChargeRequest(payment.id, payment.amount, payment.currency, card))
+    result = await _call_processor(
+        rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card)), payment.id)
+    if result is None:
+        raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor)
 
 
 async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, approved: bool,
                             actor: Actor, *, checkout_session_id: str | None = None) -> Payment:
     """The buyer's answer to a 3-D Secure challenge: approve → charge completes, deny → fails."""
+    now = clock.now_iso()
+    lapsed = None
     async with rt.db.transaction() as conn:
         payment = await store.select_payment(conn, merchant_id, payment_id)
         if payment is None or (checkout_session_id and payment.checkout_session_id != checkout_session_id):
@@ -208,43 +197,44 @@ async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, appr
             raise conflict("payment_not_awaiting_action", f"This payment is {payment.status}, not awaiting action.")
         order = await order_store.select_order_by_id(conn, payment.order_id)
         assert order is not None
-        if order.attempt_payment_id != payment.id or (order.attempt_expires_at or "") <= clock.now_iso():
+        if order.attempt_payment_id != payment.id or not order.attempt_live(now):
+            # Too late: fail it here (and commit that), then tell the buyer below.
             if order.attempt_payment_id == payment.id:
-                await abandon_attempt(conn, order)
+                lapsed = await abandon_attempt(conn, order, payment, "payment_attempt_expired")
             else:
-                await _fail_payment(conn, payment, "payment_attempt_expired", SYSTEM)
-            raise conflict("payment_attempt_expired", "This authentication took too long; please pay again.")
-        # Only one answer may run: the conditional status change is the challenge's own guard.
-        await store.update_payment_result(
-            conn, payment.id, from_status=REQUIRES_ACTION, status=PROCESSING, processor_ref=None,
-            failure_code=None, failure_message=None, now=clock.now_iso())
-        await order_store.extend_attempt_lease(
-            conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), clock.now_iso())
-        payment.status = PROCESSING
-    try:
-        result = await rt.processor.complete_action(payment.processor_ref or "", approved)
-    except Exception:
-        log.exception("processor complete_action raised", extra={"payment_id": payment.id})
-        result = ChargeResult(FAILED, None, "processing_error")
+                lapsed = await _fail_payment(conn, payment, "payment_attempt_expired", SYSTEM)
+        else:
+            # Only one answer may run: the conditional status change is the challenge's own guard.
+            if not await store.update_payment_result(
+                    conn, payment.id, from_status=REQUIRES_ACTION, status=PROCESSING, processor_ref=None,
+                    failure_code=None, failure_message=None, now=now):
+                raise conflict("payment_not_awaiting_action", "This challenge was already answered.")
+            await order_store.extend_attempt_lease(
+                conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), now)
+            payment = replace(payment, status=PROCESSING)
+    if lapsed is not None or payment.status != PROCESSING:
+        await void_quietly(rt, lapsed)
+        raise conflict("payment_attempt_expired", "This authentication took too long; please pay again.")
+    result = await _call_processor(rt, rt.processor.complete_action(payment.processor_ref or "", approved), payment.id)
+    if result is None:
+        raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor)
 
 
 async def recover_lapsed_attempts(rt: Runtime, batch: int = 100) -> int:
     """Sweeper step: free orders whose attempt died mid-way."""
-    now = clock.now_iso()
     async with rt.db.read() as conn:
-        lapsed = await order_store.select_lapsed_attempts(conn, now, batch)
+        lapsed = await order_store.select_lapsed_attempts(conn, clock.now_iso(), batch)
     freed = 0
     for row in lapsed:
         displaced = None
         async with rt.db.transaction() as conn:
             order = await order_store.select_order_by_id(conn, row["id"])
-            if (order is not None and order.attempt_payment_id == row["attempt_payment_id"]
-                    and (order.attempt_expires_at or "") <= clock.now_iso()):
-                displaced = await abandon_attempt(conn, order)
+            now = clock.now_iso()
+            if order is not None and order.attempt_payment_id == row["attempt_payment_id"] and not order.attempt_live(now):
+                displaced = await clear_guard(conn, order, now)
                 freed += 1
-        if displaced is not None:
-            await rt.processor.void(displaced.id, displaced.processor_ref)
+        await void_quietly(rt, displaced)
     return freed
 
 

@@ -8,6 +8,7 @@ the processor's idempotency key.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -79,10 +80,14 @@ async def issue_refund(rt: Runtime, merchant_id: str, new: NewRefund, actor: Act
 
 async def _drive(rt: Runtime, refund: Refund, charge_ref: str, actor: Actor) -> Refund:
     try:
-        result = await rt.processor.refund(charge_ref, refund.amount, refund.currency, refund.id)
+        result = await asyncio.wait_for(rt.processor.refund(charge_ref, refund.amount, refund.currency, refund.id),
+                                        rt.config.processor_timeout_seconds)
     except Exception:
-        log.exception("processor refund raised", extra={"refund_id": refund.id})
-        result = RefundResult(FAILED, None, "refund_failed")
+        # Unknown outcome: the money may have moved. The refund stays pending (its amount stays
+        # reserved) and the sweeper asks again under the same refund id, the processor's
+        # idempotency key; calling it "failed" would let the merchant refund the money twice.
+        log.exception("processor refund call failed; outcome unknown", extra={"refund_id": refund.id})
+        return refund
     return await _settle(rt, refund, result, actor)
 
 

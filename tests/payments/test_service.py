@@ -83,13 +83,49 @@ async def test_three_d_secure_challenge(rt, approve, status, code):
     assert raised.value.code == "payment_not_awaiting_action"
 
 
-async def test_another_attempt_waits_while_a_challenge_is_open(rt):
+async def test_a_buyer_who_walks_away_from_a_challenge_can_pay_another_way(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
-    await pay_session(rt, session, "4000002760003184")
+    challenged = await pay_session(rt, session, "4000002760003184")
+    paid = await pay_session(rt, session)  # a new attempt replaces the open challenge
+    assert paid.status == "succeeded"
+    old = await payments.get_payment(rt, merchant.id, challenged.id)
+    assert (old.status, old.failure_code) == ("failed", "authentication_abandoned")
+    with pytest.raises(FlintError) as raised:  # the abandoned challenge cannot be answered any more
+        await payments.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
+    assert raised.value.code == "payment_not_awaiting_action"
+    listed, _ = await payments.list_payments(rt, merchant.id, session.order_id, 10, None)
+    assert [p.status for p in listed].count("succeeded") == 1
+
+
+async def test_an_expired_challenge_fails_its_payment_for_good(rt):
+    from dataclasses import replace
+
+    merchant, _ = await make_merchant(rt)
+    session = await make_session(rt, merchant.id)
+    rt.config = replace(rt.config, action_lease_seconds=0.2)
+    challenged = await pay_session(rt, session, "4000002760003184")
+    import asyncio
+
+    await asyncio.sleep(0.3)
     with pytest.raises(FlintError) as raised:
-        await pay_session(rt, session)
-    assert raised.value.code == "payment_in_progress"
+        await payments.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
+    assert raised.value.code == "payment_attempt_expired"
+    # The failure was committed, not rolled back with the error: the order is free again.
+    failed = await payments.get_payment(rt, merchant.id, challenged.id)
+    assert (failed.status, failed.failure_code) == ("failed", "payment_attempt_expired")
+    order = await orders.get_order(rt, merchant.id, session.order_id)
+    assert order.attempt_payment_id is None
+    assert (await pay_session(rt, session)).status == "succeeded"
+
+
+async def test_canceling_an_order_abandons_its_open_challenge(rt):
+    merchant, _ = await make_merchant(rt)
+    session = await make_session(rt, merchant.id)
+    challenged = await pay_session(rt, session, "4000002760003184")
+    canceled = await orders.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
+    assert canceled.status == "canceled"
+    assert (await payments.get_payment(rt, merchant.id, challenged.id)).failure_code == "authentication_abandoned"
 
 
 async def test_paid_order_refuses_further_payment(rt):
