@@ -13,7 +13,7 @@ from dataclasses import replace
 from .config import Config
 
 
-def _config(args: argparse.Namespace | None = None) -> Config:
+def _config() -> Config:
     try:
         return Config.from_env()
     except ValueError as error:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from .logs import configure
 
-    config = _config(args)
+    config = _config()
     configure(config.log_level)
 
     if args.command == "serve":

@@ -66,6 +66,7 @@ class Config:
             ("sweep_interval", "FLINT_SWEEP_INTERVAL", float),
             ("payment_lease_seconds", "FLINT_PAYMENT_LEASE_SECONDS", float),
             ("action_lease_seconds", "FLINT_ACTION_LEASE_SECONDS", float),
+            ("processor_timeout_seconds", "FLINT_PROCESSOR_TIMEOUT_SECONDS", float),
             ("log_level", "FLINT_LOG_LEVEL", str),
         ):
             if env.get(key):
@@ -73,9 +74,23 @@ class Config:
         config = cls(**values)
         if overrides:
             config = replace(config, **overrides)
-        if config.is_production and "FLINT_SECRET_KEY" not in env and "secret_keys" not in overrides:
-            raise ValueError("FLINT_SECRET_KEY is required in production")
+        if "FLINT_SECRET_KEY" not in env and "secret_keys" not in overrides:
+            if config.is_production:
+                raise ValueError("FLINT_SECRET_KEY is required in production")
+            config = replace(config, secret_keys=(config.development_secret(),))
         return config
+
+    def development_secret(self) -> str:
+        """Development without FLINT_SECRET_KEY: one random key kept beside the database, so a
+        restart, or a `flint worker` beside `flint serve`, accepts the tokens already issued."""
+        folder = self.sqlite_path().parent if self.database_url.startswith("sqlite:///") else Path("var")
+        path = folder / "flint-dev-secret-key"
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def sqlite_path(self) -> Path:
         assert self.database_url.startswith("sqlite:///"), self.database_url

@@ -11,7 +11,7 @@ DEMO_EMAIL = "demo@flint.test"
 DEMO_PASSWORD = "flint-demo-password"
 
 
-async def _seed(config: Config) -> tuple[str, str, str]:
+async def _seed(config: Config) -> tuple[str, str, str, str]:
     from .actors import Actor
     from .checkout import service as checkout
     from .db.migrate import migrate
@@ -37,7 +37,8 @@ async def _seed(config: Config) -> tuple[str, str, str]:
             mode="hosted", success_url="http://127.0.0.1:8001/thanks",
             inline_order=NewOrder(currency="usd", line_items=[LineItem("Espresso beans 1 kg", 1, 2400)])),
             Actor("merchant", merchant.id))
-        return merchant.id, secret, checkout.present(rt, session)["url"]
+        shown = checkout.present(rt, session)
+        return merchant.id, secret, shown["id"], shown["client_token"]
     finally:
         await rt.stop()
 
@@ -47,15 +48,20 @@ def run_demo(config: Config, host: str, port: int) -> None:
 
     if "FLINT_PUBLIC_URL" not in os.environ:
         config = replace(config, public_url=f"http://{host}:{port}")
-    merchant_id, secret, url = asyncio.run(_seed(config))
+    merchant_id, secret, session_id, token = asyncio.run(_seed(config))
     print(f"""
 Flint demo is starting on {config.public_url}
 
   Merchant:      {merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Secret key:    {secret}
-  API docs:      {config.public_url}/v1/openapi.json
-  A checkout:    {url}
+  API reference: {config.public_url}/v1/openapi.json (and docs/api.md)
 
-Try:  curl -s {config.public_url}/v1/orders -H "Authorization: Bearer {secret}"
+List your orders:
+  curl -s {config.public_url}/v1/orders -H "Authorization: Bearer {secret}"
+
+Pay the demo checkout {session_id} as a buyer would (its client_token is the buyer's credential):
+  curl -s {config.public_url}/v1/checkout/sessions/{session_id}/confirm -H "Authorization: Bearer {token}" \\
+    -H "Content-Type: application/json" \\
+    -d '{{"card": {{"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}}}'
 """, flush=True)
     asyncio.run(_serve(config, host, port))

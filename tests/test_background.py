@@ -67,3 +67,15 @@ async def test_flint_worker_runs_the_sweeper_alone(tmp_path, rt_on_file):
         output = worker.communicate(timeout=10)[0].decode()
     assert worker.returncode == 0, output  # stops cleanly on SIGTERM
     assert "Traceback" not in output
+
+
+def test_development_secret_survives_a_restart_and_production_demands_one(tmp_path):
+    from server.config import Config
+
+    env = {"FLINT_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}"}
+    first, second = Config.from_env(env), Config.from_env(env)
+    assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
+    assert oct((tmp_path / "flint-dev-secret-key").stat().st_mode & 0o777) == "0o600"
+    assert Config.from_env(dict(env, FLINT_SECRET_KEY="new,old")).secret_keys == ("new", "old")
+    with pytest.raises(ValueError):
+        Config.from_env(dict(env, FLINT_ENV="production"))

@@ -1,14 +1,11 @@
 """Models shared by every resource: problems, list pages, list queries."""
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from .validation import Query
-
-T = TypeVar("T")
-
 
 class Problem(BaseModel):
     """An RFC 9457 problem. ``code`` is stable; branch on it, not on ``detail``."""
@@ -23,12 +20,6 @@ class Problem(BaseModel):
 class ListQuery(Query):
     limit: int = Field(10, ge=1, le=100)
     starting_after: str | None = Field(None, min_length=1, max_length=64)
-
-
-class Page(BaseModel, Generic[T]):
-    object: Literal["list"]
-    data: list[T]
-    has_more: bool
 
 
 def page(items: list[Any], has_more: bool, present=lambda item: item.to_dict()) -> dict[str, Any]:

@@ -3,6 +3,7 @@ changes without its event and no event exists without its change."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from .. import clock
@@ -25,7 +26,7 @@ async def record_all(
     for type, _ in items:
         assert type in EVENT_TYPES, type
     last = await store.reserve_order_sequences(conn, order_id, len(items)) if order_id else None
-    now = clock.now_iso()
+    now = clock.now()
     events = [
         Event(
             id=new_id("evt"),
@@ -36,7 +37,8 @@ async def record_all(
             actor_type=actor.type,
             actor_id=actor.id,
             data=json.dumps({"object": obj}, separators=(",", ":"), sort_keys=True),
-            created_at=now,
+            # One microsecond apart, so lists ordered by time keep the change's own order.
+            created_at=clock.iso(now + timedelta(microseconds=i)),
         )
         for i, (type, obj) in enumerate(items)
     ]

@@ -39,11 +39,6 @@ class OrderFields(Body):
     def to_new_order(self):
         from .service import LineItem, NewOrder
 
-        for key, value in self.metadata.items():
-            if not 1 <= len(key) <= 40 or len(value) > 500:
-                from ..errors import invalid
-
-                raise invalid("metadata_invalid", "Metadata keys are 1-40 characters, values at most 500.", f"metadata.{key}")
         return NewOrder(
             currency=self.currency,
             line_items=[LineItem(i.name, i.quantity, i.unit_amount) for i in self.line_items],

@@ -53,6 +53,12 @@ def build_order(merchant_id: str, new: NewOrder, param_prefix: str = "") -> Orde
         total += line_total
         items.append({"name": item.name, "quantity": item.quantity, "unit_amount": item.unit_amount,
                       "amount_total": line_total})
+    for key, value in new.metadata.items():
+        if not 1 <= len(key) <= 40 or len(value) > 500:
+            raise invalid("metadata_invalid", "Metadata keys are 1-40 characters, values at most 500.",
+                          f"{param_prefix}metadata.{key}")
+    if len(new.metadata) > 50:
+        raise invalid("metadata_invalid", "At most 50 metadata keys.", f"{param_prefix}metadata")
     if total <= 0:
         raise invalid("amount_too_small", "An order's total must be above zero.", param_prefix + "line_items")
     if total > money.MAX_AMOUNT:
@@ -68,17 +74,12 @@ def build_order(merchant_id: str, new: NewOrder, param_prefix: str = "") -> Orde
     )
 
 
-async def insert_new_order(conn: Conn, order: Order, actor: Actor) -> None:
-    """Insert and announce an order inside the caller's transaction."""
-    await store.insert_order(conn, order)
-    await events.record(conn, merchant_id=order.merchant_id, type="order.created", actor=actor,
-                        obj=order.to_dict(), order_id=order.id)
-
-
 async def create_order(rt: Runtime, merchant_id: str, new: NewOrder, actor: Actor) -> Order:
     order = build_order(merchant_id, new)
     async with rt.db.transaction() as conn:
-        await insert_new_order(conn, order, actor)
+        await store.insert_order(conn, order)
+        await events.record(conn, merchant_id=order.merchant_id, type="order.created", actor=actor,
+                            obj=order.to_dict(), order_id=order.id)
     return order
 
 

@@ -8,7 +8,6 @@ from .. import clock
 # "processing" is Flint's addition to API.md's statuses: the attempt holds the order guard
 # and the processor has not answered yet. It lasts milliseconds unless a process dies.
 PROCESSING, REQUIRES_ACTION, SUCCEEDED, FAILED = "processing", "requires_action", "succeeded", "failed"
-CHANNELS = ("embedded", "hosted", "payment_link")
 
 
 @dataclass
