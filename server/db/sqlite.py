@@ -142,19 +142,19 @@ class SqliteDatabase:
 
     @staticmethod
     async def _on_thread(connection: _Connection, sql: str) -> None:
-        """Run on aiosqlite's thread, and see it through even if the caller is cancelled
-        meanwhile: the statement runs regardless, and the connection's state must be known
-        before anyone touches it again."""
-        task = asyncio.ensure_future(connection.raw.execute(sql))
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        task.result()  # a failed BEGIN or COMMIT raises here
-        if cancelled:
-            raise asyncio.CancelledError
+        """Run on aiosqlite's thread. A caller cancelled meanwhile does not stop the statement,
+        so before the cancellation goes on we wait until the thread is done with it: a no-op
+        queued behind it finishes only after it (aiosqlite runs its queue in order)."""
+        try:
+            await connection.raw.execute(sql)
+        except asyncio.CancelledError:
+            drained = asyncio.ensure_future(connection.raw.execute("SELECT 1"))
+            while not drained.done():
+                try:
+                    await asyncio.shield(drained)
+                except asyncio.CancelledError:
+                    pass
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteConn]:

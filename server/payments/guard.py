@@ -67,7 +67,7 @@ async def void_quietly(rt: Runtime, payment: Payment | None) -> None:
     if payment is None:
         return
     try:
-        await asyncio.wait_for(rt.processor.void(payment.id, payment.processor_ref),
-                               rt.config.processor_timeout_seconds)
+        async with asyncio.timeout(rt.config.processor_timeout_seconds):
+            await rt.processor.void(payment.id, payment.processor_ref)
     except Exception:
         log.exception("processor void failed", extra={"payment_id": payment.id})

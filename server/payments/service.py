@@ -160,7 +160,8 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
 async def _call_processor(rt: Runtime, call, payment_id: str) -> ChargeResult | None:
     """The processor's answer, or None when its outcome is unknown (it raised or timed out)."""
     try:
-        return await asyncio.wait_for(call, rt.config.processor_timeout_seconds)
+        async with asyncio.timeout(rt.config.processor_timeout_seconds):  # no extra task, unlike wait_for
+            return await call
     except Exception:
         log.exception("processor call failed; outcome unknown", extra={"payment_id": payment_id})
         return None

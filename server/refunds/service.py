@@ -80,8 +80,8 @@ async def issue_refund(rt: Runtime, merchant_id: str, new: NewRefund, actor: Act
 
 async def _drive(rt: Runtime, refund: Refund, charge_ref: str, actor: Actor) -> Refund:
     try:
-        result = await asyncio.wait_for(rt.processor.refund(charge_ref, refund.amount, refund.currency, refund.id),
-                                        rt.config.processor_timeout_seconds)
+        async with asyncio.timeout(rt.config.processor_timeout_seconds):
+            result = await rt.processor.refund(charge_ref, refund.amount, refund.currency, refund.id)
     except Exception:
         # Unknown outcome: the money may have moved. The refund stays pending (its amount stays
         # reserved) and the sweeper asks again under the same refund id, the processor's
