@@ -5,14 +5,17 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
+from pathlib import Path
 from typing import Any
 
-from quart import Quart, Response, g, request
+from quart import Quart, Response, g, render_template, request
 from quart_schema import QuartSchema
 from werkzeug.exceptions import HTTPException
 
-from . import sweeper
+from . import i18n, sweeper
+from .hosted.headers import page_headers
 from .api import auth
 from .api.openapi import FlintOpenAPIProvider
 from .config import Config
@@ -30,6 +33,13 @@ _HTTP_CODES = {
     400: "invalid_request", 404: "route_not_found", 405: "method_not_allowed",
     413: "request_too_large", 415: "unsupported_media_type",
 }
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "hosted_pages" / "templates"
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/v1/") or path == "/healthz"
 
 
 def problem_response(error: FlintError) -> Response:
@@ -54,7 +64,14 @@ class FlintQuart(Quart):
 def create_app(config: Config | None = None, *, processor: Processor | None = None,
                run_sweeper: bool = True, **overrides: Any) -> Quart:
     config = config or Config.from_env(**overrides)
-    app = FlintQuart(__name__)
+    app = FlintQuart(__name__, template_folder=str(TEMPLATES), static_folder=None)
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    # Per request: the buyer's language (g.locale) picks the catalogue; autoescape stays on.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda text: i18n.translations(g.get("locale", "en")).gettext(text),
+        lambda one, many, n: i18n.translations(g.get("locale", "en")).ngettext(one, many, n),
+        newstyle=True,
+    )
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["FLINT"] = config
     QuartSchema(
@@ -75,7 +92,9 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .payments.routes import bp as payments_bp
     from .refunds.routes import bp as refunds_bp
 
-    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp):
+    from .hosted.routes import bp as hosted_bp
+
+    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp, hosted_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")
@@ -104,6 +123,9 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else new_id("req")
+        if not is_api(request.path):
+            g.locale = i18n.negotiate(request.headers.get("Accept-Language"))
+            g.csp_nonce = secrets.token_urlsafe(16)
         rt: Runtime = app.extensions["flint"]
         g.principal = await auth.authenticate(rt)
         header = request.headers.get("Idempotency-Key")
@@ -129,9 +151,11 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         response.headers["Request-Id"] = g.get("request_id", "")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        if request.path.startswith("/v1/") or request.path == "/healthz":
+        if is_api(request.path):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+        else:
+            page_headers(response)
         principal = g.get("principal")
         if log.isEnabledFor(logging.INFO):
             log.info("request", extra={
@@ -143,9 +167,21 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             })
         return response
 
+    async def error_response(error: FlintError) -> Response:
+        if is_api(request.path):
+            return problem_response(error)
+        # Buyers get a readable page in their language, never JSON or a trace.
+        g.setdefault("locale", i18n.negotiate(request.headers.get("Accept-Language")))
+        g.setdefault("csp_nonce", secrets.token_urlsafe(16))
+        body = await render_template("error.html", status=error.status, code=error.code)
+        response = Response(body, status=error.status, content_type="text/html; charset=utf-8")
+        for name, value in error.headers.items():
+            response.headers[name] = value
+        return response
+
     @app.errorhandler(FlintError)
     async def on_flint_error(error: FlintError):
-        return problem_response(error)
+        return await error_response(error)
 
     @app.errorhandler(HTTPException)
     async def on_http_error(error: HTTPException):
@@ -154,7 +190,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             404: "No such route.", 405: "This route does not accept that method.",
             413: "The request body is larger than 1 MiB.",
         }.get(status, error.description or "The request could not be handled.")
-        response = problem_response(FlintError(status, _HTTP_CODES.get(status, "http_error"), detail))
+        response = await error_response(FlintError(status, _HTTP_CODES.get(status, "http_error"), detail))
         if status == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
         return response
@@ -163,7 +199,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     async def on_unexpected(error: Exception):
         # Full details go to the log under the request id; the client gets no trace.
         log.exception("unhandled error", extra={"request_id": g.get("request_id")})
-        return problem_response(FlintError(500, "internal_error",
-                                           "Something went wrong on our side. Quote the request id to support."))
+        return await error_response(FlintError(500, "internal_error",
+                                               "Something went wrong on our side. Quote the request id to support."))
 
     return app

@@ -15,6 +15,7 @@ class Merchant:
     password_hash: str
     allowed_origins: str  # JSON list of exact origins
     created_at: str
+    brand_color: str = "#4f46e5"
 
     @property
     def origins(self) -> list[str]:
@@ -27,6 +28,7 @@ class Merchant:
             "name": self.name,
             "email": self.email,
             "allowed_origins": self.origins,
+            "brand_color": self.brand_color,
             "created_at": clock.public(self.created_at),
         }
 

@@ -27,8 +27,9 @@ async def get_merchant():
 @document_response(MerchantOut)
 @json_body(UpdateMerchant)
 async def post_merchant(body: UpdateMerchant):
-    """Set the exact origins allowed to embed the checkout widget."""
-    return (await service.set_allowed_origins(runtime(), principal().merchant_id, body.allowed_origins)).to_dict()
+    """Update the merchant: the exact origins allowed to embed the widget, the hosted pages' colour."""
+    return (await service.update_merchant(runtime(), principal().merchant_id, origins=body.allowed_origins,
+                                          brand_color=body.brand_color)).to_dict()
 
 
 @bp.get("/keys")

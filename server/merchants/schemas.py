@@ -16,7 +16,9 @@ Origin = Annotated[str, WithJsonSchema({
 
 
 class UpdateMerchant(Body):
-    allowed_origins: list[Origin] = Field(max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
+    allowed_origins: list[Origin] | None = Field(None, max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
+    brand_color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$", examples=["#4f46e5"],
+                                    description="The colour of buttons and accents on hosted pages.")
 
 
 class MerchantOut(BaseModel):
@@ -25,6 +27,7 @@ class MerchantOut(BaseModel):
     name: str
     email: str
     allowed_origins: list[str]
+    brand_color: str
     created_at: str
 
 

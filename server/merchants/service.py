@@ -112,10 +112,18 @@ async def get_merchant(rt: Runtime, merchant_id: str) -> Merchant:
     return merchant
 
 
-async def set_allowed_origins(rt: Runtime, merchant_id: str, origins: list[str]) -> Merchant:
-    normalised = sorted({normalise_origin(o, f"allowed_origins[{i}]") for i, o in enumerate(origins)})
+async def update_merchant(rt: Runtime, merchant_id: str, *, origins: list[str] | None = None,
+                          brand_color: str | None = None) -> Merchant:
+    normalised = None
+    if origins is not None:
+        normalised = sorted({normalise_origin(o, f"allowed_origins[{i}]") for i, o in enumerate(origins)})
+    if brand_color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", brand_color):
+        raise invalid("brand_color_invalid", "brand_color is a hex colour like #4f46e5.", "brand_color")
     async with rt.db.transaction() as conn:
-        await store.update_merchant_origins(conn, merchant_id, json.dumps(normalised))
+        if normalised is not None:
+            await store.update_merchant_origins(conn, merchant_id, json.dumps(normalised))
+        if brand_color is not None:
+            await store.update_merchant_brand_color(conn, merchant_id, brand_color.lower())
         merchant = await store.select_merchant(conn, merchant_id)
     assert merchant is not None
     return merchant

@@ -4,13 +4,13 @@ from __future__ import annotations
 from ..db import Conn
 from .models import ApiKey, Merchant
 
-_MERCHANT = "id, name, email, password_hash, allowed_origins, created_at"
+_MERCHANT = "id, name, email, password_hash, allowed_origins, created_at, brand_color"
 _KEY = "id, merchant_id, key_hash, last4, created_at, revoked_at"
 
 
 async def insert_merchant(conn: Conn, merchant: Merchant) -> None:
     await conn.execute(
-        f"INSERT INTO merchants ({_MERCHANT}) VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at)",
+        f"INSERT INTO merchants ({_MERCHANT}) VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at, :brand_color)",
         merchant.__dict__,
     )
 
@@ -30,6 +30,10 @@ async def update_merchant_origins(conn: Conn, merchant_id: str, origins_json: st
         "UPDATE merchants SET allowed_origins = :origins WHERE id = :id",
         {"id": merchant_id, "origins": origins_json},
     )
+
+
+async def update_merchant_brand_color(conn: Conn, merchant_id: str, color: str) -> None:
+    await conn.execute("UPDATE merchants SET brand_color = :color WHERE id = :id", {"id": merchant_id, "color": color})
 
 
 async def insert_api_key(conn: Conn, key: ApiKey) -> None:

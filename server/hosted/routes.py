@@ -1,0 +1,259 @@
+"""Hosted buyer pages: the checkout page at a session's `url`, the 3-D Secure challenge and the
+receipt. Plain HTML forms that work with JavaScript off; they call the same confirm service as
+the widget. Every state has its own honest page and status code."""
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from quart import Blueprint, Response, g, redirect, render_template, request
+
+from .. import clock, money
+from ..actors import Actor
+from ..api.auth import public
+from ..api.http import runtime
+from ..checkout import store as session_store
+from ..checkout.models import CheckoutSession
+from ..errors import FlintError
+from ..merchants import store as merchant_store
+from ..merchants.models import Merchant
+from ..orders import store as order_store
+from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
+from ..payments import service as payments
+from ..payments import store as payment_store
+from ..payments.cards import parse_card
+from ..payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
+from ..runtime import Runtime
+from . import forms
+from . import store as form_store
+
+bp = Blueprint("hosted", __name__)
+
+
+@dataclass
+class Visit:
+    session: CheckoutSession
+    order: Order
+    merchant: Merchant
+
+    @property
+    def expired(self) -> bool:
+        return self.session.status == "expired" or self.session.expires_at <= clock.now_iso()
+
+
+async def _load(rt: Runtime, session_id: str) -> Visit:
+    async with rt.db.read() as conn:
+        session = await session_store.select_session_by_id(conn, session_id)
+        if session is None:
+            raise FlintError(404, "checkout_not_found", "No such checkout.")
+        order = await order_store.select_order_by_id(conn, session.order_id)
+        merchant = await merchant_store.select_merchant(conn, session.merchant_id)
+    assert order is not None and merchant is not None
+    return Visit(session, order, merchant)
+
+
+async def _paid_with(rt: Runtime, order: Order) -> Payment | None:
+    async with rt.db.read() as conn:
+        return await payment_store.select_succeeded_payment_of_order(conn, order.id)
+
+
+def _money(amount: int, currency: str) -> str:
+    return money.format_amount(amount, currency, g.locale)
+
+
+def _form_origins(visit: Visit) -> list[str]:
+    origins = []
+    for url in (visit.session.success_url, visit.session.cancel_url):
+        if url:
+            parts = urlsplit(url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+async def _render(template: str, visit: Visit | None, status: int = 200, **context) -> Response:
+    if visit is not None:
+        # CSP form-action also governs where a form's redirect may land (Chrome enforces it).
+        g.form_origins = _form_origins(visit)
+        context.update(visit=visit, merchant=visit.merchant, order=visit.order,
+                       line_items=visit.order.to_dict()["line_items"])
+    body = await render_template(template, money=_money, **context)
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def success_location(session: CheckoutSession) -> str:
+    """success_url with the session id: in place of {CHECKOUT_SESSION_ID}, or as a parameter."""
+    if "{CHECKOUT_SESSION_ID}" in session.success_url:
+        return session.success_url.replace("{CHECKOUT_SESSION_ID}", session.id)
+    parts = urlsplit(session.success_url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"session_id": session.id})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+async def _state_page(rt: Runtime, visit: Visit) -> Response | None:
+    """The honest page for a checkout that cannot take a payment, or None if it can."""
+    if visit.order.status not in (ORDER_OPEN, CANCELED):
+        return await _render("checkout/receipt.html", visit, 200, payment=await _paid_with(rt, visit.order),
+                             already_paid=True)
+    if visit.order.status == CANCELED:
+        return await _render("checkout/state.html", visit, 410, state="canceled")
+    if visit.expired:
+        return await _render("checkout/state.html", visit, 410, state="expired")
+    return None
+
+
+async def _checkout_page(rt: Runtime, visit: Visit, status: int = 200, error: str | None = None,
+                         fields: dict | None = None) -> Response:
+    return await _render("checkout/page.html", visit, status, form_token=forms.issue(rt, visit.session.id),
+                         error=error, fields=fields or {})
+
+
+@bp.get("/checkout/<session_id>")
+@public
+async def get_checkout(session_id: str):
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    if (page := await _state_page(rt, visit)) is not None:
+        return page
+    error = request.args.get("error")
+    message = _MESSAGES.get(error) if error else None
+    return await _checkout_page(rt, visit, 200, error=message)
+
+
+_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/?\s*(\d{2}|\d{4})\s*$")
+
+
+def _card_from(form) -> tuple:
+    match = _EXPIRY.match(form.get("expiry", ""))
+    if not match:
+        raise FlintError(400, "invalid_expiry_month", "Enter the expiry date as MM / YY.", param="card.exp_month")
+    return parse_card(form.get("card_number", ""), int(match.group(1)), int(match.group(2)), form.get("cvc", "").strip())
+
+
+async def _spend_form(rt: Runtime, visit: Visit, form) -> tuple[str | None, Response | None]:
+    """Check and spend the form token: (nonce, None) when fresh, (None, response) otherwise."""
+    nonce = forms.check(rt, form.get("form_token"), visit.session.id)
+    async with rt.db.transaction() as conn:
+        earlier = await forms.spend(conn, nonce, visit.session.id)
+    if earlier is None:
+        return nonce, None
+    # The same form again (a double click, a resubmitted page, a replay): refused, never run
+    # twice; the page links to where the first submission went.
+    return None, await _render("checkout/state.html", visit, 409, state="submitted",
+                               outcome_url=earlier.get("outcome_url"))
+
+
+async def _remember(rt: Runtime, nonce: str, url: str) -> None:
+    async with rt.db.transaction() as conn:
+        await form_store.record_outcome(conn, nonce, url)
+
+
+@bp.post("/checkout/<session_id>")
+@public
+async def post_checkout(session_id: str):
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    form = await request.form
+    nonce, answered = await _spend_form(rt, visit, form)
+    if answered is not None:
+        return answered
+    if (page := await _state_page(rt, visit)) is not None:
+        return page
+    kept = {"email": form.get("email", "")[:254], "name": form.get("name", "")[:200]}
+    try:
+        card = _card_from(form)
+        attempt = payments.Attempt(merchant_id=visit.session.merchant_id, order_id=visit.order.id,
+                                   channel="hosted", checkout_session_id=visit.session.id)
+        payment = await asyncio.shield(payments.confirm_payment(rt, attempt, card, Actor("buyer", visit.session.id)))
+    except FlintError as error:
+        if error.code in ("order_already_paid", "order_canceled", "session_expired", "session_not_open"):
+            return await _state_page(rt, await _load(rt, session_id)) or await _checkout_page(rt, visit)
+        status = {400: 400, 409: 409, 503: 503}.get(error.status, 400)
+        return await _checkout_page(rt, visit, status, error=_MESSAGES.get(error.code, error.detail), fields=kept)
+    if payment.status == SUCCEEDED:
+        location = success_location(visit.session)
+    elif payment.status == REQUIRES_ACTION:
+        location = f"/checkout/{visit.session.id}/challenge/{payment.id}"
+    else:
+        assert payment.status == FAILED
+        return await _checkout_page(rt, visit, 402, error=payment.failure_message, fields=kept)
+    assert nonce is not None
+    await _remember(rt, nonce, location)
+    return redirect(location, 303)
+
+
+async def _challenge_payment(rt: Runtime, visit: Visit, payment_id: str) -> Payment:
+    async with rt.db.read() as conn:
+        payment = await payment_store.select_payment(conn, visit.session.merchant_id, payment_id)
+    if payment is None or payment.checkout_session_id != visit.session.id:
+        raise FlintError(404, "checkout_not_found", "No such checkout.")
+    return payment
+
+
+@bp.get("/checkout/<session_id>/challenge/<payment_id>")
+@public
+async def get_challenge(session_id: str, payment_id: str):
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    payment = await _challenge_payment(rt, visit, payment_id)
+    if payment.status != REQUIRES_ACTION:
+        return redirect(f"/checkout/{session_id}", 303)
+    return await _render("checkout/challenge.html", visit, 200, payment=payment,
+                         form_token=forms.issue(rt, visit.session.id))
+
+
+@bp.post("/checkout/<session_id>/challenge/<payment_id>")
+@public
+async def post_challenge(session_id: str, payment_id: str):
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    payment = await _challenge_payment(rt, visit, payment_id)
+    form = await request.form
+    nonce, answered = await _spend_form(rt, visit, form)
+    if answered is not None:
+        return answered
+    approved = form.get("action") == "approve"
+    try:
+        done = await asyncio.shield(payments.resolve_challenge(
+            rt, visit.session.merchant_id, payment.id, approved, Actor("buyer", visit.session.id),
+            checkout_session_id=visit.session.id))
+    except FlintError as error:
+        location = f"/checkout/{session_id}?" + urlencode({"error": error.code})
+    else:
+        # Back to where this channel's buyer came from: the merchant's success page, or the form.
+        location = (success_location(visit.session) if done.status == SUCCEEDED
+                    else f"/checkout/{session_id}?" + urlencode({"error": done.failure_code or "payment_failed"}))
+    assert nonce is not None
+    await _remember(rt, nonce, location)
+    return redirect(location, 303)
+
+
+@bp.get("/checkout/<session_id>/receipt")
+@public
+async def get_receipt(session_id: str):
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    payment = await _paid_with(rt, visit.order)
+    if payment is None:
+        return redirect(f"/checkout/{session_id}", 303)
+    return await _render("checkout/receipt.html", visit, 200, payment=payment, already_paid=False)
+
+
+def _(text: str) -> str:
+    return text  # marks texts for extraction; the templates translate them
+
+
+# Buyer-facing wording for codes (translated in the templates via gettext).
+_MESSAGES = {
+    "authentication_failed": _("We could not authenticate your payment. Please try another card."),
+    "authentication_abandoned": _("The card check was not completed. Please try again."),
+    "payment_attempt_expired": _("The card check took too long. Please try again."),
+    "payment_in_progress": _("A payment for this order is already in progress. Please wait a moment."),
+    "processor_unavailable": _("We could not reach the card network. Nothing was charged; please try again in a minute."),
+    "invalid_card_number": _("Your card number is not valid."),
+    "invalid_expiry_month": _("Enter the expiry date as MM / YY."),
+    "invalid_expiry_year": _("Your card's expiry date is in the past or not valid."),
+    "invalid_cvc": _("Your card's security code is not valid."),
+    "payment_failed": _("The payment failed. Please try another card."),
+}

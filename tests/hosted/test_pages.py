@@ -1,0 +1,203 @@
+"""Hosted checkout pages over real HTTP, as a browser with JavaScript off uses them: plain
+forms, redirects, one-time form tokens, an honest page for every state."""
+import gzip
+import re
+
+import httpx
+import pytest
+
+from server.actors import Actor
+from server.orders import service as orders
+from tests.factories import make_session
+
+SUCCESS = "4242 4242 4242 4242"
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
+
+
+def card_form(token, number=SUCCESS, expiry="12 / 34", cvc="123", **extra):
+    return {"form_token": token, "card_number": number, "expiry": expiry, "cvc": cvc, **extra}
+
+
+@pytest.fixture
+async def visit(server, server_rt, merchant):
+    """A buyer's browser (no JavaScript, cookies irrelevant) and an open hosted checkout."""
+    merchant_obj, _ = merchant
+    session = await make_session(server_rt, merchant_obj.id, mode="hosted", amount=2599)
+    async with httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=30) as browser:
+        yield browser, session, merchant_obj
+
+
+async def _order(server_rt, merchant_obj, session):
+    return await orders.get_order(server_rt, merchant_obj.id, session.order_id)
+
+
+async def _payments(server_rt, session):
+    async with server_rt.db.read() as conn:
+        return await conn.fetch_all("SELECT status, failure_code FROM payments WHERE order_id = :o ORDER BY created_at",
+                                    {"o": session.order_id})
+
+
+async def test_the_page_shows_merchant_summary_and_the_accessible_card_form(visit):
+    browser, session, merchant_obj = visit
+    page = await browser.get(f"/checkout/{session.id}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert merchant_obj.name in html and "$25.99" in html and "Thing" in html
+    for label in ("Card number", "Expiry (MM / YY)", "CVC"):
+        field = re.search(rf'<label for="([a-z_]+)">{re.escape(label)}</label>', html)
+        assert field and f'id="{field.group(1)}"' in html
+    assert re.search(r'<button type="submit" id="pay">Pay \$25\.99</button>', html)
+    assert "<form method=\"post\"" in html  # works with JavaScript off
+    assert len(gzip.compress(page.content)) < 20 * 1024
+
+
+async def test_success_redirects_to_the_success_url_with_the_session(visit, server_rt):
+    browser, session, merchant_obj = visit
+    token = token_of((await browser.get(f"/checkout/{session.id}")).text)
+    paid = await browser.post(f"/checkout/{session.id}", data=card_form(token))
+    assert paid.status_code == 303
+    assert paid.headers["location"] == f"https://shop.example/thanks?session_id={session.id}"
+    order = await _order(server_rt, merchant_obj, session)
+    assert (order.status, order.amount_paid) == ("paid", 2599)
+    assert [p["status"] for p in await _payments(server_rt, session)] == ["succeeded"]
+
+
+async def test_a_decline_shows_a_message_keeps_the_other_fields_then_pays(visit, server_rt):
+    browser, session, merchant_obj = visit
+    token = token_of((await browser.get(f"/checkout/{session.id}")).text)
+    declined = await browser.post(f"/checkout/{session.id}", data=card_form(
+        token, number="4000 0000 0000 0002", email="ada@example.com", name="Ada Lovelace"))
+    assert declined.status_code == 402
+    assert 'role="alert"' in declined.text and "Your card was declined." in declined.text
+    assert 'value="ada@example.com"' in declined.text and 'value="Ada Lovelace"' in declined.text
+    assert "4000 0000 0000 0002" not in declined.text and "4000000000000002" not in declined.text
+    retry = await browser.post(f"/checkout/{session.id}", data=card_form(token_of(declined.text)))
+    assert retry.status_code == 303
+    assert (await _order(server_rt, merchant_obj, session)).status == "paid"
+
+
+@pytest.mark.parametrize("action,paid", [("approve", True), ("deny", False)])
+async def test_three_d_secure_challenge_page(visit, server_rt, action, paid):
+    browser, session, merchant_obj = visit
+    token = token_of((await browser.get(f"/checkout/{session.id}")).text)
+    sent = await browser.post(f"/checkout/{session.id}", data=card_form(token, number="4000 0027 6000 3184"))
+    assert sent.status_code == 303 and "/challenge/pay_" in sent.headers["location"]
+    challenge = await browser.get(sent.headers["location"])
+    assert challenge.status_code == 200
+    assert 'value="approve">Approve</button>' in challenge.text and 'value="deny" class="secondary">Deny</button>' in challenge.text
+    answered = await browser.post(sent.headers["location"], data={"form_token": token_of(challenge.text), "action": action})
+    assert answered.status_code == 303
+    order = await _order(server_rt, merchant_obj, session)
+    if paid:
+        assert answered.headers["location"].startswith("https://shop.example/thanks")
+        assert order.status == "paid"
+    else:
+        back = await browser.get(answered.headers["location"])
+        assert back.status_code == 200 and "We could not authenticate your payment" in back.text
+        assert order.status == "open"
+
+
+async def test_double_submit_and_back_then_pay_charge_once(visit, server_rt):
+    browser, session, merchant_obj = visit
+    form_page = (await browser.get(f"/checkout/{session.id}")).text
+    token = token_of(form_page)
+    first = await browser.post(f"/checkout/{session.id}", data=card_form(token))
+    second = await browser.post(f"/checkout/{session.id}", data=card_form(token))  # the double click
+    assert first.status_code == 303
+    assert second.status_code == 409 and "already sent" in second.text
+    assert first.headers["location"] in second.text  # it points to where the first one went
+    # Back, then Pay again: the page is not cached, so the browser fetches it anew and it says paid.
+    back = await browser.get(f"/checkout/{session.id}")
+    assert back.status_code == 200 and "already been paid" in back.text and "•••• 4242" in back.text
+    assert 'name="card_number"' not in back.text
+    assert [p["status"] for p in await _payments(server_rt, session)] == ["succeeded"]
+
+
+async def test_forged_missing_and_foreign_form_tokens_are_refused(visit, server_rt):
+    browser, session, merchant_obj = visit
+    token = token_of((await browser.get(f"/checkout/{session.id}")).text)
+    other = await make_session(server_rt, merchant_obj.id, mode="hosted")
+    foreign = token_of((await browser.get(f"/checkout/{other.id}")).text)
+    tampered = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+    for bad in (tampered, foreign, ""):
+        refused = await browser.post(f"/checkout/{session.id}", data=card_form(bad))
+        assert refused.status_code == 403, bad
+        assert refused.headers["content-type"].startswith("text/html") and "Traceback" not in refused.text
+    assert await _payments(server_rt, session) == []
+
+
+async def test_each_state_has_its_own_page_and_status(visit, server_rt):
+    browser, session, merchant_obj = visit
+    unknown = await browser.get("/checkout/cs_doesNotExist1234567890")
+    assert unknown.status_code == 404 and "Page not found" in unknown.text
+    canceled = await make_session(server_rt, merchant_obj.id, mode="hosted")
+    await orders.cancel_order(server_rt, merchant_obj.id, canceled.order_id, Actor("merchant", merchant_obj.id))
+    page = await browser.get(f"/checkout/{canceled.id}")
+    assert page.status_code == 410 and "This order was canceled" in page.text
+    expired = await make_session(server_rt, merchant_obj.id, mode="hosted")
+    async with server_rt.db.transaction() as conn:
+        await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
+                           {"id": expired.id})
+    page = await browser.get(f"/checkout/{expired.id}")
+    assert page.status_code == 410 and "This checkout has expired" in page.text
+    token = token_of((await browser.get(f"/checkout/{session.id}")).text)
+    await browser.post(f"/checkout/{session.id}", data=card_form(token))
+    page = await browser.get(f"/checkout/{session.id}")
+    assert page.status_code == 200 and "This order has already been paid" in page.text
+    receipt = await browser.get(f"/checkout/{session.id}/receipt")
+    assert receipt.status_code == 200 and "Payment received" in receipt.text and "$25.99" in receipt.text
+    forged_challenge = await browser.get(f"/checkout/{session.id}/challenge/pay_forged123")
+    assert forged_challenge.status_code == 404
+
+
+async def test_security_headers_on_every_page(visit):
+    browser, session, _ = visit
+    for path in (f"/checkout/{session.id}", "/checkout/cs_unknown"):
+        page = await browser.get(path, headers={"X-Forwarded-Proto": "https"})
+        csp = page.headers["content-security-policy"]
+        nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "base-uri 'none'" in csp
+        assert "http" not in csp.replace("https://shop.example", "")  # no third-party sources
+        assert f'nonce="{nonce}"' in page.text
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+        assert "<link" not in page.text and "src=\"http" not in page.text  # no external fonts or CDNs
+    again = await browser.get(f"/checkout/{session.id}")
+    assert re.search(r"'nonce-([^']+)'", again.headers["content-security-policy"]).group(1) != nonce
+    assert "strict-transport-security" not in again.headers  # only over HTTPS
+
+
+@pytest.mark.parametrize("language,currency,amount,texts", [
+    ("de", "eur", "1.234,56\xa0€", ("Kartennummer", "1.234,56\xa0€ bezahlen", "Gesamtbetrag")),
+    ("fr", "jpy", "123\u202f456\xa0JPY", ("Numéro de carte", "Payer 123\u202f456\xa0JPY", "Récapitulatif")),
+    ("de", "kwd", "123,456\xa0KWD", ("Prüfnummer (CVC)", "Ablaufdatum (MM / JJ)", "123,456\xa0KWD")),
+    ("fr", "kwd", "123,456\xa0KWD", ("Date d'expiration (MM / AA)", "Payer")),
+])
+async def test_locales_translate_texts_and_format_amounts(server, server_rt, merchant, language, currency, amount, texts):
+    merchant_obj, _ = merchant
+    session = await make_session(server_rt, merchant_obj.id, mode="hosted", amount=123456, currency=currency)
+    async with httpx.AsyncClient(base_url=server.url) as browser:
+        page = await browser.get(f"/checkout/{session.id}", headers={"Accept-Language": f"{language},en;q=0.5"})
+    assert f'<html lang="{language}">' in page.text
+    assert amount in page.text
+    for text in texts:
+        assert text in page.text, text
+    assert "Card number" not in page.text
+
+
+async def test_the_merchant_colour_brands_the_page(server, server_rt, merchant):
+    merchant_obj, key = merchant
+    async with server.async_client(key) as api:
+        updated = await api.post("/v1/merchant", json={"brand_color": "#0A7C66"})
+        assert updated.status_code == 200 and updated.json()["brand_color"] == "#0a7c66"
+        bad = await api.post("/v1/merchant", json={"brand_color": "red; background:url(//evil)"})
+        assert bad.status_code == 400 and bad.json()["param"] == "brand_color"
+    session = await make_session(server_rt, merchant_obj.id, mode="hosted")
+    async with httpx.AsyncClient(base_url=server.url) as browser:
+        page = await browser.get(f"/checkout/{session.id}")
+    assert "--brand: #0a7c66;" in page.text
