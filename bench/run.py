@@ -49,8 +49,9 @@ DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
 BENCH_SECRET = "flint-bench-secret-key-not-for-production"
 SUCCESS_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 INLINE_ORDER = {"currency": "usd", "line_items": [{"name": "Bench widget", "quantity": 2, "unit_amount": 1250}]}
-SCENARIOS = ("healthz", "create_session", "get_order", "confirm")
-GOALS = {"create_session": 0.5, "confirm": 0.35}
+SCENARIOS = ("healthz", "create_session", "get_order", "hosted_page", "confirm")
+GOALS = {"create_session": 0.5, "hosted_page": 0.5, "confirm": 0.35}
+HOSTED_PAGE_GZIP_LIMIT = 20 * 1024  # the hosted page's HTML+CSS, gzipped
 P99_GOAL_MS = 100.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -398,6 +399,20 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
+def _page_size(url: str) -> dict:
+    """The hosted page's weight (CSS and script are inline) and whether it references anything
+    outside itself (it must not: no fonts, CDNs or trackers)."""
+    import gzip
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        html = response.read()
+    external = re.findall(rb'(?:src|href)="(https?:)?//[^"]*"', html)
+    return {"html_bytes": len(html), "gzip_bytes": len(gzip.compress(html, 9)),
+            "external_refs": len(external)}
+
+
 def _summarise(name: str, raw: dict, check_body=None) -> dict:
     """Turn a timed phase's raw results into the numbers we report."""
     t_measure, t_end = raw["t_measure"], raw["t_end"]
@@ -606,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
                                    {"order": INLINE_ORDER, "mode": "embedded",
                                     "success_url": "https://shop.example/thanks"})
         sessions: list[dict] = []
+        hosted_page_size = None
 
         order_ids: list[str] = []
         if "get_order" in chosen:
@@ -629,6 +645,13 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "get_order":
                 requests = [_http_request("GET", f"/v1/orders/{oid}", host, secret) for oid in order_ids]
                 cyclic, bodies = True, False
+            elif name == "hosted_page":
+                # The buyer's hosted checkout page, rendered for open sessions (un-timed set-up).
+                raw = client.run([create_req] * 64, duration=120.0, **untimed)
+                page_ids = [s["id"] for s in _json_bodies(raw) if s.get("object") == "checkout.session"]
+                requests = [_http_request("GET", f"/checkout/{sid}", host) for sid in page_ids]
+                cyclic, bodies = True, False
+                hosted_page_size = _page_size(server.url + f"/checkout/{page_ids[0]}")
             else:  # confirm
                 want = args.connections * 4
                 if "create_session" in rows and rows["create_session"]["rps"]:
@@ -682,6 +705,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows.values():
         row["ratio_to_healthz"] = round(row["rps"] / baseline, 3) if baseline and row["rps"] else None
     goals = _goals(rows, args.connections)
+    if hosted_page_size is not None:
+        goals["hosted_page_html_css_le_20kb_gzip"] = {
+            **hosted_page_size, "actual": hosted_page_size["gzip_bytes"], "limit_bytes": HOSTED_PAGE_GZIP_LIMIT,
+            "pass": hosted_page_size["gzip_bytes"] <= HOSTED_PAGE_GZIP_LIMIT and not hosted_page_size["external_refs"],
+        }
     drift = None
     if baseline and rows.get("healthz_end", {}).get("rps"):
         drift = round(rows["healthz_end"]["rps"] / baseline - 1, 3)

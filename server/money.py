@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale
-from babel.numbers import parse_pattern
+from babel.numbers import NumberPattern, parse_pattern
 from iso4217 import Currency
 
 from .errors import invalid
@@ -44,11 +44,17 @@ def check_currency(currency: str, param: str = "currency") -> str:
     return currency
 
 
-def format_amount(amount: int, currency: str, locale: str | Locale = "en") -> str:
+@lru_cache(maxsize=256)
+def _currency_pattern(locale: str, digits: int) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    pattern = parse_pattern(parsed.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)  # ISO's exponent, not CLDR's
+    return parsed, pattern
+
+
+def format_amount(amount: int, currency: str, locale: str = "en") -> str:
     """Human form in the buyer's locale with ISO's decimals, e.g. 1234 usd → "$12.34",
     1234 jpy → "¥1,234", 1234 kwd → "KWD 1.234", 123456 idr (de) → "1.234,56 IDR"."""
     digits = exponent(currency)
-    locale = Locale.parse(locale)
-    pattern = parse_pattern(locale.currency_formats["standard"])
-    pattern.frac_prec = (digits, digits)  # ISO's exponent, not CLDR's
-    return pattern.apply(Decimal(amount).scaleb(-digits), locale, currency=currency.upper(), currency_digits=False)
+    parsed, pattern = _currency_pattern(str(locale), digits)
+    return pattern.apply(Decimal(amount).scaleb(-digits), parsed, currency=currency.upper(), currency_digits=False)
