@@ -4,7 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean
+# Browser tests: Debian's Chromium (Playwright's own browser download does not work here), and
+# axe-core from npm in e2e/node_modules.
+CHROMIUM  := /usr/bin/chromium
+SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+NPM_STAMP := e2e/node_modules/.installed
+# pytest-playwright: keep a trace and a screenshot of every failed browser test under test-results/.
+E2E_OPTS  := --output test-results/playwright --tracing retain-on-failure --screenshot only-on-failure
+# Extra pytest arguments, e.g. make e2e ARGS="--headed --slowmo 300 -k shop"
+ARGS      ?=
+
+.PHONY: setup demo test test-fast e2e e2e-deps chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +24,34 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's chromium package, installed only when /usr/bin/chromium is missing (a no-op otherwise).
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; \
+	}
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing" >&2; exit 1; }
+
+# axe-core for e2e/helpers.py: assert_accessible, from e2e/package-lock.json.
+$(NPM_STAMP): e2e/package.json e2e/package-lock.json
+	npm ci --prefix e2e --no-audit --no-fund
+	touch $(NPM_STAMP)
+
+e2e-deps: $(NPM_STAMP)
+
 demo: setup
 	$(BIN)/flint demo
 
-# The whole suite; CI (.ci/run) runs exactly this.
-test: setup
-	$(BIN)/python -m pytest -q
+# The whole suite, unit to browser tests; CI (.ci/run) runs exactly this.
+test: setup chromium e2e-deps
+	$(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
+
+# The browser tests alone, headless; see README.md, "Browser tests (QA)".
+e2e: setup chromium e2e-deps
+	$(BIN)/python -m pytest e2e -q $(E2E_OPTS) $(ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache e2e/node_modules test-results
