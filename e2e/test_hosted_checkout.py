@@ -170,11 +170,17 @@ def test_a_replayed_or_forged_form_is_refused(page: Page, checkout_session, merc
     replay = page.request.post(checkout_session["url"], form={
         "form_token": token, "card_number": SUCCESS, "expiry": "12 / 34", "cvc": "123"}, max_redirects=0)
     assert replay.status == 409
+    page.set_content(replay.text())
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your payment is being processed")
+    assert_accessible(page)
+    screenshot(page, "hosted-form-already-sent")
     forged = page.request.post(checkout_session["url"], form={
         "form_token": token[:-4] + "AAAA", "card_number": SUCCESS, "expiry": "12 / 34", "cvc": "123"}, max_redirects=0)
     assert forged.status == 403
     page.set_content(forged.text())
+    expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
     assert_accessible(page)
+    screenshot(page, "hosted-form-refused")
     assert succeeded_payments(merchant, checkout_session) == 1
 
 
