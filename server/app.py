@@ -7,14 +7,14 @@ import logging
 import re
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
-from quart import Quart, Response, g, render_template, request
+from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 from werkzeug.exceptions import HTTPException
 
 from . import i18n, sweeper
+from .hosted import templates
 from .hosted.headers import page_headers
 from .api import auth
 from .api.openapi import FlintOpenAPIProvider
@@ -33,9 +33,6 @@ _HTTP_CODES = {
     400: "invalid_request", 404: "route_not_found", 405: "method_not_allowed",
     413: "request_too_large", 415: "unsupported_media_type",
 }
-
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "hosted_pages" / "templates"
 
 
 def is_api(path: str) -> bool:
@@ -64,14 +61,7 @@ class FlintQuart(Quart):
 def create_app(config: Config | None = None, *, processor: Processor | None = None,
                run_sweeper: bool = True, **overrides: Any) -> Quart:
     config = config or Config.from_env(**overrides)
-    app = FlintQuart(__name__, template_folder=str(TEMPLATES), static_folder=None)
-    app.jinja_env.add_extension("jinja2.ext.i18n")
-    # Per request: the buyer's language (g.locale) picks the catalogue; autoescape stays on.
-    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda text: i18n.translations(g.get("locale", "en")).gettext(text),
-        lambda one, many, n: i18n.translations(g.get("locale", "en")).ngettext(one, many, n),
-        newstyle=True,
-    )
+    app = FlintQuart(__name__, static_folder=None)  # buyer pages render through server.hosted.templates
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["FLINT"] = config
     QuartSchema(
@@ -173,7 +163,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         # Buyers get a readable page in their language, never JSON or a trace.
         g.setdefault("locale", i18n.negotiate(request.headers.get("Accept-Language")))
         g.setdefault("csp_nonce", secrets.token_urlsafe(16))
-        body = await render_template("error.html", status=error.status, code=error.code)
+        body = templates.render("error.html", status=error.status, code=error.code, merchant=None)
         response = Response(body, status=error.status, content_type="text/html; charset=utf-8")
         for name, value in error.headers.items():
             response.headers[name] = value

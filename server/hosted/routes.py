@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from quart import Blueprint, Response, g, redirect, render_template, request
+from quart import Blueprint, Response, g, redirect, request
 
 from .. import clock, money
 from ..actors import Actor
@@ -26,7 +26,7 @@ from ..payments import store as payment_store
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
 from ..runtime import Runtime
-from . import forms
+from . import forms, templates
 from . import store as form_store
 
 bp = Blueprint("hosted", __name__)
@@ -78,7 +78,7 @@ async def _render(template: str, visit: Visit | None, status: int = 200, **conte
         g.form_origins = _form_origins(visit)
         context.update(visit=visit, merchant=visit.merchant, order=visit.order,
                        line_items=visit.order.to_dict()["line_items"])
-    body = await render_template(template, money=_money, **context)
+    body = templates.render(template, money=_money, **context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
