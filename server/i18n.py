@@ -6,7 +6,6 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -50,7 +49,3 @@ def negotiate(accept_language: str | None) -> str:
         if language in LOCALES:
             return language
     return DEFAULT_LOCALE
-
-
-def babel_locale(locale: str) -> Locale:
-    return Locale.parse(locale)

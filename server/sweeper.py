@@ -8,6 +8,7 @@ import logging
 
 from .actors import SYSTEM
 from .checkout import service as checkout
+from .hosted import forms
 from .idempotency import service as idempotency
 from .payments import service as payments
 from .refunds import service as refunds
@@ -23,6 +24,7 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         ("attempts_recovered", lambda: payments.recover_lapsed_attempts(rt)),
         ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
+        ("form_nonces_purged", lambda: forms.purge_spent(rt)),
     )
     for name, step in steps:
         try:

@@ -36,3 +36,9 @@ async def spend(conn: Conn, nonce: str, session_id: str) -> dict | None:
     if await store.consume_nonce(conn, nonce, session_id, clock.now_iso()):
         return None
     return await store.select_nonce(conn, nonce) or {}
+
+
+async def purge_spent(rt: Runtime) -> int:
+    """Sweeper step: a spent nonce only matters while its token could still be presented."""
+    async with rt.db.transaction() as conn:
+        return await store.delete_older_than(conn, clock.later_iso(-FORM_MAX_AGE))

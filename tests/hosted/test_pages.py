@@ -201,3 +201,16 @@ async def test_the_merchant_colour_brands_the_page(server, server_rt, merchant):
     async with httpx.AsyncClient(base_url=server.url) as browser:
         page = await browser.get(f"/checkout/{session.id}")
     assert "--brand: #0a7c66;" in page.text
+
+
+async def test_spent_form_nonces_are_purged_once_their_tokens_have_expired(rt):
+    from server.hosted import store as form_store
+    from server.sweeper import sweep_once
+
+    async with rt.db.transaction() as conn:
+        await form_store.consume_nonce(conn, "old", "cs_x", "2020-01-01T00:00:00.000000Z")
+        await form_store.consume_nonce(conn, "fresh", "cs_x", "2999-01-01T00:00:00.000000Z")
+    assert (await sweep_once(rt))["form_nonces_purged"] == 1
+    async with rt.db.read() as conn:
+        assert await form_store.select_nonce(conn, "old") is None
+        assert await form_store.select_nonce(conn, "fresh") is not None
