@@ -7,6 +7,7 @@ Babel is used for what CLDR is for: formatting an amount for a buyer's locale.
 """
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 from functools import lru_cache
 
@@ -47,7 +48,8 @@ def check_currency(currency: str, param: str = "currency") -> str:
 @lru_cache(maxsize=256)
 def _currency_pattern(locale: str, digits: int) -> tuple[Locale, NumberPattern]:
     parsed = Locale.parse(locale)
-    pattern = parse_pattern(parsed.currency_formats["standard"])
+    # A copy: Babel hands out shared pattern objects, and this one gets our own decimals.
+    pattern = copy.copy(parse_pattern(parsed.currency_formats["standard"]))
     pattern.frac_prec = (digits, digits)  # ISO's exponent, not CLDR's
     return parsed, pattern
 

@@ -250,7 +250,7 @@ _MESSAGES = {
     "authentication_abandoned": _("The card check was not completed. Please try again."),
     "payment_attempt_expired": _("The card check took too long. Please try again."),
     "payment_in_progress": _("A payment for this order is already in progress. Please wait a moment."),
-    "processor_unavailable": _("We could not reach the card network. Nothing was charged; please try again in a minute."),
+    "processor_unavailable": _("We could not reach the card network. You will not be charged for this attempt; please try again in a minute."),
     "invalid_card_number": _("Your card number is not valid."),
     "invalid_expiry_month": _("Enter the expiry date as MM / YY."),
     "invalid_expiry_year": _("Your card's expiry date is in the past or not valid."),

@@ -214,3 +214,33 @@ async def test_spent_form_nonces_are_purged_once_their_tokens_have_expired(rt):
     async with rt.db.read() as conn:
         assert await form_store.select_nonce(conn, "old") is None
         assert await form_store.select_nonce(conn, "fresh") is not None
+
+
+async def test_an_unreachable_processor_is_an_honest_page_not_a_decline(db_url):
+    """The card network does not answer: the buyer is told they will not be charged for this
+    attempt (recovery voids it), the payment is not recorded as a decline, nothing crashes."""
+    from dataclasses import replace as with_
+
+    from server.app import create_app
+    from server.config import Config
+    from tests.conftest import TEST_SECRET
+    from tests.factories import make_merchant
+    from tests.payments.test_processor_outages import UnreachableProcessor
+
+    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://flint.test")
+    app = create_app(with_(config, processor_timeout_seconds=0.2), processor=UnreachableProcessor(),
+                     run_sweeper=False)
+    async with app.test_app() as test_app:
+        rt = app.extensions["flint"]
+        merchant_obj, _ = await make_merchant(rt)
+        session = await make_session(rt, merchant_obj.id, mode="hosted")
+        client = test_app.test_client()
+        page = await client.get(f"/checkout/{session.id}")
+        token = token_of(await page.get_data(as_text=True))
+        sent = await client.post(f"/checkout/{session.id}", form=card_form(token))
+        html = await sent.get_data(as_text=True)
+        assert sent.status_code == 503
+        assert "You will not be charged for this attempt" in html and 'role="alert"' in html
+        async with rt.db.read() as conn:
+            rows = await conn.fetch_all("SELECT status FROM payments WHERE order_id = :o", {"o": session.order_id})
+        assert [r["status"] for r in rows] == ["processing"]

@@ -108,3 +108,12 @@ async def test_event_sequences_are_gapless_per_order(server, merchant):
         assert [e["type"] for e in events] == [
             "order.created", "checkout.session.created", "payment.failed", "payment.succeeded", "order.paid",
             "checkout.session.completed", "refund.succeeded", "order.refunded"]
+
+
+def test_formatting_one_currency_never_changes_another():
+    # Babel shares pattern objects between callers; a KWD amount must not give USD three decimals.
+    for currency in ("usd", "kwd", "jpy", "usd", "kwd"):
+        money.format_amount(1234, currency, "en")
+    assert money.format_amount(1234, "usd", "en") == "$12.34"
+    assert money.format_amount(1234, "jpy", "en") == "¥1,234"
+    assert money.format_amount(1234, "kwd", "en").endswith("1.234")
