@@ -4,7 +4,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import httpx
 
 TEST_CARDS = [
     "4242424242424242", "5555555555554444", "4000000000000002", "4000000000009995", "4000000000000069",

@@ -10,17 +10,18 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, g, redirect, request
 
-from .. import clock, money
+from .. import money
 from ..actors import Actor
 from ..api.auth import public
 from ..api.http import runtime
+from ..checkout import service as checkout
 from ..checkout import store as session_store
 from ..checkout.models import CheckoutSession
 from ..errors import FlintError
 from ..merchants import store as merchant_store
 from ..merchants.models import Merchant
 from ..orders import store as order_store
-from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
+from ..orders.models import Order
 from ..payments import service as payments
 from ..payments import store as payment_store
 from ..payments.cards import parse_card
@@ -37,10 +38,6 @@ class Visit:
     session: CheckoutSession
     order: Order
     merchant: Merchant
-
-    @property
-    def expired(self) -> bool:
-        return self.session.status == "expired" or self.session.expires_at <= clock.now_iso()
 
 
 async def _load(rt: Runtime, session_id: str) -> Visit:
@@ -92,14 +89,17 @@ def success_location(session: CheckoutSession) -> str:
 
 
 async def _state_page(rt: Runtime, visit: Visit) -> Response | None:
-    """The honest page for a checkout that cannot take a payment, or None if it can."""
-    if visit.order.status not in (ORDER_OPEN, CANCELED):
-        return await _render("checkout/receipt.html", visit, 200, payment=await _paid_with(rt, visit.order),
-                             already_paid=True)
-    if visit.order.status == CANCELED:
-        return await _render("checkout/state.html", visit, 410, state="canceled")
-    if visit.expired:
-        return await _render("checkout/state.html", visit, 410, state="expired")
+    """The honest page for a checkout that cannot take a payment, or None if it can. Whether it
+    can is the checkout service's rule (the same one the confirm path applies); this only picks
+    the page for each answer."""
+    try:
+        checkout.check_session_payable(visit.session, visit.order.status)
+    except FlintError as closed:
+        if closed.code == "order_already_paid":
+            return await _render("checkout/receipt.html", visit, 200, payment=await _paid_with(rt, visit.order),
+                                 already_paid=True)
+        state = "canceled" if closed.code == "order_canceled" else "expired"
+        return await _render("checkout/state.html", visit, 410, state=state)
     return None
 
 

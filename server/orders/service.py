@@ -7,7 +7,6 @@ from typing import Any
 
 from .. import clock, money
 from ..actors import Actor
-from ..db import Conn
 from ..runtime import Runtime
 from ..errors import conflict, invalid, not_found
 from ..events import service as events
