@@ -14,7 +14,7 @@ E2E_OPTS  := --output test-results/playwright --tracing retain-on-failure --scre
 # Extra pytest arguments, e.g. make e2e ARGS="--headed --slowmo 300 -k shop"
 ARGS      ?=
 
-.PHONY: setup demo test test-fast e2e e2e-deps chromium bench clean
+.PHONY: setup demo test test-fast e2e e2e-deps chromium widget bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,19 +39,33 @@ $(NPM_STAMP): e2e/package.json e2e/package-lock.json
 
 e2e-deps: $(NPM_STAMP)
 
-demo: setup
+# The widget: esbuild (widget/package-lock.json) minifies src/ into dist/, which Flint serves
+# under /widget/v1/; the build prints each file's gzipped size.
+WIDGET_NPM  := widget/node_modules/.installed
+WIDGET_DIST := widget/dist/flint.js widget/dist/frame.js
+
+$(WIDGET_NPM): widget/package.json widget/package-lock.json
+	npm ci --prefix widget --no-audit --no-fund
+	touch $(WIDGET_NPM)
+
+$(WIDGET_DIST) &: $(WIDGET_NPM) widget/build.mjs $(wildcard widget/src/*.js)
+	cd widget && npm run --silent build
+
+widget: $(WIDGET_DIST)
+
+demo: setup widget
 	$(BIN)/flint demo
 
 # The whole suite, unit to browser tests; CI (.ci/run) runs exactly this.
-test: setup chromium e2e-deps
+test: setup widget chromium e2e-deps
 	$(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
 
 # The browser tests alone, headless; see README.md, "Browser tests (QA)".
-e2e: setup chromium e2e-deps
+e2e: setup widget chromium e2e-deps
 	$(BIN)/python -m pytest e2e -q $(E2E_OPTS) $(ARGS)
 
-bench: setup
+bench: setup widget chromium e2e-deps
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache e2e/node_modules test-results
+	rm -rf $(VENV) var .pytest_cache e2e/node_modules widget/node_modules widget/dist test-results

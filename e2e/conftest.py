@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.examples.live_shop import LiveShop, start_shop as start_demo_shop, stop_shop as stop_demo_shop
 from tests.factories import make_merchant
 from server.runtime import Runtime
 
@@ -136,6 +137,17 @@ def merchant(server: LiveServer, shop: Shop):
     record, secret_key = run_async(seed)
     with server.client(secret_key) as api:
         yield Merchant(id=record.id, secret_key=secret_key, api=api)
+
+
+@pytest.fixture(scope="session")
+def demo_shop(server: LiveServer, merchant: Merchant, shop: Shop, tmp_path_factory: pytest.TempPathFactory):
+    """The demo merchant shop of examples/shop (what `flint demo` runs) as its own process on its own
+    port, with the merchant's secret key; its origin is added to the merchant's allowed_origins."""
+    live = start_demo_shop(tmp_path_factory.mktemp("demo-shop"), server.url, merchant.secret_key)
+    allowed = merchant.api.post("/v1/merchant", json={"allowed_origins": [shop.origin, live.url]})
+    assert allowed.status_code == 200, allowed.text
+    yield live
+    assert stop_demo_shop(live) == 0, live.logs()[-2000:]
 
 
 DEFAULT_LINE_ITEMS = [{"name": "Espresso beans 1 kg", "quantity": 1, "unit_amount": 2400}]

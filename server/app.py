@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from . import i18n, sweeper
 from .hosted import templates
 from .hosted.headers import page_headers
-from .api import auth
+from .api import auth, cors
 from .api.openapi import FlintOpenAPIProvider
 from .config import Config
 from .db.migrate import migrate
@@ -83,8 +83,10 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .refunds.routes import bp as refunds_bp
 
     from .hosted.routes import bp as hosted_bp
+    from .widget.routes import bp as widget_bp
 
-    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp, hosted_bp):
+    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp, hosted_bp,
+                      widget_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")
@@ -117,6 +119,10 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             g.locale = i18n.negotiate(request.headers.get("Accept-Language"))
             g.csp_nonce = secrets.token_urlsafe(16)
         rt: Runtime = app.extensions["flint"]
+        if request.method == "OPTIONS":
+            # A CORS preflight carries no credentials and runs no view; cors.apply answers it.
+            g.principal = None
+            return None
         g.principal = await auth.authenticate(rt)
         header = request.headers.get("Idempotency-Key")
         if request.method == "POST" and header is not None and g.principal is not None:
@@ -141,10 +147,11 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         response.headers["Request-Id"] = g.get("request_id", "")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        cors.apply(response)
         if is_api(request.path):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
-        else:
+        elif not g.get("static_asset"):
             page_headers(response)
         principal = g.get("principal")
         if log.isEnabledFor(logging.INFO):

@@ -103,9 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--origin", action="append", default=[], help="an origin allowed to embed (repeatable)")
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
 
-    demo = commands.add_parser("demo", help="migrate, seed a demo merchant and start Flint")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo = commands.add_parser(
+        "demo", help="migrate, seed a demo merchant, and run Flint and a demo merchant shop (examples/shop)")
+    demo.add_argument("--host", default="127.0.0.1", help="where both servers listen")
+    demo.add_argument("--port", type=int, default=8000, help="Flint's port")
+    demo.add_argument("--shop-port", type=int, default=8001, help="the demo shop's port (its own origin)")
 
     args = parser.parse_args(argv)
     from .logs import configure
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from .demo import run_demo
 
-        run_demo(config, args.host, args.port)
+        run_demo(config, args.host, args.port, args.shop_port)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,17 +1,50 @@
-"""``flint demo``: everything for a first look, on SQLite."""
+"""``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant, then run
+Flint and the demo merchant shop (examples/shop) on another origin in one process, and print the
+URLs and the login."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
+import logging
 import os
-from dataclasses import replace
+import signal
+import socket
+import sys
+from dataclasses import dataclass, replace
 
 from .config import Config
 
 DEMO_EMAIL = "demo@flint.test"
 DEMO_PASSWORD = "flint-demo-password"
+DEMO_NAME = "Demo Coffee Roasters"
+
+log = logging.getLogger("flint.demo")
 
 
-async def _seed(config: Config) -> tuple[str, str, str, str]:
+@dataclass(frozen=True)
+class Seeded:
+    merchant_id: str
+    secret_key: str
+    session_id: str
+    client_token: str
+    allowed_origins: tuple[str, ...]
+
+
+def _url_host(host: str) -> str:
+    """A host as it appears in a URL; wildcard binds are shown as loopback."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in host else host
+
+
+def shop_origins(host: str, shop_port: int) -> list[str]:
+    """The shop's origins, as a browser may reach it: the bound host and localhost."""
+    return sorted({f"http://{_url_host(host)}:{shop_port}", f"http://localhost:{shop_port}"})
+
+
+async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
+    """Idempotent: a first run creates the demo merchant; a re-run makes sure the shop's origins
+    are allowed and makes a fresh secret key (keys are shown once, never read back)."""
     from .actors import Actor
     from .checkout import service as checkout
     from .db.migrate import migrate
@@ -27,41 +60,114 @@ async def _seed(config: Config) -> tuple[str, str, str, str]:
             existing = await merchant_store.select_merchant_by_email(conn, DEMO_EMAIL)
         if existing is None:
             merchant, secret = await merchants.create_merchant(
-                rt, name="Demo Coffee Roasters", email=DEMO_EMAIL, password=DEMO_PASSWORD,
-                origins=["http://127.0.0.1:8001", "http://localhost:8001"])
+                rt, name=DEMO_NAME, email=DEMO_EMAIL, password=DEMO_PASSWORD, origins=origins)
         else:
-            # Keys are shown once: a re-run gets a fresh key rather than an old one read back.
-            merchant = existing
+            # Keep any origin added since, and add this run's shop origins (its port may differ).
+            current = json.loads(existing.allowed_origins or "[]")
+            merchant = await merchants.update_merchant(rt, existing.id, origins=sorted(set(current) | set(origins)))
             _, secret = await merchants.create_key(rt, merchant.id)
+        # An open hosted checkout for the buyer curl below; it returns to the shop's success page.
         session = await checkout.create_session(rt, merchant.id, checkout.NewSession(
-            mode="hosted", success_url="http://127.0.0.1:8001/thanks",
+            mode="hosted", success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{shop_url}/",
             inline_order=NewOrder(currency="usd", line_items=[LineItem("Espresso beans 1 kg", 1, 2400)])),
             Actor("merchant", merchant.id))
         shown = checkout.present(rt, session)
-        return merchant.id, secret, shown["id"], shown["client_token"]
+        return Seeded(merchant.id, secret, shown["id"], shown["client_token"],
+                      tuple(json.loads(merchant.allowed_origins)))
     finally:
         await rt.stop()
 
 
-def run_demo(config: Config, host: str, port: int) -> None:
-    from .cli import _serve
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early and plainly when a port is taken, before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Hypercorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+            sys.exit(f"flint demo: {host}:{port} {reason}; choose another with --port / --shop-port.")
 
-    if "FLINT_PUBLIC_URL" not in os.environ:
-        config = replace(config, public_url=f"http://{host}:{port}")
-    merchant_id, secret, session_id, token = asyncio.run(_seed(config))
-    print(f"""
-Flint demo is starting on {config.public_url}
 
-  Merchant:      {merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
-  Secret key:    {secret}
-  API reference: {config.public_url}/v1/openapi.json (and docs/api.md)
+def _banner(config: Config, seeded: Seeded, shop_url: str) -> str:
+    flint = config.public_url
+    return f"""
+Flint demo is running.
+
+  Open this in a browser: {shop_url}/
+      {DEMO_NAME}, a demo merchant shop on its own origin, paying with Flint's embedded checkout.
+  Flint:         {flint}
+  Merchant:      {seeded.merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
+  Secret key:    {seeded.secret_key}
+  API reference: {flint}/v1/openapi.json (and docs/api.md)
 
 List your orders:
-  curl -s {config.public_url}/v1/orders -H "Authorization: Bearer {secret}"
+  curl -s {flint}/v1/orders -H "Authorization: Bearer {seeded.secret_key}"
 
-Pay the demo checkout {session_id} as a buyer would (its client_token is the buyer's credential):
-  curl -s {config.public_url}/v1/checkout/sessions/{session_id}/confirm -H "Authorization: Bearer {token}" \\
+Pay the demo checkout {seeded.session_id} as a buyer would (its client_token is the buyer's credential):
+  curl -s {flint}/v1/checkout/sessions/{seeded.session_id}/confirm -H "Authorization: Bearer {seeded.client_token}" \\
     -H "Content-Type: application/json" \\
     -d '{{"card": {{"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}}}'
-""", flush=True)
-    asyncio.run(_serve(config, host, port))
+
+Press Ctrl+C to stop both servers.
+"""
+
+
+async def _run(config: Config, host: str, port: int, shop_port: int, seeded: Seeded, shop_url: str) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config as HypercornConfig
+
+    from examples.shop import create_shop, serve_shop, wait_listening
+
+    from .app import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    hyper = HypercornConfig()
+    hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hyper.accesslog = None  # Flint's own structured request log replaces it
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    hyper.graceful_timeout = 5
+    flint_task = asyncio.create_task(serve(create_app(config), hyper, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+
+    # The shop calls Flint's API where this process listens; buyers' browsers load the widget
+    # from Flint's public URL.
+    shop = create_shop(f"http://{_url_host(host)}:{port}", seeded.secret_key, config.public_url)
+    shop_task = asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait))
+    tasks = (flint_task, shop_task)
+    try:
+        await wait_listening(host, port, serving=flint_task)
+        await wait_listening(host, shop_port, serving=shop_task)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    print(_banner(config, seeded, shop_url), flush=True)
+
+    # Both stop on SIGINT/SIGTERM; if either server ends on its own, stop the other too.
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+
+
+def run_demo(config: Config, host: str, port: int, shop_port: int = 8001) -> None:
+    if port == shop_port:
+        sys.exit("flint demo: Flint and the shop need different ports (--port, --shop-port).")
+    if "FLINT_PUBLIC_URL" not in os.environ:
+        config = replace(config, public_url=f"http://{_url_host(host)}:{port}")
+    _check_port_free(host, port)
+    _check_port_free(host, shop_port)
+    shop_url = f"http://{_url_host(host)}:{shop_port}"
+    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url))
+    try:
+        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url))
+    except (OSError, TimeoutError, RuntimeError) as error:
+        sys.exit(f"flint demo: {error}")

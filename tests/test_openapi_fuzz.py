@@ -53,7 +53,10 @@ SEED = 20240917
 MAX_EXAMPLES = 40  # per operation and phase; both runs together take about 1.5 minutes on 2 cores
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 BUYER_OPERATIONS = {"POST /v1/checkout/sessions/{session_id}/confirm",
-                    "POST /v1/checkout/sessions/{session_id}/challenge"}
+                    "POST /v1/checkout/sessions/{session_id}/challenge",
+                    "GET /v1/checkout/sessions/client",
+                    "POST /v1/checkout/sessions/{session_id}/fallback",
+                    "POST /v1/checkout/sessions/{session_id}/beacon"}
 LIST_OPERATIONS = {f"GET /v1/{name}" for name in ("orders", "checkout/sessions", "payments", "refunds", "events")}
 
 
@@ -328,7 +331,8 @@ async def test_schemathesis_finds_no_failures(server: LiveServer, merchant, tmp_
     # "no link left after filtering" as an error); the merchant run does the stateful testing.
     buyer = await asyncio.to_thread(
         run_schemathesis, server, tmp_path / "buyer", "buyer", client_token, buyer_config(session_id),
-        "--include-path-regex", r"^/v1/checkout/sessions/\{session_id\}/(confirm|challenge)$",
+        "--include-path-regex",
+        r"^/v1/checkout/sessions/(client|\{session_id\}/(confirm|challenge|fallback|beacon))$",
         "--phases", "examples,coverage,fuzzing")
     merchant_run = await asyncio.to_thread(
         run_schemathesis, server, tmp_path / "merchant", "merchant", key, MERCHANT_CONFIG)

@@ -10,6 +10,7 @@ a route with no declaration is refused (fail closed), and a meta-test keeps it t
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -56,6 +57,9 @@ def scope(name: str) -> Callable[[F], F]:
 
 merchant_only = _declare("scope", MERCHANT_ONLY)
 client_token = _declare("client_token", None)
+# navigator.sendBeacon cannot set headers: such routes also take the token as the JSON body's
+# "client_token" (sent as text/plain, a CORS simple request).
+client_token_or_body = _declare("client_token", "body")
 public = _declare("public", None)
 
 
@@ -83,10 +87,10 @@ async def authenticate(rt: Runtime) -> Principal | None:
     if declared is None:
         # Fail closed: an undeclared route is a bug, never an open door.
         raise FlintError(401, "authentication_required", "This route accepts no credentials.")
-    kind, _ = declared
+    kind, variant = declared
     if kind == "public":
         return None
-    token = _bearer()
+    token = await _token_from_body() if variant == "body" and "Authorization" not in request.headers else _bearer()
     if kind == "client_token":
         try:
             session = await checkout.session_for_client_token(rt, token, (request.view_args or {}).get("session_id"))
@@ -101,6 +105,18 @@ async def authenticate(rt: Runtime) -> Principal | None:
         raise FlintError(401, "api_key_invalid", "This API key is not valid (or was revoked).",
                          headers={"WWW-Authenticate": 'Bearer realm="flint", error="invalid_token"'})
     return Principal("merchant", key.merchant_id, Actor("merchant", key.merchant_id), f"merchant:{key.merchant_id}")
+
+
+async def _token_from_body() -> str:
+    try:
+        body = json.loads(await request.get_data(as_text=True) or "{}")
+    except ValueError:
+        body = None
+    token = body.get("client_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise FlintError(401, "authentication_required", "Send the client_token as a Bearer token or in the body.",
+                         headers={"WWW-Authenticate": 'Bearer realm="flint"'})
+    return token
 
 
 def principal() -> Principal:

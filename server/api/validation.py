@@ -80,11 +80,11 @@ def _is_json() -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-async def read_body(model: type[BaseModel]) -> BaseModel:
+async def read_body(model: type[BaseModel], *, text_plain: bool = False) -> BaseModel:
     raw = await request.get_data(as_text=False)
     if not raw.strip():
         raw = b"{}"  # an absent body is an empty object: required fields then say what is missing
-    elif not _is_json():
+    elif not (_is_json() or (text_plain and request.mimetype == "text/plain")):
         raise FlintError(415, "unsupported_media_type", "Send the request body as application/json.")
     try:
         return model.model_validate_json(raw)
@@ -92,11 +92,13 @@ async def read_body(model: type[BaseModel]) -> BaseModel:
         raise problem_from(error)
 
 
-def json_body(model: type[BaseModel]) -> Callable[[F], F]:
+def json_body(model: type[BaseModel], *, text_plain: bool = False) -> Callable[[F], F]:
+    """``text_plain``: also take JSON sent as text/plain, as navigator.sendBeacon must send it to
+    stay a CORS "simple" request (no preflight, which a page being unloaded cannot wait for)."""
     def decorator(func: F) -> F:
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return await func(*args, body=await read_body(model), **kwargs)
+            return await func(*args, body=await read_body(model, text_plain=text_plain), **kwargs)
         return document_request(model)(wrapper)  # type: ignore[return-value]
     return decorator
 

@@ -7,6 +7,8 @@ from .. import clock
 
 OPEN, COMPLETE, EXPIRED = "open", "complete", "expired"
 MODES = ("embedded", "hosted")
+# Why an embedded widget showed the hosted link instead of its card frame (widget/PROTOCOL.md).
+FALLBACK_REASONS = ("timeout", "frame_blocked", "frame_error", "requested")
 
 
 @dataclass
@@ -24,6 +26,9 @@ class CheckoutSession:
     recovery_payment_link_id: str | None
     created_at: str
     updated_at: str
+    fallback_reason: str | None = None
+    fallback_at: str | None = None
+    buyer_left_at: str | None = None
 
     def hosted_url(self, public_url: str) -> str:
         return f"{public_url}/checkout/{self.id}"
@@ -46,5 +51,8 @@ class CheckoutSession:
                 "abandon_after": self.abandon_after,
                 "payment_link_id": self.recovery_payment_link_id,
             },
+            # Set once the embedded widget fell back to the hosted page (API.md 5).
+            "fallback": ({"reason": self.fallback_reason, "used_at": clock.public(self.fallback_at)}
+                         if self.fallback_at else None),
             "created_at": clock.public(self.created_at),
         }

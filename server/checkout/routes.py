@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Blueprint
+from quart import Blueprint, Response
 from quart_schema import document_response
 
-from ..api.auth import client_token, principal, scope
+from ..api.auth import client_token, client_token_or_body, principal, scope
+from ..api.cors import open_to_browsers
 from ..api.http import runtime
 from ..api.schemas import ListQuery, page
 from ..api.validation import json_body, no_body, query_args
@@ -15,7 +16,8 @@ from ..payments import service as payments
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, Payment
 from . import service
-from .schemas import ChallengeRequest, ConfirmOut, ConfirmRequest, CreateSession, SessionList, SessionOut
+from .schemas import (BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
+                      FallbackRequest, SessionList, SessionOut)
 
 bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
 
@@ -40,6 +42,18 @@ async def get_sessions(query: ListQuery):
     rt = runtime()
     sessions, has_more = await service.list_sessions(rt, principal().merchant_id, query.limit, query.starting_after)
     return page(sessions, has_more, lambda s: service.present(rt, s))
+
+
+@bp.get("/client")
+@client_token
+@open_to_browsers
+@document_response(ClientSessionOut)
+async def get_client_session():
+    """Buyer's page: the session its client_token names, as the widget's loader needs it (whether it
+    can take a payment, the card frame's URL, the hosted fallback URL). Callable from any origin."""
+    me = principal()
+    assert me.session is not None
+    return await service.buyer_view(runtime(), me.session)
 
 
 @bp.get("/<session_id>")
@@ -106,3 +120,31 @@ async def post_session_challenge(session_id: str, body: ChallengeRequest):
     payment = await asyncio.shield(payments.resolve_challenge(
         rt, me.merchant_id, body.payment, body.result == "approve", me.actor, checkout_session_id=session_id))
     return _buyer_result(payment)
+
+
+@bp.post("/<session_id>/fallback")
+@client_token
+@open_to_browsers
+@document_response(ClientSessionOut)
+@json_body(FallbackRequest)
+async def post_session_fallback(session_id: str, body: FallbackRequest):
+    """Buyer's page: the widget showed the hosted link instead of its card frame. The first report of
+    an open session records ``checkout.session.fallback_used`` with the reason; repeats change nothing."""
+    me, rt = principal(), runtime()
+    assert me.session is not None
+    session = await service.record_fallback(rt, me.session, body.reason, me.actor)
+    return await service.buyer_view(rt, session)
+
+
+@bp.post("/<session_id>/beacon")
+@client_token_or_body
+@open_to_browsers
+@json_body(BeaconRequest, text_plain=True)
+async def post_session_beacon(session_id: str, body: BeaconRequest):
+    """Buyer's page (navigator.sendBeacon): the buyer typed in the card form and left without paying.
+    A beacon cannot send headers, so the client_token may come in the body (JSON sent as text/plain).
+    Recorded on the session for drop-off recovery. 204, also when the session is already closed."""
+    me = principal()
+    assert me.session is not None
+    await service.record_buyer_left(runtime(), me.session)
+    return Response(status=204, content_type=None)

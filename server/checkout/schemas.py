@@ -45,6 +45,11 @@ class RecoveryOut(BaseModel):
     payment_link_id: str | None
 
 
+class FallbackOut(BaseModel):
+    reason: Literal["timeout", "frame_blocked", "frame_error", "requested"]
+    used_at: str
+
+
 class SessionOut(BaseModel):
     id: str
     object: Literal["checkout.session"]
@@ -57,6 +62,7 @@ class SessionOut(BaseModel):
     success_url: str
     cancel_url: str | None
     recovery: RecoveryOut
+    fallback: FallbackOut | None = Field(description="Set once the embedded widget fell back to the hosted page.")
     created_at: str
 
 
@@ -95,3 +101,35 @@ class ConfirmOut(PaymentOut):
 class ChallengeRequest(Body):
     payment: str = Field(min_length=1, max_length=64)
     result: Literal["approve", "deny"]
+
+
+class Unavailable(BaseModel):
+    code: str
+    message: str
+
+
+class ClientSessionOut(BaseModel):
+    """What a buyer's page may learn with the client_token: enough to mount the widget."""
+    object: Literal["checkout.client_session"]
+    id: str
+    order_id: str
+    mode: Literal["embedded", "hosted"]
+    status: Literal["open", "complete", "expired"]
+    payable: bool
+    unavailable: Unavailable | None = Field(description="Why the session cannot take a payment now (a stable code).")
+    amount_total: int = Field(description="What is left to pay, in minor units.")
+    currency: str
+    url: str = Field(description="The hosted checkout page: the widget's fallback.")
+    frame_url: str = Field(description="The card frame the widget embeds.")
+    expires_at: str
+
+
+class FallbackRequest(Body):
+    reason: Literal["timeout", "frame_blocked", "frame_error", "requested"]
+
+
+class BeaconRequest(Body):
+    """Sent by navigator.sendBeacon as text/plain (a beacon cannot carry an Authorization header)."""
+    client_token: str | None = Field(None, min_length=1, max_length=1024,
+                                     description="The session's client_token, when it is not sent as a Bearer token.")
+    type: Literal["left"]

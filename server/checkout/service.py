@@ -18,7 +18,7 @@ from ..payments import store as payment_store
 from ..runtime import Runtime
 from ..security import CLIENT_TOKEN_SALT
 from . import store
-from .models import EXPIRED, MODES, OPEN, CheckoutSession
+from .models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN = 60, 86400, 3600
 DEFAULT_ABANDON_AFTER = 900
@@ -191,3 +191,54 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
         raise conflict("session_expired", "This checkout session has expired.")
     if session.status != OPEN:
         raise conflict("session_not_open", "This checkout session is no longer open.")
+
+
+# -- what the embedded widget reports (API.md 5) ------------------------------------------------------
+
+async def buyer_view(rt: Runtime, session: CheckoutSession) -> dict:
+    """What the widget's loader needs before it frames the card form: whether the session can take
+    a payment now (and if not, the stable code why), and where the frame and the hosted fallback are.
+    The client_token is the credential, so this is all a buyer's page learns from it."""
+    async with rt.db.read() as conn:
+        order = await order_store.select_order_by_id(conn, session.order_id)
+    assert order is not None
+    try:
+        check_session_payable(session, order.status)
+        unavailable = None
+    except FlintError as closed:
+        unavailable = {"code": closed.code, "message": closed.detail}
+    return {
+        "object": "checkout.client_session",
+        "id": session.id,
+        "order_id": session.order_id,
+        "mode": session.mode,
+        "status": session.status,
+        "payable": unavailable is None,
+        "unavailable": unavailable,
+        "amount_total": order.amount_total - order.amount_paid,
+        "currency": order.currency,
+        "url": session.hosted_url(rt.config.public_url),
+        "frame_url": f"{rt.config.public_url}/widget/v1/frame/{session.id}",
+        "expires_at": clock.public(session.expires_at),
+    }
+
+
+async def record_fallback(rt: Runtime, session: CheckoutSession, reason: str, actor: Actor) -> CheckoutSession:
+    """The widget showed the hosted link instead of its frame. Recorded once per session (the first
+    reason), with a ``checkout.session.fallback_used`` event; a closed session records nothing."""
+    if reason not in FALLBACK_REASONS:
+        raise invalid("fallback_reason_invalid", f"reason must be one of {', '.join(FALLBACK_REASONS)}.", "reason")
+    async with rt.db.transaction() as conn:
+        marked = await store.mark_fallback(conn, session.id, reason, clock.now_iso())
+        if marked is None:
+            return await store.select_session_by_id(conn, session.id) or session
+        await events.record(conn, merchant_id=marked.merchant_id, type="checkout.session.fallback_used", actor=actor,
+                            obj=marked.to_dict(rt.config.public_url, None), order_id=marked.order_id)
+    return marked
+
+
+async def record_buyer_left(rt: Runtime, session: CheckoutSession) -> bool:
+    """The buyer typed in the card form and left the page unpaid (the loader's beacon). Kept on the
+    session for drop-off recovery; a closed session ignores it."""
+    async with rt.db.transaction() as conn:
+        return bool(await store.mark_buyer_left(conn, session.id, clock.now_iso()))

@@ -7,7 +7,8 @@ from .models import CheckoutSession
 
 COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "
-    "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at"
+    "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at, "
+    "fallback_reason, fallback_at, buyer_left_at"
 )
 
 
@@ -16,7 +17,7 @@ async def insert_session(conn: Conn, session: CheckoutSession) -> None:
         f"""INSERT INTO checkout_sessions ({COLUMNS})
             VALUES (:id, :merchant_id, :order_id, :mode, :status, :success_url, :cancel_url,
                     :expires_at, :recovery_enabled, :abandon_after, :recovery_payment_link_id,
-                    :created_at, :updated_at)""",
+                    :created_at, :updated_at, :fallback_reason, :fallback_at, :buyer_left_at)""",
         session.__dict__,
     )
 
@@ -76,3 +77,21 @@ async def complete_open_session(conn: Conn, session_id: str, at: str) -> Checkou
         {"id": session_id, "at": at},
     )
     return CheckoutSession(**row) if row else None
+
+
+async def mark_fallback(conn: Conn, session_id: str, reason: str, at: str) -> CheckoutSession | None:
+    """The first fallback of an open session wins (and is announced); later ones change nothing."""
+    row = await conn.fetch_one(
+        f"""UPDATE checkout_sessions SET fallback_reason = :reason, fallback_at = :at, updated_at = :at
+            WHERE id = :id AND status = 'open' AND fallback_at IS NULL RETURNING {COLUMNS}""",
+        {"id": session_id, "reason": reason, "at": at},
+    )
+    return CheckoutSession(**row) if row else None
+
+
+async def mark_buyer_left(conn: Conn, session_id: str, at: str) -> int:
+    return await conn.execute(
+        """UPDATE checkout_sessions SET buyer_left_at = :at, updated_at = :at
+           WHERE id = :id AND status = 'open'""",
+        {"id": session_id, "at": at},
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from quart import Response, g, request
 
 
-def content_security_policy(nonce: str, form_origins: list[str]) -> str:
+def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors: list[str] | None = None) -> str:
+    """``frame_ancestors``: None for a page that is never framed; the merchant's registered origins
+    for the widget's card frame (an empty list still means 'none')."""
     policy = {
         "default-src": ["'none'"],  # nothing loads unless listed: no third-party sources at all
         "script-src": [f"'nonce-{nonce}'"],  # only our inline enhancement script
@@ -17,13 +19,22 @@ def content_security_policy(nonce: str, form_origins: list[str]) -> str:
         "frame-ancestors": ["'none'"],  # buyer pages are never framed (the card frame is separate)
         "base-uri": ["'none'"],
     }
+    if frame_ancestors is not None:
+        # The card frame: only the merchant's exact registered origins may embed it (API.md 5),
+        # and its script calls the buyer confirm API on Flint's own origin.
+        policy["frame-ancestors"] = list(frame_ancestors) or ["'none'"]
+        policy["connect-src"] = ["'self'"]
     return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
 
 
 def page_headers(response: Response) -> None:
     nonce = g.get("csp_nonce") or "missing"
-    response.headers["Content-Security-Policy"] = content_security_policy(nonce, g.get("form_origins", []))
-    response.headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
+    frame_ancestors = g.get("frame_ancestors")
+    response.headers["Content-Security-Policy"] = content_security_policy(nonce, g.get("form_origins", []),
+                                                                          frame_ancestors)
+    if frame_ancestors is None:
+        response.headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
+    # (X-Frame-Options cannot list origins, so the card frame relies on frame-ancestors alone.)
     response.headers["Cache-Control"] = "no-store"  # buyer data: never cached, back re-fetches
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Vary"] = "Accept-Language"

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, g, redirect, request
 
-from .. import money
+from .. import i18n, money
 from ..actors import Actor
 from ..api.auth import public
 from ..api.http import runtime
@@ -26,7 +26,9 @@ from ..payments import service as payments
 from ..payments import store as payment_store
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
+from ..payments.processor import FAILURE_MESSAGES
 from ..runtime import Runtime
+from ..widget import assets
 from . import forms, templates
 from . import store as form_store
 
@@ -240,6 +242,48 @@ async def get_receipt(session_id: str):
     return await _render("checkout/receipt.html", visit, 200, payment=payment, already_paid=False)
 
 
+@bp.get("/widget/v1/frame/<session_id>")
+@public
+async def get_card_frame(session_id: str):
+    """The embedded widget's card frame (API.md 5): the hosted card form and confirm path in an
+    iframe on the merchant's page. Only the merchant's registered origins may frame it."""
+    rt = runtime()
+    visit = await _load(rt, session_id)
+    # Set before anything can fail, so even an error page here is framable only by the merchant.
+    g.frame_ancestors = visit.merchant.origins
+    unavailable = None
+    try:
+        checkout.check_session_payable(visit.session, visit.order.status)
+    except FlintError as closed:
+        unavailable = {"code": closed.code, "message": _translate(closed.detail)}
+    script = assets.asset("frame.js")
+    frame_config = {
+        "session": visit.session.id,
+        "origins": visit.merchant.origins,  # the frame checks its parent against these itself too
+        "confirmUrl": f"/v1/checkout/sessions/{visit.session.id}/confirm",
+        "challengeUrl": f"/v1/checkout/sessions/{visit.session.id}/challenge",
+        "successUrl": success_location(visit.session),
+        "amount": _money(visit.order.amount_total - visit.order.amount_paid, visit.order.currency),
+        "unavailable": unavailable,
+        "messages": _frame_messages(),
+    }
+    return await _render("embed/frame.html", visit, 200, form_token=forms.issue(rt, visit.session.id),
+                         error=None, fields={}, frame_config=frame_config,
+                         hosted_url=visit.session.hosted_url(rt.config.public_url),
+                         frame_script={"url": script.versioned_path, "integrity": script.integrity})
+
+
+def _translate(text: str) -> str:
+    return i18n.translations(g.get("locale", "en")).gettext(text)
+
+
+def _frame_messages() -> dict[str, str]:
+    """Every text the frame's script may show, in the buyer's language: decline and error codes
+    (as the confirm API answers them) and its own inline validation."""
+    texts = {**FAILURE_MESSAGES, **_MESSAGES, **_FRAME_TEXTS}
+    return {code: _translate(text) for code, text in texts.items()}
+
+
 def _(text: str) -> str:
     return text  # marks texts for extraction; the templates translate them
 
@@ -256,4 +300,22 @@ _MESSAGES = {
     "invalid_expiry_year": _("Your card's expiry date is in the past or not valid."),
     "invalid_cvc": _("Your card's security code is not valid."),
     "payment_failed": _("The payment failed. Please try another card."),
+}
+
+
+# The card frame's own texts (server/hosted/routes.py get_card_frame hands them to frame.js).
+_FRAME_TEXTS = {
+    "card_number_incomplete": _("Your card number is incomplete."),
+    "expiry_incomplete": _("Enter the expiry date as MM / YY."),
+    "expiry_past": _("Your card's expiry date is in the past."),
+    "cvc_incomplete": _("Your card's security code is incomplete."),
+    "paid": _("Payment complete. Thank you!"),
+    "network_error": _("We could not reach Flint. Check your connection and try again."),
+    "challenge_text": _("Your bank asks you to confirm this payment of {amount} with your card ending in {last4}."),
+    "client_token_expired": _("This checkout has expired. Please start again."),
+    "client_token_invalid": _("This checkout link is not valid."),
+    "session_expired": _("This checkout has expired. Please start again."),
+    "order_already_paid": _("This order has already been paid."),
+    "order_canceled": _("This order was canceled."),
+    "session_not_open": _("This checkout is closed."),
 }

@@ -1,0 +1,1 @@
+"""Example integrations of Flint, built only on its public HTTP API (see examples/shop/)."""

@@ -1,0 +1,250 @@
+"""The shop's Quart application: a product page, a checkout page with Flint's embedded widget, and a
+success page that reads the order's status back from Flint's API.
+
+Everything it knows about payments comes from Flint's public HTTP API, called with the merchant's
+secret key from this server (never from the buyer's browser). The browser only ever sees the
+session's ``client_token``, in the widget's script tag.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from quart import Quart, Response, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("examples.shop")
+
+SHOP_NAME = "Demo Coffee Roasters"
+PRODUCT = {
+    "name": "Espresso beans, 1 kg",
+    "line_item_name": "Espresso beans 1 kg",
+    "description": "A chocolatey blend of washed Brazilian and Ethiopian beans, roasted for espresso.",
+    "unit_amount": 2400,
+    "currency": "usd",
+}
+MAX_QUANTITY = 10
+# Flint's ids are a prefix and base62 characters (server/ids.py); anything else is not a session.
+_SESSION_ID = re.compile(r"^cs_[0-9A-Za-z]{1,64}$")
+# Minor-unit exponents (ISO 4217) and symbols for the currencies this shop may show.
+_EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "jpy": 0, "kwd": 3}
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+
+
+def format_money(amount: int, currency: str) -> str:
+    """2400, "usd" -> "$24.00"; currencies without a symbol here -> "24.000 KWD"."""
+    exponent = _EXPONENTS.get(currency.lower(), 2)
+    value = f"{amount / 10 ** exponent:,.{exponent}f}"
+    symbol = _SYMBOLS.get(currency.lower())
+    return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
+
+
+class FlintAPIError(Exception):
+    """A call to Flint's API that did not answer 2xx (``status`` None: Flint was unreachable)."""
+
+    def __init__(self, method: str, path: str, status: int | None, code: str | None, detail: str):
+        super().__init__(f"{method} {path}: {status or 'unreachable'} {code or ''} {detail}".strip())
+        self.status, self.code, self.detail = status, code, detail
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | None = None) -> Quart:
+    """The shop, talking to Flint at ``flint_api_url`` with ``secret_key``; buyers' browsers load
+    Flint's widget from ``flint_public_url`` (default: ``flint_api_url``)."""
+    api_url = flint_api_url.rstrip("/")
+    public_url = (flint_public_url or flint_api_url).rstrip("/")
+    flint_origin = _origin(public_url)
+
+    app = Quart(__name__, template_folder="templates", static_folder="static")
+    app.config["SHOP_FLINT_API_URL"] = api_url
+    app.config["SHOP_FLINT_PUBLIC_URL"] = public_url
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    def flint() -> httpx.AsyncClient:
+        # Made on first use as well as at startup, so the app also works under a bare test client.
+        if "flint" not in clients:
+            clients["flint"] = httpx.AsyncClient(
+                base_url=api_url, timeout=httpx.Timeout(10.0, connect=5.0),
+                headers={"Authorization": f"Bearer {secret_key}", "User-Agent": "flint-demo-shop/1"})
+        return clients["flint"]
+
+    @app.before_serving
+    async def _open_client() -> None:
+        flint()
+
+    @app.after_serving
+    async def _close_client() -> None:
+        client = clients.pop("flint", None)
+        if client is not None:
+            await client.aclose()
+
+    async def call(method: str, path: str, **kwargs: Any) -> dict:
+        try:
+            response = await flint().request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            log.warning("Flint API unreachable", extra={"method": method, "path": path,
+                                                        "error": type(error).__name__})
+            raise FlintAPIError(method, path, None, None, "Flint could not be reached.") from None
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError:
+                log.warning("Flint API answered non-JSON", extra={"method": method, "path": path,
+                                                                  "status": response.status_code})
+                raise FlintAPIError(method, path, response.status_code, None, "Unreadable answer.") from None
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {}
+        code = problem.get("code") if isinstance(problem, dict) else None
+        detail = problem.get("detail", "") if isinstance(problem, dict) else ""
+        log.warning("Flint API error", extra={"method": method, "path": path, "status": response.status_code,
+                                              "code": code, "request_id": response.headers.get("Request-Id")})
+        raise FlintAPIError(method, path, response.status_code, code, str(detail))
+
+    async def page(template: str, status: int = 200, **context: Any) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        body = await render_template(template, shop_name=SHOP_NAME, nonce=nonce, **context)
+        response = Response(body, status=status, content_type="text/html; charset=utf-8")
+        # What a merchant page embedding Flint needs: Flint's script, its frame and its API.
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}' {flint_origin}; "
+            f"style-src 'self' 'unsafe-inline'; img-src 'self' data: {flint_origin}; "
+            f"frame-src {flint_origin}; connect-src 'self' {flint_origin}; font-src 'self' {flint_origin}; "
+            "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        # Pages carry a client_token or an order's state: never cache them.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def error_page(status: int, title: str, message: str) -> Response:
+        return await page("message.html", status=status, title=title, message=message)
+
+    async def upstream_failure(error: FlintAPIError) -> Response:
+        return await error_page(
+            502, "Payments are unavailable",
+            "We could not reach our payment provider just now, so nothing was charged. "
+            "Please try again in a moment.")
+
+    def shop_origin() -> str:
+        return request.host_url.rstrip("/")
+
+    @app.get("/")
+    async def index():
+        return await page("index.html", title=f"{PRODUCT['name']} — {SHOP_NAME}", product=PRODUCT,
+                          price=format_money(PRODUCT["unit_amount"], PRODUCT["currency"]),
+                          quantities=range(1, MAX_QUANTITY + 1))
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.post("/checkout")
+    async def checkout():
+        form = await request.form
+        raw = form.get("quantity") or request.args.get("quantity") or "1"
+        try:
+            quantity = int(raw)
+        except ValueError:
+            quantity = 0
+        if not 1 <= quantity <= MAX_QUANTITY:
+            return await error_page(400, "Please choose a quantity",
+                                    f"You can buy between 1 and {MAX_QUANTITY} bags at a time.")
+        origin = shop_origin()
+        body = {
+            "order": {"currency": PRODUCT["currency"], "line_items": [
+                {"name": PRODUCT["line_item_name"], "quantity": quantity, "unit_amount": PRODUCT["unit_amount"]}]},
+            "mode": "embedded",
+            # Flint puts the session's id in place of the placeholder when it sends the buyer back.
+            "success_url": f"{origin}/success?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{origin}/",
+        }
+        try:
+            # A fresh key per form post: a retry of this same call replays, a second post buys again.
+            session = await call("POST", "/v1/checkout/sessions", json=body,
+                                 headers={"Idempotency-Key": f"shop-{uuid.uuid4()}"})
+        except FlintAPIError as error:
+            return await upstream_failure(error)
+        return redirect(f"/pay/{quote(session['id'], safe='')}", 303)
+
+    @app.get("/pay/<session_id>")
+    async def pay(session_id: str):
+        if not _SESSION_ID.fullmatch(session_id):
+            return await error_page(404, "Checkout not found", "We could not find this checkout.")
+        try:
+            session = await call("GET", f"/v1/checkout/sessions/{session_id}")
+        except FlintAPIError as error:
+            if error.not_found:
+                return await error_page(404, "Checkout not found", "We could not find this checkout.")
+            return await upstream_failure(error)
+        if session.get("status") == "complete":
+            return redirect(f"/success?session_id={quote(session_id, safe='')}", 303)
+        if session.get("status") != "open":
+            return await error_page(410, "This checkout has expired",
+                                    "This checkout is no longer open, and nothing was charged. "
+                                    "You can start again from the shop.")
+        if not session.get("client_token"):
+            log.warning("open session without client_token", extra={"session_id": session_id})
+            return await upstream_failure(FlintAPIError("GET", "session", 200, None, "no client_token"))
+        try:
+            order = await call("GET", f"/v1/orders/{quote(session['order_id'], safe='')}")
+        except FlintAPIError as error:
+            return await upstream_failure(error)
+        return await page("pay.html", title=f"Checkout — {SHOP_NAME}", session=session, order=order,
+                          lines=_lines(order), total=format_money(order["amount_total"], order["currency"]),
+                          flint_public_url=public_url)
+
+    @app.get("/success")
+    async def success():
+        session_id = request.args.get("session_id", "")
+        if not _SESSION_ID.fullmatch(session_id):
+            return await error_page(404, "Order not found", "We could not find an order for this page.")
+        try:
+            session = await call("GET", f"/v1/checkout/sessions/{session_id}")
+            order = await call("GET", f"/v1/orders/{quote(session['order_id'], safe='')}")
+        except FlintAPIError as error:
+            if error.not_found:
+                return await error_page(404, "Order not found", "We could not find an order for this page.")
+            return await upstream_failure(error)
+        return await page("success.html", title=f"Your order — {SHOP_NAME}", session=session, order=order,
+                          lines=_lines(order), total=format_money(order["amount_total"], order["currency"]),
+                          paid=format_money(order.get("amount_paid", 0), order["currency"]))
+
+    @app.errorhandler(404)
+    async def not_found(_error):
+        return await error_page(404, "Page not found", "There is no page at this address.")
+
+    @app.errorhandler(405)
+    async def method_not_allowed(_error):
+        return await error_page(405, "Not allowed", "This page cannot be used that way.")
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return await error_page(error.code or 500, error.name, error.description or "")
+        log.exception("shop error")
+        return await error_page(500, "Something went wrong", "Something went wrong on our side. Please try again.")
+
+    return app
+
+
+def _lines(order: dict) -> list[dict]:
+    currency = order["currency"]
+    return [{"name": item["name"], "quantity": item["quantity"],
+             "unit": format_money(item["unit_amount"], currency),
+             "amount": format_money(item["unit_amount"] * item["quantity"], currency)}
+            for item in order.get("line_items", [])]

@@ -1,0 +1,105 @@
+"""``flint demo``: one process runs Flint and the demo shop on two origins, prints the URLs and a
+working secret key, and stops cleanly on SIGTERM. Its seeding is idempotent across re-runs."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from server.config import Config
+from server.demo import DEMO_EMAIL, seed, shop_origins
+from server.merchants import service as merchants
+from server.runtime import Runtime
+from tests.conftest import ROOT, TEST_SECRET, free_port
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path: Path):
+    port, shop_port = free_port(), free_port()
+    flint_url, shop_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{shop_port}"
+    env = {k: v for k, v in os.environ.items() if k != "FLINT_PUBLIC_URL"}
+    env.update(FLINT_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}", FLINT_SECRET_KEY=TEST_SECRET,
+               FLINT_ENV="development")
+    out_path, err_path = tmp_path / "demo.out", tmp_path / "demo.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        process = subprocess.Popen([sys.executable, "-m", "server.cli", "demo", "--port", str(port),
+                                    "--shop-port", str(shop_port)], cwd=ROOT, env=env, stdout=out, stderr=err)
+    try:
+        deadline = time.monotonic() + 30
+        while not (_answers(f"{flint_url}/healthz") and _answers(f"{shop_url}/healthz")
+                   and "Press Ctrl+C" in out_path.read_text()):
+            assert process.poll() is None, err_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "flint demo did not come up in 30 s:\n" + err_path.read_text()[-3000:]
+            time.sleep(0.1)
+
+        printed = out_path.read_text()
+        assert f"Open this in a browser: {shop_url}/" in printed
+        assert f"Flint:         {flint_url}" in printed
+        assert f"{flint_url}/v1/openapi.json" in printed and DEMO_EMAIL in printed
+        keys = re.findall(r"Secret key:\s+(sk_test_[0-9A-Za-z]+)", printed)
+        assert len(keys) == 1
+        secret = keys[0]
+
+        async with httpx.AsyncClient(base_url=shop_url, timeout=30) as browser, \
+                httpx.AsyncClient(base_url=flint_url, timeout=30,
+                                  headers={"Authorization": f"Bearer {secret}"}) as flint:
+            assert (await flint.get("/healthz")).status_code == 200
+            home = await browser.get("/")
+            assert home.status_code == 200 and "Buy now" in home.text
+            # The printed key is live, and the shop's origins may embed Flint's widget.
+            me = (await flint.get("/v1/merchant")).json()
+            assert {shop_url, f"http://localhost:{shop_port}"} <= set(me["allowed_origins"])
+            # The shop in the demo talks to this Flint: a purchase lands as an embedded session there.
+            bought = await browser.post("/checkout", data={"quantity": "1"})
+            assert bought.status_code == 303
+            session_id = bought.headers["location"].rsplit("/", 1)[1]
+            session = (await flint.get(f"/v1/checkout/sessions/{session_id}")).json()
+            assert session["mode"] == "embedded" and session["success_url"].startswith(shop_url)
+            pay = await browser.get(f"/pay/{session_id}")
+            assert f'<script src="{flint_url}/widget/v1/flint.js" data-client-token="' in pay.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("flint demo did not stop within 10 s of SIGTERM")
+    assert code == 0, err_path.read_text()[-3000:]
+    assert not _answers(f"{flint_url}/healthz") and not _answers(f"{shop_url}/healthz")
+    assert "Traceback" not in err_path.read_text()
+
+
+async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_key(tmp_path: Path):
+    config = Config(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", secret_keys=(TEST_SECRET,),
+                    public_url="http://127.0.0.1:8000")
+    first = await seed(config, shop_origins("127.0.0.1", 8001), "http://127.0.0.1:8001")
+    second = await seed(config, shop_origins("127.0.0.1", 9001), "http://127.0.0.1:9001")
+    assert first.merchant_id == second.merchant_id
+    assert first.secret_key != second.secret_key and second.secret_key.startswith("sk_test_")
+    assert set(second.allowed_origins) == {"http://127.0.0.1:8001", "http://localhost:8001",
+                                           "http://127.0.0.1:9001", "http://localhost:9001"}
+    assert first.session_id != second.session_id and second.client_token
+
+    rt = await Runtime.start(config)
+    try:
+        for secret in (first.secret_key, second.secret_key):  # re-running does not revoke a key in use
+            key = await merchants.authenticate_secret_key(rt, secret)
+            assert key is not None and key.merchant_id == first.merchant_id
+        merchant = await merchants.get_merchant(rt, first.merchant_id)
+        assert json.loads(merchant.allowed_origins) == sorted(second.allowed_origins)
+    finally:
+        await rt.stop()
