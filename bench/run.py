@@ -17,13 +17,18 @@ What it does, in order:
    orders), ``confirm`` (success card, one fresh session per request: the sessions made during
    ``create_session`` plus an un-timed top-up phase are the pool; a session is never confirmed twice),
    and ``healthz_end``, the baseline again, to see whether the machine's load drifted meanwhile.
-5. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
+5. The embedded widget (bench/widget.py; ``--no-widget`` skips it, ``--widget-only`` runs only it):
+   the gzipped sizes of the loader and of the card frame against their goals, and the time from the
+   script tag to ``flint:ready`` in real Chromium (Playwright), against a plain iframe's load measured
+   in the same run. One buyer at a time, after the load scenarios, on the same server.
+6. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
    scenario to healthz, CPU used by client and server during each window, the config, and the goals
    (pass/fail; a missed goal is reported, never an exit status).
 
 A request counts in a scenario's window if its response arrives inside the window; its latency is
 send-to-last-byte. An error is a non-2xx status, a broken connection, a timeout or (confirm) a payment
-that did not succeed. Only the standard library is used here, so the client stays lean.
+that did not succeed. Only the standard library is used here, so the client stays lean (the widget
+section imports Playwright only when it runs, in the orchestrator).
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ import urllib.request
 from array import array
 from pathlib import Path
 from typing import Any
+
+from . import widget
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -589,6 +596,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING", help="server FLINT_LOG_LEVEL (default WARNING)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="results JSON path (default bench/results.json)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (database, server log)")
+    parser.add_argument("--widget-runs", type=int, default=15,
+                        help="measured widget runs per variant in Chromium (default 15)")
+    parser.add_argument("--widget-warmup", type=int, default=2, help="discarded widget warm-up runs (default 2)")
+    parser.add_argument("--widget-budget", type=float, default=50.0,
+                        help="seconds after which the widget runs stop early (default 50)")
+    widget_mode = parser.add_mutually_exclusive_group()
+    widget_mode.add_argument("--no-widget", action="store_true", help="skip the embedded widget section")
+    widget_mode.add_argument("--widget-only", action="store_true",
+                             help="run only the embedded widget section (no load scenarios)")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(chosen) - set(SCENARIOS)
@@ -600,6 +616,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.connections < 1 or args.workers < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("connections and workers must be >= 1, duration > 0, warmup >= 0")
     args.workers = min(args.workers, args.connections)
+    if args.widget_runs < 1 or args.widget_warmup < 0:
+        parser.error("--widget-runs must be >= 1, --widget-warmup >= 0")
+    if args.widget_only:
+        chosen = []
 
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="flint-bench-"))
@@ -607,12 +627,14 @@ def main(argv: list[str] | None = None) -> int:
     client: Client | None = None
     rows: dict[str, dict] = {}
     notes: list[str] = []
+    widget_out: dict | None = None
     try:
         _log(f"seeding a merchant in {tmp}")
         secret = server.seed_merchant()
         server.start()
         _log(f"flint serve is up at {server.url} (pid {server.process.pid})")
-        client = Client("127.0.0.1", server.port, args.workers, args.connections)
+        if chosen:
+            client = Client("127.0.0.1", server.port, args.workers, args.connections)
         host = f"127.0.0.1:{server.port}"
         phase = dict(timeout=args.timeout)
         untimed = dict(cyclic=False, warmup=0.0, timeout=args.timeout, return_bodies=True)
@@ -633,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("could not pre-create orders: " + json.dumps(
                     [e for r in raw["results"] for e in r["errors"]][:3]))
 
-        run_list = chosen + ([] if args.no_drift_check else ["healthz_end"])
+        run_list = chosen + ([] if args.no_drift_check or not chosen else ["healthz_end"])
         for name in run_list:
             if not server.alive():
                 raise RuntimeError(f"the server died before {name}:\n{server.logs()[-3000:]}")
@@ -690,6 +712,23 @@ def main(argv: list[str] | None = None) -> int:
                  + (f", cpu server {row['cpu']['server_cores']} / client {row['cpu']['client_cores']} cores"
                     if "cpu" in row else ""))
             time.sleep(0.3)
+
+        if not args.no_widget:
+            # After the load: the server is idle again; one buyer at a time, in a real browser.
+            if client is not None:
+                client.close()
+                client = None
+            if not server.alive():
+                raise RuntimeError(f"the server died before the widget section:\n{server.logs()[-3000:]}")
+            _log("embedded widget: sizes, then time to flint:ready in Chromium")
+            try:
+                widget_out = widget.run(server.url, secret, runs=args.widget_runs, warmup=args.widget_warmup,
+                                        budget_s=args.widget_budget, log=_log)
+            except Exception as error:  # reported with the rest; the load scenarios' results still count
+                message = f"{type(error).__name__}: {str(error)[:500]}"
+                widget_out = {"error": message, "goals": widget.goals_for({}),
+                              "notes": [f"the widget section failed: {message}"]}
+            notes.extend(widget_out.pop("notes"))
     finally:
         if client is not None:
             client.close()
@@ -704,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = rows.get("healthz", {}).get("rps")
     for row in rows.values():
         row["ratio_to_healthz"] = round(row["rps"] / baseline, 3) if baseline and row["rps"] else None
-    goals = _goals(rows, args.connections)
+    goals = _goals(rows, args.connections) if rows else {}
     if hosted_page_size is not None:
         goals["hosted_page_html_css_le_20kb_gzip"] = {
             **hosted_page_size, "actual": hosted_page_size["gzip_bytes"], "limit_bytes": HOSTED_PAGE_GZIP_LIMIT,
@@ -716,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         if abs(drift) > 0.15:
             notes.append(f"healthz drifted {drift:+.0%} between the first and the last run: the machine's load "
                          f"changed during the benchmark, so the ratios are less trustworthy")
+    if widget_out is not None:
+        goals.update(widget_out.pop("goals"))
     if not server_alive:
         notes.append("the server process had exited before the benchmark stopped it")
     log_errors = [line for line in server_log.splitlines() if '"level": "error"' in line or "Traceback" in line]
@@ -727,11 +768,14 @@ def main(argv: list[str] | None = None) -> int:
             "scenarios": chosen, "server_log_level": args.log_level, "database": "sqlite (fresh temp file)",
             "client": "raw HTTP/1.1 keep-alive over asyncio streams, one loop per worker process",
             "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+            "widget": None if args.no_widget else {
+                "runs": args.widget_runs, "warmup_runs": args.widget_warmup, "budget_s": args.widget_budget},
         },
         "baseline": "healthz",
         "scenarios": list(rows.values()),
         "ratios_to_healthz": {n: r["ratio_to_healthz"] for n, r in rows.items()},
         "baseline_drift": drift,
+        "widget": widget_out,
         "goals": goals,
         "server_log_errors": log_errors[:20],
         "notes": notes,
@@ -742,8 +786,12 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(json.dumps(results, indent=2) + "\n")
 
     print()
-    print(_table(list(rows.values()), baseline))
-    print()
+    if rows:
+        print(_table(list(rows.values()), baseline))
+        print()
+    if widget_out is not None:
+        print(widget.report(widget_out))
+        print()
     for key, goal in goals.items():
         detail = goal.get("actual_ratio", goal.get("actual", goal.get("actual_ms")))
         print(f"  {'PASS' if goal['pass'] else 'FAIL'}  {key}  (actual: {detail})")

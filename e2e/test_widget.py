@@ -106,9 +106,15 @@ def test_a_decline_shows_a_message_then_the_success_card_pays_in_the_same_widget
     open_widget(page, shop, server, embedded, "/pay-decline", redirect="false")
     wait_for_event(page, "flint:ready")
     frame = card_frame(page)
+    iframe = page.locator(f'iframe[title="{FRAME_TITLE}"]')
+    height = iframe.bounding_box()["height"]
     pay_in_frame(frame, DECLINE)
     expect(frame.get_by_role("alert")).to_have_text("Your card was declined.")
     assert order_of(merchant, embedded)["status"] == "open"
+    # The frame grew by the message, and the iframe followed it: no inner scrollbar, no gap.
+    page.wait_for_function("(h) => document.querySelector('iframe').getBoundingClientRect().height > h", arg=height)
+    inner = frame.locator("html").evaluate("e => Math.ceil(e.getBoundingClientRect().height)")
+    assert abs(iframe.bounding_box()["height"] - inner) <= 1
     pay_in_frame(frame, SUCCESS)
     wait_for_event(page, "flint:complete")
     assert order_of(merchant, embedded)["status"] == "paid"

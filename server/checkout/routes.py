@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Blueprint, Response
+from quart import Blueprint
 from quart_schema import document_response
 
 from ..api.auth import client_token, client_token_or_body, principal, scope
@@ -16,7 +16,7 @@ from ..payments import service as payments
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, Payment
 from . import service
-from .schemas import (BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
+from .schemas import (BeaconOut, BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
                       FallbackRequest, SessionList, SessionOut)
 
 bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
@@ -139,12 +139,13 @@ async def post_session_fallback(session_id: str, body: FallbackRequest):
 @bp.post("/<session_id>/beacon")
 @client_token_or_body
 @open_to_browsers
+@document_response(BeaconOut)
 @json_body(BeaconRequest, text_plain=True)
 async def post_session_beacon(session_id: str, body: BeaconRequest):
     """Buyer's page (navigator.sendBeacon): the buyer typed in the card form and left without paying.
     A beacon cannot send headers, so the client_token may come in the body (JSON sent as text/plain).
-    Recorded on the session for drop-off recovery. 204, also when the session is already closed."""
+    Recorded on the session for drop-off recovery; a closed session records nothing (``recorded: false``)."""
     me = principal()
     assert me.session is not None
-    await service.record_buyer_left(runtime(), me.session)
-    return Response(status=204, content_type=None)
+    recorded = await service.record_buyer_left(runtime(), me.session)
+    return {"object": "checkout.beacon", "session_id": me.session.id, "recorded": recorded}

@@ -133,3 +133,9 @@ class BeaconRequest(Body):
     client_token: str | None = Field(None, min_length=1, max_length=1024,
                                      description="The session's client_token, when it is not sent as a Bearer token.")
     type: Literal["left"]
+
+
+class BeaconOut(BaseModel):
+    object: Literal["checkout.beacon"]
+    session_id: str
+    recorded: bool = Field(description="False when the session was already closed.")

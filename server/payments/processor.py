@@ -15,17 +15,23 @@ from .cards import Card
 
 SUCCEEDED, FAILED, REQUIRES_ACTION = "succeeded", "failed", "requires_action"
 
+def N_(text: str) -> str:
+    """Marks a buyer-facing text for the hosted pages' translation catalogues (gettext_noop): the
+    API answers in English, buyer pages translate these by their English text."""
+    return text
+
+
 FAILURE_MESSAGES = {
-    "card_declined": "Your card was declined.",
-    "insufficient_funds": "Your card has insufficient funds.",
-    "expired_card": "Your card has expired.",
-    "incorrect_cvc": "Your card's security code is incorrect.",
-    "processing_error": "An error occurred while processing your card. Please try again.",
-    "authentication_failed": "We could not authenticate your payment. Please try another card.",
-    "authentication_abandoned": "The card check was not completed, so this attempt was cancelled.",
-    "payment_attempt_expired": "This payment attempt did not finish in time.",
-    "payment_attempt_superseded": "Another payment attempt for this order took over.",
-    "refund_failed": "The refund could not be processed.",
+    "card_declined": N_("Your card was declined."),
+    "insufficient_funds": N_("Your card has insufficient funds."),
+    "expired_card": N_("Your card has expired."),
+    "incorrect_cvc": N_("Your card's security code is incorrect."),
+    "processing_error": N_("An error occurred while processing your card. Please try again."),
+    "authentication_failed": N_("We could not authenticate your payment. Please try another card."),
+    "authentication_abandoned": N_("The card check was not completed, so this attempt was cancelled."),
+    "payment_attempt_expired": N_("This payment attempt did not finish in time."),
+    "payment_attempt_superseded": N_("Another payment attempt for this order took over."),
+    "refund_failed": N_("The refund could not be processed."),
 }
 
 

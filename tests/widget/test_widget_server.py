@@ -141,6 +141,7 @@ async def test_the_frame_of_a_closed_session_says_why_in_the_buyers_language(bro
     assert config["unavailable"]["code"] == "session_expired"
     assert config["messages"]["card_declined"] == "Ihre Karte wurde abgelehnt."
     assert "Kartennummer" in frame.text
+    assert "19,99\xa0$" in frame.text  # the amount as a German reader writes it
 
 
 async def test_other_buyer_pages_are_never_framed(browser, embedded):
@@ -253,7 +254,8 @@ async def test_the_beacon_records_that_the_buyer_left(browser, embedded, server_
     beacon = await browser.post(f"/v1/checkout/sessions/{session.id}/beacon",
                                 content=json.dumps({"client_token": token, "type": "left"}),
                                 headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": SHOP})
-    assert beacon.status_code == 204 and beacon.content == b""
+    assert beacon.status_code == 200
+    assert beacon.json() == {"object": "checkout.beacon", "session_id": session.id, "recorded": True}
     assert beacon.headers["access-control-allow-origin"] == "*"
     async with server_rt.db.read() as conn:
         left = (await session_store.select_session_by_id(conn, session.id)).buyer_left_at
@@ -283,7 +285,7 @@ async def test_a_beacon_for_a_closed_session_changes_nothing(browser, embedded, 
     await checkout.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
     answer = await browser.post(f"/v1/checkout/sessions/{session.id}/beacon", json={"type": "left"},
                                 headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 204
+    assert answer.status_code == 200 and answer.json()["recorded"] is False
     async with server_rt.db.read() as conn:
         assert (await session_store.select_session_by_id(conn, session.id)).buyer_left_at is None
 
