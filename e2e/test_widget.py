@@ -396,8 +396,9 @@ def test_the_frame_opened_on_its_own_shows_the_hosted_link(page: Page, server, e
     expect(page.get_by_role("button", name=PAY_BUTTON)).to_be_hidden()
 
 
-def test_no_script_can_read_across_even_with_an_error(page: Page, shop, server, embedded):
-    """A PlaywrightError here would mean the frame became same-origin: guard the premise itself."""
+def test_the_frame_is_cross_origin_to_the_merchant_page(page: Page, shop, server, embedded):
+    """The premise of every card-data guarantee: the frame is Flint's origin, the page is the shop's,
+    and the page's script cannot even read where the frame is."""
     open_widget(page, shop, server, embedded, "/pay-origin")
     wait_for_event(page, "flint:ready")
     frame = page.frame(url=re.compile(r"/widget/v1/frame/"))

@@ -316,7 +316,9 @@
       }
       Flint.mount(element, mountOptions)["catch"](function (error) { warn(error.message); });
     };
-    if (document.readyState === "loading" && target) document.addEventListener("DOMContentLoaded", start, { once: true });
-    else start();
+    // Mount at once when the target is already parsed; wait for the rest of the page only if not.
+    if (target && !document.querySelector(target) && document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", start, { once: true });
+    } else start();
   }
 })(window, document);
