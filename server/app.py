@@ -25,6 +25,7 @@ from .ids import new_id
 from .idempotency import service as idempotency
 from .payments.processor import Processor
 from .runtime import Runtime
+from .webhooks import worker as webhook_worker
 
 log = logging.getLogger("flint.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -83,10 +84,11 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .refunds.routes import bp as refunds_bp
 
     from .hosted.routes import bp as hosted_bp
+    from .webhooks.routes import bp as webhooks_bp
     from .widget.routes import bp as widget_bp
 
-    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp, hosted_bp,
-                      widget_bp):
+    for blueprint in (merchants_bp, orders_bp, checkout_bp, payments_bp, refunds_bp, events_bp, webhooks_bp,
+                      hosted_bp, widget_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")
@@ -100,14 +102,17 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         await migrate(rt.db)
         app.extensions["flint"] = rt
         if run_sweeper:
+            # The background work of `flint serve`: the sweeper and the webhook delivery worker.
             app.extensions["flint.sweeper"] = asyncio.create_task(sweeper.run(rt))
+            app.extensions["flint.webhooks"] = asyncio.create_task(webhook_worker.run(rt))
 
     @app.after_serving
     async def stop_runtime() -> None:
-        task = app.extensions.pop("flint.sweeper", None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for name in ("flint.webhooks", "flint.sweeper"):
+            task = app.extensions.pop(name, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await app.extensions.pop("flint").stop()
 
     @app.before_request

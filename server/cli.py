@@ -43,18 +43,20 @@ async def _worker(config: Config) -> None:
     from . import sweeper
     from .db.migrate import migrate
     from .runtime import Runtime
+    from .webhooks import worker as webhook_worker
 
     rt = await Runtime.start(config)
     try:
         await migrate(rt.db)
-        task = asyncio.create_task(sweeper.run(rt))
+        tasks = [asyncio.create_task(sweeper.run(rt)), asyncio.create_task(webhook_worker.run(rt))]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await rt.stop()
 

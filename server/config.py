@@ -25,7 +25,13 @@ class Config:
     secret_keys: tuple[str, ...] = field(default_factory=lambda: (secrets.token_urlsafe(32),))
     public_url: str = "http://127.0.0.1:8000"
     env: str = "development"
-    webhook_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_timeout_seconds: float = 10.0  # per attempt, connect to last byte of the status line
+    webhook_concurrency: int = 64  # attempts in flight in one worker
+    webhook_per_endpoint: int = 16  # of which at most this many to one endpoint
+    webhook_poll_interval: float = 0.1  # how often an idle worker looks for due deliveries
+    # An endpoint whose every attempt failed for this long is disabled (Stripe: 3 days).
+    webhook_disable_after_seconds: float = 3 * 24 * 3600
     sweep_interval: float = 5.0
     # How long a payment attempt holds its order before another attempt may take over.
     payment_lease_seconds: float = 60.0
@@ -59,14 +65,19 @@ class Config:
                 raise ValueError("FLINT_ENV must be 'development' or 'production'")
             values["env"] = env["FLINT_ENV"]
         if env.get("FLINT_WEBHOOK_RETRY_SCHEDULE"):
-            values["webhook_retry_schedule"] = tuple(
-                int(s) for s in _split(env["FLINT_WEBHOOK_RETRY_SCHEDULE"])
-            )
+            schedule = tuple(float(s) for s in _split(env["FLINT_WEBHOOK_RETRY_SCHEDULE"]))
+            if not schedule or any(s < 0 for s in schedule):
+                raise ValueError("FLINT_WEBHOOK_RETRY_SCHEDULE is comma-separated seconds, at least one, none negative")
+            values["webhook_retry_schedule"] = schedule
         for name, key, kind in (
             ("sweep_interval", "FLINT_SWEEP_INTERVAL", float),
             ("payment_lease_seconds", "FLINT_PAYMENT_LEASE_SECONDS", float),
             ("action_lease_seconds", "FLINT_ACTION_LEASE_SECONDS", float),
             ("processor_timeout_seconds", "FLINT_PROCESSOR_TIMEOUT_SECONDS", float),
+            ("webhook_timeout_seconds", "FLINT_WEBHOOK_TIMEOUT_SECONDS", float),
+            ("webhook_concurrency", "FLINT_WEBHOOK_CONCURRENCY", int),
+            ("webhook_poll_interval", "FLINT_WEBHOOK_POLL_INTERVAL", float),
+            ("webhook_disable_after_seconds", "FLINT_WEBHOOK_DISABLE_AFTER_SECONDS", float),
             ("log_level", "FLINT_LOG_LEVEL", str),
         ):
             if env.get(key):

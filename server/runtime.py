@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from .config import Config
 from .db import Database, open_database
 from .payments.processor import Processor, SimulatedProcessor
-from .security import Signer
+from .security import SecretBox, Signer
 
 
 @dataclass
@@ -15,12 +15,13 @@ class Runtime:
     db: Database
     signer: Signer
     processor: Processor
+    secrets: SecretBox
 
     @classmethod
     async def start(cls, config: Config, processor: Processor | None = None) -> "Runtime":
         db = await open_database(config.database_url, readers=config.sqlite_readers)
         return cls(config=config, db=db, signer=Signer(config.secret_keys),
-                   processor=processor or SimulatedProcessor())
+                   processor=processor or SimulatedProcessor(), secrets=SecretBox(config.secret_keys))
 
     async def stop(self) -> None:
         await self.db.close()

@@ -7,11 +7,18 @@
   Argon2.
 * Signed tokens: itsdangerous with one salt per purpose, ``max_age`` on every load, and the
   key list from FLINT_SECRET_KEY for rotation. The payload is signed, not encrypted.
+* Secrets Flint must use itself (webhook signing secrets) cannot be hashed: they are encrypted
+  at rest (``SecretBox``: Fernet, AES-128-CBC + HMAC-SHA256) under keys derived from
+  FLINT_SECRET_KEY, the newest encrypting and all decrypting, so the key list rotates them too.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -67,3 +74,26 @@ class Signer:
             raise FlintError(401, f"{kind}_expired", f"This {kind.replace('_', ' ')} has expired.")
         except BadSignature:
             raise FlintError(401, f"{kind}_invalid", f"This {kind.replace('_', ' ')} is not valid.")
+
+
+class SecretBox:
+    """Encrypts secrets Flint must read back (webhook signing secrets) for storage."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        # One derived key per FLINT_SECRET_KEY entry (newest first: MultiFernet encrypts with the
+        # first and decrypts with any). Derived with a purpose label, so these keys are never the
+        # ones itsdangerous signs with.
+        self._fernet = MultiFernet([
+            Fernet(base64.urlsafe_b64encode(hmac.new(key.encode(), b"flint.secretbox.v1", hashlib.sha256).digest()))
+            for key in secret_keys
+        ])
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise RuntimeError("a stored secret cannot be decrypted: was FLINT_SECRET_KEY replaced "
+                               "without keeping the old key in the list?") from None

@@ -25,6 +25,8 @@ EVENT_TYPES = (
     "refund.failed",
     "app.installed",
     "app.uninstalled",
+    # Flint's own addition: an endpoint that failed for too long (or answered 410) was disabled.
+    "webhook_endpoint.disabled",
 )
 
 

@@ -43,6 +43,10 @@ async def record_all(
         for i, (type, obj) in enumerate(items)
     ]
     await store.insert_events(conn, events)
+    # The outbox: each subscribed webhook endpoint's delivery commits (or not) with its event.
+    from ..webhooks.service import fan_out
+
+    await fan_out(conn, events)
     return events
 
 

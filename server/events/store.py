@@ -58,3 +58,12 @@ async def select_events_page(
     rows, has_more = await select_page(conn, table="events", columns=_COLUMNS, where=where, params=params,
                                        limit=limit, starting_after=starting_after)
     return [Event.from_row(r) for r in rows], has_more
+
+
+async def select_events_by_ids(conn: Conn, ids: list[str]) -> dict[str, Event]:
+    if not ids:
+        return {}
+    binds = {f"e{i}": value for i, value in enumerate(ids)}
+    rows = await conn.fetch_all(
+        f"SELECT {_COLUMNS} FROM events WHERE id IN ({', '.join(':' + name for name in binds)})", binds)
+    return {row["id"]: Event.from_row(row) for row in rows}

@@ -1,0 +1,98 @@
+"""Where Flint may send webhooks (and, later, app hook calls): outbound-request safety.
+
+In production a URL must be https and every address its host resolves to must be public: no
+loopback, private (RFC 1918, fc00::/7), link-local (169.254/16: cloud metadata), multicast,
+reserved or unspecified address. The check runs when an endpoint is created and again at every
+delivery, and the delivery then connects to the very address it checked (with the URL's host as
+Host and TLS server name), so a DNS answer that changes in between (rebinding) cannot redirect it.
+Development allows loopback (API.md 11), for local receivers and tests.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..errors import invalid
+
+MAX_URL = 2048
+
+
+class DestinationRefused(Exception):
+    """The destination is not allowed; the message says why (stored as the attempt's error)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # as written in the URL (Host header, TLS server name)
+    port: int
+    address: str  # the checked IP to connect to
+
+
+def check_url_syntax(url: str, *, production: bool, param: str = "url") -> None:
+    if len(url) > MAX_URL:
+        raise invalid("url_invalid", f"URLs are at most {MAX_URL} characters.", param)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise invalid("url_invalid", "This is not a valid URL.", param) from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise invalid("url_invalid", "Webhook URLs are absolute http(s) URLs.", param)
+    if production and parts.scheme != "https":
+        raise invalid("url_insecure", "Webhook URLs must use https.", param)
+    if parts.username or parts.password:
+        raise invalid("url_invalid", "Webhook URLs cannot carry credentials; sign-in happens by signature.", param)
+    if parts.fragment:
+        raise invalid("url_invalid", "Webhook URLs cannot have a fragment.", param)
+    if port == 0:
+        raise invalid("url_invalid", "This is not a valid URL.", param)
+
+
+def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if address.is_loopback:
+        return allow_loopback
+    return address.is_global and not address.is_multicast
+
+
+async def resolve(url: str, *, allow_loopback: bool) -> Target:
+    """The checked target of ``url``: raises DestinationRefused unless every address is allowed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        literal = ipaddress.ip_address(host)
+        addresses = [literal]
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as error:
+            raise DestinationRefused(f"dns_error: {error.strerror or error}") from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not addresses:
+        raise DestinationRefused("dns_error: no address")
+    # Every answer must be allowed: a host that resolves to one public and one private address
+    # is a rebinding attempt waiting for its moment.
+    refused = [str(a) for a in addresses if not _allowed(a, allow_loopback)]
+    if refused:
+        raise DestinationRefused(f"destination_not_allowed: {host} resolves to {refused[0]}")
+    return Target(parts.scheme, host, port, str(addresses[0]))
+
+
+async def check_destination(url: str, *, production: bool, param: str = "url") -> None:
+    """At creation: the syntax, and where the host resolves now (400 when not allowed)."""
+    check_url_syntax(url, production=production, param=param)
+    try:
+        await resolve(url, allow_loopback=not production)
+    except DestinationRefused as refused:
+        code, _, detail = str(refused).partition(": ")
+        if code == "dns_error":
+            raise invalid("url_unresolvable", f"The URL's host does not resolve ({detail}).", param) from None
+        raise invalid("url_not_allowed", f"Webhooks cannot go to private, loopback or link-local addresses ({detail}).",
+                      param) from None

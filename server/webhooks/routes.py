@@ -1,0 +1,113 @@
+"""Webhook endpoints and deliveries (API.md 9)."""
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from ..api.auth import principal, scope
+from ..api.http import runtime
+from ..api.schemas import ListQuery, page
+from ..api.validation import json_body, no_body, query_args
+from . import service
+from .schemas import (AttemptList, CreateEndpoint, DeliveryList, DeliveryOut, EndpointList, EndpointOut,
+                      UpdateEndpoint)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/v1")
+
+
+@bp.post("/webhook_endpoints")
+@scope("webhooks:write")
+@document_response(EndpointOut)
+@json_body(CreateEndpoint)
+async def post_endpoint(body: CreateEndpoint):
+    """Create a webhook endpoint. Its signing ``secret`` is in this response only."""
+    endpoint, secret = await service.create_endpoint(runtime(), principal().merchant_id, url=body.url,
+                                                     events=body.events, description=body.description)
+    return endpoint.to_dict(secret)
+
+
+@bp.get("/webhook_endpoints")
+@scope("webhooks:write")
+@document_response(EndpointList)
+@query_args(ListQuery)
+async def get_endpoints(query: ListQuery):
+    """List webhook endpoints, newest first."""
+    endpoints, has_more = await service.list_endpoints(runtime(), principal().merchant_id, query.limit,
+                                                       query.starting_after)
+    return page(endpoints, has_more)
+
+
+@bp.get("/webhook_endpoints/<endpoint_id>")
+@scope("webhooks:write")
+@document_response(EndpointOut)
+async def get_endpoint(endpoint_id: str):
+    """Retrieve a webhook endpoint (never its secret)."""
+    return (await service.get_endpoint(runtime(), principal().merchant_id, endpoint_id)).to_dict()
+
+
+@bp.post("/webhook_endpoints/<endpoint_id>")
+@scope("webhooks:write")
+@document_response(EndpointOut)
+@json_body(UpdateEndpoint)
+async def post_endpoint_update(endpoint_id: str, body: UpdateEndpoint):
+    """Change an endpoint's URL, events or description, or disable / re-enable it."""
+    return (await service.update_endpoint(runtime(), principal().merchant_id, endpoint_id, url=body.url,
+                                          events=body.events, description=body.description,
+                                          status=body.status)).to_dict()
+
+
+@bp.delete("/webhook_endpoints/<endpoint_id>")
+@scope("webhooks:write")
+@document_response(EndpointOut)
+async def delete_endpoint(endpoint_id: str):
+    """Delete an endpoint: nothing more is sent to it; its pending deliveries fail."""
+    return (await service.delete_endpoint(runtime(), principal().merchant_id, endpoint_id)).to_dict()
+
+
+@bp.post("/webhook_endpoints/<endpoint_id>/rotate_secret")
+@scope("webhooks:write")
+@document_response(EndpointOut)
+@no_body
+async def post_rotate_secret(endpoint_id: str):
+    """A new signing secret (in this response only). For 24 hours deliveries carry signatures by both
+    the new and the previous secret, so a receiver holding either verifies them."""
+    endpoint, secret = await service.rotate_secret(runtime(), principal().merchant_id, endpoint_id)
+    return endpoint.to_dict(secret)
+
+
+@bp.get("/webhook_endpoints/<endpoint_id>/deliveries")
+@scope("webhooks:write")
+@document_response(DeliveryList)
+@query_args(ListQuery)
+async def get_deliveries(endpoint_id: str, query: ListQuery):
+    """An endpoint's deliveries, newest first."""
+    deliveries, has_more = await service.list_deliveries(runtime(), principal().merchant_id, endpoint_id,
+                                                         query.limit, query.starting_after)
+    return page(deliveries, has_more)
+
+
+@bp.get("/webhook_deliveries/<delivery_id>")
+@scope("webhooks:write")
+@document_response(DeliveryOut)
+async def get_delivery(delivery_id: str):
+    """Retrieve a delivery."""
+    return (await service.get_delivery(runtime(), principal().merchant_id, delivery_id)).to_dict()
+
+
+@bp.get("/webhook_deliveries/<delivery_id>/attempts")
+@scope("webhooks:write")
+@document_response(AttemptList)
+async def get_attempts(delivery_id: str):
+    """Every attempt of a delivery, oldest first: when, the HTTP status or the error, how long."""
+    attempts = await service.list_attempts(runtime(), principal().merchant_id, delivery_id)
+    return page(attempts, False)
+
+
+@bp.post("/webhook_deliveries/<delivery_id>/retry")
+@scope("webhooks:write")
+@document_response(DeliveryOut)
+@no_body
+async def post_retry(delivery_id: str):
+    """Send a delivery again now: a pending one is brought forward; a failed or succeeded one gets one
+    more attempt outside the retry schedule."""
+    return (await service.retry_delivery(runtime(), principal().merchant_id, delivery_id)).to_dict()

@@ -1,0 +1,205 @@
+"""SQL for webhook endpoints, deliveries and attempts."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import Attempt, Delivery, Endpoint
+
+ENDPOINT_COLUMNS = (
+    "id, merchant_id, url, events, description, status, disabled_reason, secret, previous_secret, "
+    "previous_expires_at, failing_since, created_at, updated_at"
+)
+DELIVERY_COLUMNS = (
+    "id, endpoint_id, merchant_id, event_id, event_type, status, attempts, next_attempt_at, lease_until, "
+    "final_attempt, last_status_code, last_error, last_attempt_at, created_at, updated_at"
+)
+ATTEMPT_COLUMNS = "id, delivery_id, attempted_at, status_code, error, duration_ms"
+
+
+# -- endpoints -----------------------------------------------------------------------------------------
+
+async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
+    await conn.execute(
+        f"""INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS})
+            VALUES (:id, :merchant_id, :url, :events, :description, :status, :disabled_reason, :secret,
+                    :previous_secret, :previous_expires_at, :failing_since, :created_at, :updated_at)""",
+        endpoint.__dict__,
+    )
+
+
+async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str) -> Endpoint | None:
+    row = await conn.fetch_one(
+        f"""SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
+            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted'""",
+        {"id": endpoint_id, "merchant_id": merchant_id},
+    )
+    return Endpoint(**row) if row else None
+
+
+async def select_endpoints_by_ids(conn: Conn, ids: list[str]) -> dict[str, Endpoint]:
+    if not ids:
+        return {}
+    binds = {f"id{i}": value for i, value in enumerate(ids)}
+    rows = await conn.fetch_all(
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+    return {row["id"]: Endpoint(**row) for row in rows}
+
+
+async def select_endpoints_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
+    rows, has_more = await select_page(
+        conn, table="webhook_endpoints", columns=ENDPOINT_COLUMNS,
+        where="merchant_id = :merchant_id AND status <> 'deleted'", params={"merchant_id": merchant_id},
+        limit=limit, starting_after=starting_after,
+    )
+    return [Endpoint(**r) for r in rows], has_more
+
+
+async def select_enabled_filters(conn: Conn, merchant_id: str) -> list[dict[str, Any]]:
+    """What the outbox fans an event out to: the merchant's enabled endpoints and their filters."""
+    return await conn.fetch_all(
+        "SELECT id, events FROM webhook_endpoints WHERE merchant_id = :merchant_id AND status = 'enabled'",
+        {"merchant_id": merchant_id},
+    )
+
+
+async def update_endpoint(conn: Conn, endpoint_id: str, fields: dict[str, Any]) -> None:
+    sets = ", ".join(f"{name} = :{name}" for name in fields)
+    await conn.execute(f"UPDATE webhook_endpoints SET {sets} WHERE id = :id", dict(fields, id=endpoint_id))
+
+
+async def note_endpoint_success(conn: Conn, endpoint_ids: list[str]) -> None:
+    for endpoint_id in endpoint_ids:
+        await conn.execute(
+            "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = :id AND failing_since IS NOT NULL",
+            {"id": endpoint_id})
+
+
+async def note_endpoint_failure(conn: Conn, endpoint_id: str, at: str) -> str:
+    """Starts the endpoint's failing streak if none is running; returns when it started."""
+    row = await conn.fetch_one(
+        """UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, :at)
+           WHERE id = :id RETURNING failing_since""",
+        {"id": endpoint_id, "at": at},
+    )
+    assert row is not None
+    return row["failing_since"]
+
+
+async def close_endpoint(conn: Conn, endpoint_id: str, *, status: str, reason: str | None, at: str,
+                         from_statuses: tuple[str, ...] = ("enabled",)) -> Endpoint | None:
+    """→ disabled or deleted (None if it was in none of ``from_statuses``); its pending deliveries
+    fail with it (``endpoint_disabled`` / ``endpoint_deleted``), so a manual retry can bring them back."""
+    allowed = ", ".join(f"'{value}'" for value in from_statuses)
+    row = await conn.fetch_one(
+        f"""UPDATE webhook_endpoints SET status = :status, disabled_reason = :reason, updated_at = :at
+            WHERE id = :id AND status IN ({allowed}) RETURNING {ENDPOINT_COLUMNS}""",
+        {"id": endpoint_id, "status": status, "reason": reason, "at": at},
+    )
+    if row is None:
+        return None
+    await fail_pending_of_endpoint(conn, endpoint_id, f"endpoint_{status}", at)
+    return Endpoint(**row)
+
+
+async def fail_pending_of_endpoint(conn: Conn, endpoint_id: str, error: str, at: str) -> int:
+    return await conn.execute(
+        """UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, lease_until = NULL,
+               last_error = :error, updated_at = :at
+           WHERE endpoint_id = :id AND status = 'pending'""",
+        {"id": endpoint_id, "error": error, "at": at},
+    )
+
+
+# -- deliveries -----------------------------------------------------------------------------------------
+
+async def insert_deliveries(conn: Conn, deliveries: list[Delivery]) -> None:
+    if not deliveries:
+        return
+    names = DELIVERY_COLUMNS.split(", ")
+    binds: dict[str, Any] = {}
+    rows = []
+    for i, delivery in enumerate(deliveries):
+        rows.append("(" + ", ".join(f":{name}_{i}" for name in names) + ")")
+        binds.update({f"{name}_{i}": getattr(delivery, name) for name in names})
+    await conn.execute(f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {', '.join(rows)}", binds)
+
+
+async def select_delivery(conn: Conn, merchant_id: str, delivery_id: str) -> Delivery | None:
+    row = await conn.fetch_one(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": delivery_id, "merchant_id": merchant_id},
+    )
+    return Delivery(**row) if row else None
+
+
+async def select_deliveries_page(conn: Conn, endpoint_id: str, limit: int, starting_after: str | None):
+    rows, has_more = await select_page(
+        conn, table="webhook_deliveries", columns=DELIVERY_COLUMNS, where="endpoint_id = :endpoint_id",
+        params={"endpoint_id": endpoint_id}, limit=limit, starting_after=starting_after,
+    )
+    return [Delivery(**r) for r in rows], has_more
+
+
+async def claim_due(conn: Conn, *, now: str, lease_until: str, limit: int, per_endpoint: int,
+                    skip_endpoints: list[str]) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` due deliveries, at most ``per_endpoint`` of any one endpoint and none of
+    ``skip_endpoints`` (those already busy in this worker), oldest due first. The lease is what
+    makes a crashed worker's deliveries due again once it lapses."""
+    binds: dict[str, Any] = {"now": now, "lease_until": lease_until, "limit": limit, "per_endpoint": per_endpoint}
+    skip = ""
+    if skip_endpoints:
+        binds.update({f"skip{i}": value for i, value in enumerate(skip_endpoints)})
+        skip = f" AND endpoint_id NOT IN ({', '.join(f':skip{i}' for i in range(len(skip_endpoints)))})"
+    return await conn.fetch_all(
+        f"""UPDATE webhook_deliveries SET lease_until = :lease_until
+            WHERE id IN (
+                SELECT id FROM (
+                    SELECT id, next_attempt_at,
+                           ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS nth
+                    FROM webhook_deliveries
+                    WHERE status = 'pending' AND next_attempt_at <= :now
+                      AND (lease_until IS NULL OR lease_until <= :now){skip}
+                ) AS due
+                WHERE nth <= :per_endpoint ORDER BY next_attempt_at LIMIT :limit)
+            RETURNING id, endpoint_id, event_id, attempts, final_attempt""",
+        binds,
+    )
+
+
+async def record_result(conn: Conn, delivery_id: str, fields: dict[str, Any]) -> int:
+    """Writes an attempt's outcome, but only while the delivery is still pending (a delivery the
+    merchant disabled meanwhile stays as it is)."""
+    sets = ", ".join(f"{name} = :{name}" for name in fields)
+    return await conn.execute(
+        f"UPDATE webhook_deliveries SET {sets} WHERE id = :id AND status = 'pending'", dict(fields, id=delivery_id))
+
+
+async def make_due_now(conn: Conn, delivery_id: str, *, final_attempt: int, at: str) -> None:
+    await conn.execute(
+        """UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = :at, lease_until = NULL,
+               final_attempt = :final_attempt, updated_at = :at
+           WHERE id = :id""",
+        {"id": delivery_id, "at": at, "final_attempt": final_attempt},
+    )
+
+
+async def insert_attempts(conn: Conn, attempts: list[Attempt]) -> None:
+    if not attempts:
+        return
+    names = ATTEMPT_COLUMNS.split(", ")
+    binds: dict[str, Any] = {}
+    rows = []
+    for i, attempt in enumerate(attempts):
+        rows.append("(" + ", ".join(f":{name}_{i}" for name in names) + ")")
+        binds.update({f"{name}_{i}": getattr(attempt, name) for name in names})
+    await conn.execute(f"INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) VALUES {', '.join(rows)}", binds)
+
+
+async def select_attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
+    rows = await conn.fetch_all(
+        f"SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id = :id ORDER BY attempted_at, id",
+        {"id": delivery_id},
+    )
+    return [Attempt(**r) for r in rows]

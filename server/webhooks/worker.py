@@ -1,0 +1,277 @@
+"""The delivery worker: sends the outbox's due deliveries, at least once, signed (Standard Webhooks).
+
+One loop claims due deliveries (a lease in one short write transaction), one task per delivery
+sends it with no transaction open, and a flusher writes the outcomes of many attempts in one
+transaction (the attempt rows, the delivery's next state, the endpoint's failing streak). A worker
+that dies mid-send leaves leases that lapse; the deliveries are then sent again, with the same
+``webhook-id``, so receivers can deduplicate.
+
+Fairness: at most ``per_endpoint`` deliveries of one endpoint are in flight in a worker, and a
+claim skips endpoints already at that limit, so a slow receiver holds only its own slots.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from .. import clock
+from ..events import store as event_store
+from ..events.models import Event
+from ..ids import new_id
+from ..runtime import Runtime
+from . import egress, service, signing, store
+from .models import ENABLED, FAILED, PENDING, SUCCEEDED, Attempt, Endpoint
+
+log = logging.getLogger("flint.webhooks")
+
+USER_AGENT = "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"
+LEASE_MARGIN_SECONDS = 20  # a claimed delivery is someone's for the timeout plus this
+FLUSH_INTERVAL = 0.05
+FLUSH_BATCH = 200
+JITTER = 0.2  # each retry waits its scheduled delay ±20%, so failing endpoints do not stampede
+
+
+@dataclass
+class Outcome:
+    delivery_id: str
+    endpoint: Endpoint
+    attempts_before: int
+    final_attempt: bool
+    attempted_at: str
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - clock.now()).total_seconds())
+
+
+class DeliveryWorker:
+    def __init__(self, rt: Runtime) -> None:
+        config = rt.config
+        self.rt = rt
+        self.concurrency = config.webhook_concurrency
+        self.per_endpoint = config.webhook_per_endpoint
+        self.timeout = config.webhook_timeout_seconds
+        self.poll_interval = config.webhook_poll_interval
+        self.schedule = config.webhook_retry_schedule
+        self.allow_loopback = not config.is_production
+        self.inflight: Counter[str] = Counter()
+        self.tasks: set[asyncio.Task] = set()
+        self.outcomes: list[Outcome] = []
+        self.slot_freed = asyncio.Event()
+        self.flush_now = asyncio.Event()
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,  # Standard Webhooks: a redirect is a failure, never followed
+            trust_env=False,  # no proxy from the environment between Flint and the checked address
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+        )
+
+    # -- the loops ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_loop())
+        try:
+            while True:
+                free = self.concurrency - len(self.tasks)
+                claimed = await self._claim_and_start(free) if free > 0 else 0
+                if claimed and claimed == free:
+                    continue  # more may be due: claim again once a slot frees (the loop checks)
+                self.slot_freed.clear()
+                try:
+                    await asyncio.wait_for(self.slot_freed.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._flush()  # what was sent is recorded, so a restart does not resend it
+            await self.client.aclose()
+
+    async def run_until_idle(self, timeout: float = 30) -> None:
+        """Send everything due now and return (for tests and the CLI's one-shot use)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = await self._claim_and_start(self.concurrency - len(self.tasks))
+            if self.tasks:
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            await self._flush()
+            if not started and not self.tasks:
+                return
+        raise TimeoutError("deliveries still due")
+
+    async def _claim_and_start(self, free: int) -> int:
+        if free <= 0:
+            return 0
+        now = clock.now_iso()
+        busy = [endpoint for endpoint, count in self.inflight.items() if count >= self.per_endpoint]
+        try:
+            async with self.rt.db.transaction() as conn:
+                rows = await store.claim_due(conn, now=now, lease_until=clock.later_iso(self.timeout + LEASE_MARGIN_SECONDS),
+                                             limit=free, per_endpoint=self.per_endpoint, skip_endpoints=busy)
+            if not rows:
+                return 0
+            async with self.rt.db.read() as conn:
+                events = await event_store.select_events_by_ids(conn, list({r["event_id"] for r in rows}))
+                endpoints = await store.select_endpoints_by_ids(conn, list({r["endpoint_id"] for r in rows}))
+        except Exception:
+            log.exception("webhook claim failed")
+            return 0
+        for row in rows:
+            endpoint, event = endpoints[row["endpoint_id"]], events[row["event_id"]]
+            self.inflight[endpoint.id] += 1
+            task = asyncio.create_task(self._send(row["id"], row["attempts"], bool(row["final_attempt"]), endpoint, event))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+        return len(rows)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        self.slot_freed.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.flush_now.wait(), FLUSH_INTERVAL)
+            except TimeoutError:
+                pass
+            self.flush_now.clear()
+            try:
+                await self._flush()
+            except Exception:  # the outcomes stay queued and are written on the next round
+                log.exception("webhook outcome flush failed")
+
+    # -- one attempt ---------------------------------------------------------------------------------
+
+    async def _send(self, delivery_id: str, attempts: int, final: bool, endpoint: Endpoint, event: Event) -> None:
+        started = time.perf_counter()
+        attempted = clock.now()
+        outcome = Outcome(delivery_id, endpoint, attempts, final, clock.iso(attempted), 0)
+        try:
+            if endpoint.status != ENABLED:
+                return  # closed since it was claimed: its pending deliveries were failed with it
+            target = await egress.resolve(endpoint.url, allow_loopback=self.allow_loopback)
+            body = json.dumps(event.to_dict(), separators=(",", ":")).encode()
+            headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at),
+                                      event.id, int(attempted.timestamp()), body)
+            request = self._pinned_request(endpoint.url, target, body, headers)
+            async with asyncio.timeout(self.timeout):
+                response = await self.client.send(request, stream=True)
+                await response.aclose()  # the body is not read: only the status matters
+            outcome.status_code = response.status_code
+            outcome.retry_after = _retry_after(response.headers.get("retry-after"))
+        except egress.DestinationRefused as refused:
+            outcome.error = str(refused)
+        except TimeoutError:
+            outcome.error = f"timeout: no answer within {self.timeout:g} s"
+        except httpx.HTTPError as error:
+            outcome.error = f"connection_error: {type(error).__name__}"
+        finally:
+            self.inflight[endpoint.id] -= 1
+            if self.inflight[endpoint.id] <= 0:
+                del self.inflight[endpoint.id]
+        outcome.duration_ms = int((time.perf_counter() - started) * 1000)
+        self.outcomes.append(outcome)
+        if len(self.outcomes) >= FLUSH_BATCH:
+            self.flush_now.set()
+
+    def _pinned_request(self, url: str, target: egress.Target, body: bytes, headers: dict[str, str]) -> httpx.Request:
+        """The request goes to the address egress checked, not to a fresh DNS answer; the URL's
+        host stays the Host header and, over TLS, the server name the certificate must match."""
+        original = httpx.URL(url)
+        pinned = original.copy_with(host=target.address)
+        host_header = original.host + (f":{original.port}" if original.port else "")
+        request = self.client.build_request(
+            "POST", pinned, content=body,
+            headers={**headers, "content-type": "application/json", "user-agent": USER_AGENT, "host": host_header},
+            extensions={"sni_hostname": original.host} if original.scheme == "https" else {},
+        )
+        return request
+
+    # -- recording outcomes ----------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        while self.outcomes:
+            batch, self.outcomes = self.outcomes[:FLUSH_BATCH], self.outcomes[FLUSH_BATCH:]
+            try:
+                await self._record(batch)
+            except BaseException:
+                self.outcomes[:0] = batch  # keep them for the next flush
+                raise
+
+    async def _record(self, batch: list[Outcome]) -> None:
+        now = clock.now()
+        now_iso = clock.iso(now)
+        attempts = [Attempt(id=new_id("wha"), delivery_id=o.delivery_id, attempted_at=o.attempted_at,
+                            status_code=o.status_code, error=o.error, duration_ms=o.duration_ms) for o in batch]
+        async with self.rt.db.transaction() as conn:
+            await store.insert_attempts(conn, attempts)
+            succeeded_endpoints: set[str] = set()
+            failed: dict[str, Endpoint] = {}
+            gone: dict[str, Endpoint] = {}
+            for outcome in batch:
+                fields = {"attempts": outcome.attempts_before + 1, "lease_until": None,
+                          "last_status_code": outcome.status_code, "last_error": outcome.error,
+                          "last_attempt_at": outcome.attempted_at, "updated_at": now_iso}
+                if outcome.succeeded:
+                    fields.update(status=SUCCEEDED, next_attempt_at=None, final_attempt=0)
+                    succeeded_endpoints.add(outcome.endpoint.id)
+                else:
+                    delay = self._delay(outcome.attempts_before + 1, outcome.retry_after)
+                    if outcome.final_attempt or delay is None or outcome.status_code == 410:
+                        fields.update(status=FAILED, next_attempt_at=None, final_attempt=0)
+                    else:
+                        fields.update(status=PENDING, next_attempt_at=clock.iso(now + timedelta(seconds=delay)))
+                    (gone if outcome.status_code == 410 else failed)[outcome.endpoint.id] = outcome.endpoint
+                await store.record_result(conn, outcome.delivery_id, fields)
+            await store.note_endpoint_success(conn, sorted(succeeded_endpoints))
+            for endpoint_id, endpoint in failed.items():
+                if endpoint_id in succeeded_endpoints:
+                    continue  # it answered 2xx in this same batch: not failing every attempt
+                since = await store.note_endpoint_failure(conn, endpoint_id, now_iso)
+                if (now - clock.parse(since)).total_seconds() >= self.rt.config.webhook_disable_after_seconds:
+                    await service.disable_failing(conn, self.rt, endpoint, "failing", now_iso)
+            for endpoint in gone.values():
+                # 410 Gone: the receiver says the endpoint no longer exists (Standard Webhooks).
+                await service.disable_failing(conn, self.rt, endpoint, "gone", now_iso)
+
+    def _delay(self, attempts_made: int, retry_after: float | None) -> float | None:
+        """Seconds until the next attempt after ``attempts_made`` attempts, None when the schedule is spent."""
+        if attempts_made > len(self.schedule):
+            return None
+        delay = self.schedule[attempts_made - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+        if retry_after is not None:
+            # Honour the receiver's Retry-After, within the schedule's longest wait.
+            delay = max(delay, min(retry_after, max(self.schedule)))
+        return delay
+
+
+async def run(rt: Runtime) -> None:
+    await DeliveryWorker(rt).run()
