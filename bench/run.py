@@ -21,7 +21,11 @@ What it does, in order:
    the gzipped sizes of the loader and of the card frame against their goals, and the time from the
    script tag to ``flint:ready`` in real Chromium (Playwright), against a plain iframe's load measured
    in the same run. One buyer at a time, after the load scenarios, on the same server.
-6. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
+6. Webhook delivery (bench/webhooks.py; ``--no-webhooks`` skips it, ``--webhooks-only`` runs only it),
+   after ``flint serve`` has stopped: its own SQLite file, one ``flint worker`` process and a local
+   receiver. Deliveries per second draining a backlog, against an httpx client posting straight to the
+   same receiver in the same run; then event -> first delivery attempt (p50/p99) under a steady load.
+7. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
    scenario to healthz, CPU used by client and server during each window, the config, and the goals
    (pass/fail; a missed goal is reported, never an exit status).
 
@@ -49,7 +53,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from . import widget
+from . import webhooks, widget
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -605,7 +609,24 @@ def main(argv: list[str] | None = None) -> int:
     widget_mode.add_argument("--no-widget", action="store_true", help="skip the embedded widget section")
     widget_mode.add_argument("--widget-only", action="store_true",
                              help="run only the embedded widget section (no load scenarios)")
+    webhooks_mode = parser.add_mutually_exclusive_group()
+    webhooks_mode.add_argument("--no-webhooks", action="store_true", help="skip the webhook delivery section")
+    webhooks_mode.add_argument("--webhooks-only", action="store_true",
+                               help="run only the webhook delivery section (no server, no widget)")
+    parser.add_argument("--webhook-events", type=int, default=5000,
+                        help="backlog the worker drains for the throughput figure (default 5000)")
+    parser.add_argument("--webhook-rate", type=float, default=450.0,
+                        help="events/s produced for the latency figure (default 450)")
+    parser.add_argument("--webhook-duration", type=float, default=10.0,
+                        help="seconds of that steady production (default 10)")
+    parser.add_argument("--webhook-batch", type=int, default=5, help="events per producer transaction (default 5)")
+    parser.add_argument("--webhooks-profile", action="store_true",
+                        help="run the webhook worker under cProfile and put its top functions in the results")
     args = parser.parse_args(argv)
+    if args.webhooks_only and args.widget_only:
+        parser.error("--widget-only and --webhooks-only exclude each other")
+    if args.webhook_events < 2 or args.webhook_rate <= 0 or args.webhook_duration <= 0 or args.webhook_batch < 1:
+        parser.error("--webhook-events >= 2, --webhook-rate > 0, --webhook-duration > 0, --webhook-batch >= 1")
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
@@ -620,6 +641,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--widget-runs must be >= 1, --widget-warmup >= 0")
     if args.widget_only:
         chosen = []
+        args.no_webhooks = True
+    if args.webhooks_only:
+        chosen = []
+        args.no_widget = True
+    need_server = bool(chosen) or not args.no_widget
 
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="flint-bench-"))
@@ -628,11 +654,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {}
     notes: list[str] = []
     widget_out: dict | None = None
+    webhooks_out: dict | None = None
+    server_alive: bool | None = None  # at the end of the server's part (None: it never ran)
     try:
-        _log(f"seeding a merchant in {tmp}")
-        secret = server.seed_merchant()
-        server.start()
-        _log(f"flint serve is up at {server.url} (pid {server.process.pid})")
+        if need_server:
+            _log(f"seeding a merchant in {tmp}")
+            secret = server.seed_merchant()
+            server.start()
+            _log(f"flint serve is up at {server.url} (pid {server.process.pid})")
+        else:
+            secret = ""
         if chosen:
             client = Client("127.0.0.1", server.port, args.workers, args.connections)
         host = f"127.0.0.1:{server.port}"
@@ -729,10 +760,31 @@ def main(argv: list[str] | None = None) -> int:
                 widget_out = {"error": message, "goals": widget.goals_for({}),
                               "notes": [f"the widget section failed: {message}"]}
             notes.extend(widget_out.pop("notes"))
+
+        if need_server:
+            server_alive = server.alive()
+            server.stop()
+        if client is not None:
+            client.close()
+            client = None
+        if not args.no_webhooks:
+            # Last, on a quiet box: no flint serve, its own database, one flint worker process.
+            _log(f"webhooks: {args.webhook_events} backlogged deliveries through one flint worker, then "
+                 f"{args.webhook_rate:g} events/s for {args.webhook_duration:g} s")
+            try:
+                webhooks_out = webhooks.run(tmp / "webhooks", BENCH_SECRET, events=args.webhook_events,
+                                            rate=args.webhook_rate, duration=args.webhook_duration,
+                                            batch=args.webhook_batch, profile=args.webhooks_profile, log=_log)
+            except Exception as error:  # reported with the rest; the other sections' results still count
+                message = f"{type(error).__name__}: {str(error)[:500]}"
+                webhooks_out = {"error": message, "goals": webhooks.goals_for({}),
+                                "notes": [f"the webhook section failed: {message}"]}
+            notes.extend(webhooks_out.pop("notes"))
     finally:
         if client is not None:
             client.close()
-        server_alive = server.alive()
+        if server_alive is None and need_server:
+            server_alive = server.alive()
         server.stop()
         server_log = server.logs()
         if args.keep_tmp:
@@ -757,7 +809,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"changed during the benchmark, so the ratios are less trustworthy")
     if widget_out is not None:
         goals.update(widget_out.pop("goals"))
-    if not server_alive:
+    if webhooks_out is not None:
+        goals.update(webhooks_out.pop("goals"))
+    if need_server and not server_alive:
         notes.append("the server process had exited before the benchmark stopped it")
     log_errors = [line for line in server_log.splitlines() if '"level": "error"' in line or "Traceback" in line]
     results = {
@@ -770,12 +824,17 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
             "widget": None if args.no_widget else {
                 "runs": args.widget_runs, "warmup_runs": args.widget_warmup, "budget_s": args.widget_budget},
+            "webhooks": None if args.no_webhooks else {
+                "events": args.webhook_events, "rate_per_s": args.webhook_rate,
+                "duration_s": args.webhook_duration, "batch": args.webhook_batch,
+                "profiled": args.webhooks_profile},
         },
         "baseline": "healthz",
         "scenarios": list(rows.values()),
         "ratios_to_healthz": {n: r["ratio_to_healthz"] for n, r in rows.items()},
         "baseline_drift": drift,
         "widget": widget_out,
+        "webhooks": webhooks_out,
         "goals": goals,
         "server_log_errors": log_errors[:20],
         "notes": notes,
@@ -791,6 +850,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if widget_out is not None:
         print(widget.report(widget_out))
+        print()
+    if webhooks_out is not None:
+        print(webhooks.report(webhooks_out))
         print()
     for key, goal in goals.items():
         detail = goal.get("actual_ratio", goal.get("actual", goal.get("actual_ms")))

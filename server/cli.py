@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
 
     demo = commands.add_parser(
-        "demo", help="migrate, seed a demo merchant, and run Flint and a demo merchant shop (examples/shop)")
+        "demo", help="migrate, seed a demo merchant and its webhook endpoint, and run Flint and a demo merchant "
+                     "shop (examples/shop) that receives the webhooks")
     demo.add_argument("--host", default="127.0.0.1", help="where both servers listen")
     demo.add_argument("--port", type=int, default=8000, help="Flint's port")
     demo.add_argument("--shop-port", type=int, default=8001, help="the demo shop's port (its own origin)")

@@ -1,6 +1,6 @@
-"""``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant, then run
-Flint and the demo merchant shop (examples/shop) on another origin in one process, and print the
-URLs and the login."""
+"""``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant and its
+webhook endpoint (all events, to the shop's ``/webhooks``), then run Flint and the demo merchant
+shop (examples/shop) on another origin in one process, and print the URLs and the login."""
 from __future__ import annotations
 
 import asyncio
@@ -12,12 +12,17 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .config import Config
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 DEMO_EMAIL = "demo@flint.test"
 DEMO_PASSWORD = "flint-demo-password"
 DEMO_NAME = "Demo Coffee Roasters"
+DEMO_WEBHOOK_DESCRIPTION = "The demo shop (flint demo)"
 
 log = logging.getLogger("flint.demo")
 
@@ -29,6 +34,8 @@ class Seeded:
     session_id: str
     client_token: str
     allowed_origins: tuple[str, ...]
+    webhook_endpoint_id: str | None = None
+    webhook_secret: str | None = None  # whsec_..., for the in-process shop; None: webhooks are off
 
 
 def _url_host(host: str) -> str:
@@ -42,9 +49,42 @@ def shop_origins(host: str, shop_port: int) -> list[str]:
     return sorted({f"http://{_url_host(host)}:{shop_port}", f"http://localhost:{shop_port}"})
 
 
+async def _webhook_endpoint(rt: Runtime, merchant_id: str, url: str) -> tuple[str, str] | None:
+    """The demo merchant's endpoint for every event at the shop's ``url``, and a secret for it:
+    created on a first run; on a re-run the same endpoint (pointed at this run's shop, re-enabled
+    if need be) with a rotated secret, since secrets are shown once and never read back. None when
+    this Flint refuses the URL (production wants https and a public address): the demo then runs
+    without webhooks."""
+    from .errors import FlintError
+    from .webhooks import service as webhooks
+
+    mine: list = []
+    after = None
+    while True:
+        endpoints, has_more = await webhooks.list_endpoints(rt, merchant_id, 100, after)
+        mine += [e for e in endpoints if e.url == url or e.description == DEMO_WEBHOOK_DESCRIPTION]
+        if not has_more or not endpoints:
+            break
+        after = endpoints[-1].id
+    existing = next((e for e in mine if e.url == url), mine[0] if mine else None)
+    try:
+        if existing is None:
+            endpoint, secret = await webhooks.create_endpoint(rt, merchant_id, url=url, events=["*"],
+                                                              description=DEMO_WEBHOOK_DESCRIPTION)
+            return endpoint.id, secret
+        if existing.url != url or existing.status != "enabled" or existing.event_filters != ["*"]:
+            await webhooks.update_endpoint(rt, merchant_id, existing.id, url=url, events=["*"], status="enabled")
+        endpoint, secret = await webhooks.rotate_secret(rt, merchant_id, existing.id)
+        return endpoint.id, secret
+    except FlintError as error:
+        log.warning("demo webhooks are off: %s: %s", error.code, error.detail)
+        return None
+
+
 async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
-    """Idempotent: a first run creates the demo merchant; a re-run makes sure the shop's origins
-    are allowed and makes a fresh secret key (keys are shown once, never read back)."""
+    """Idempotent: a first run creates the demo merchant and its webhook endpoint; a re-run makes
+    sure the shop's origins are allowed and the endpoint is there, and makes a fresh secret key and
+    a fresh webhook secret (both are shown once, never read back)."""
     from .actors import Actor
     from .checkout import service as checkout
     from .db.migrate import migrate
@@ -66,6 +106,8 @@ async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
             current = json.loads(existing.allowed_origins or "[]")
             merchant = await merchants.update_merchant(rt, existing.id, origins=sorted(set(current) | set(origins)))
             _, secret = await merchants.create_key(rt, merchant.id)
+        # Before the checkout below, so its events (order.created, ...) reach the shop too.
+        webhook = await _webhook_endpoint(rt, merchant.id, f"{shop_url}/webhooks")
         # An open hosted checkout for the buyer curl below; it returns to the shop's success page.
         session = await checkout.create_session(rt, merchant.id, checkout.NewSession(
             mode="hosted", success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
@@ -74,7 +116,9 @@ async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
             Actor("merchant", merchant.id))
         shown = checkout.present(rt, session)
         return Seeded(merchant.id, secret, shown["id"], shown["client_token"],
-                      tuple(json.loads(merchant.allowed_origins)))
+                      tuple(json.loads(merchant.allowed_origins)),
+                      webhook_endpoint_id=webhook[0] if webhook else None,
+                      webhook_secret=webhook[1] if webhook else None)
     finally:
         await rt.stop()
 
@@ -93,11 +137,17 @@ def _check_port_free(host: str, port: int) -> None:
 
 def _banner(config: Config, seeded: Seeded, shop_url: str) -> str:
     flint = config.public_url
+    if seeded.webhook_endpoint_id:
+        webhooks = (f"{shop_url}/webhooks\n      the events Flint signed and sent to the shop "
+                    f"(endpoint {seeded.webhook_endpoint_id}, all events), as the shop verified them.")
+    else:
+        webhooks = f"off (this Flint refused {shop_url}/webhooks as a webhook URL)"
     return f"""
 Flint demo is running.
 
   Open this in a browser: {shop_url}/
       {DEMO_NAME}, a demo merchant shop on its own origin, paying with Flint's embedded checkout.
+  Webhooks:      {webhooks}
   Flint:         {flint}
   Merchant:      {seeded.merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Secret key:    {seeded.secret_key}
@@ -128,21 +178,28 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    # The shop calls Flint's API where this process listens; buyers' browsers load the widget
+    # from Flint's public URL. It starts first: Flint's delivery worker starts with Flint and sends
+    # the seeded checkout's events at once (a refused first attempt would wait for its retry).
+    shop = create_shop(f"http://{_url_host(host)}:{port}", seeded.secret_key, config.public_url,
+                       webhook_secret=seeded.webhook_secret)
+    shop_task = asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait))
+    try:
+        await wait_listening(host, shop_port, serving=shop_task)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(shop_task, return_exceptions=True)
+        raise
+
     hyper = HypercornConfig()
     hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     hyper.accesslog = None  # Flint's own structured request log replaces it
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.graceful_timeout = 5
     flint_task = asyncio.create_task(serve(create_app(config), hyper, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-
-    # The shop calls Flint's API where this process listens; buyers' browsers load the widget
-    # from Flint's public URL.
-    shop = create_shop(f"http://{_url_host(host)}:{port}", seeded.secret_key, config.public_url)
-    shop_task = asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait))
     tasks = (flint_task, shop_task)
     try:
         await wait_listening(host, port, serving=flint_task)
-        await wait_listening(host, shop_port, serving=shop_task)
     except BaseException:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

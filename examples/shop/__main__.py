@@ -1,6 +1,7 @@
 """``python -m examples.shop``: run the demo shop against a Flint server.
 
-    SHOP_SECRET_KEY=sk_test_... python -m examples.shop --flint-url http://127.0.0.1:8000 --port 8001
+    SHOP_SECRET_KEY=sk_test_... SHOP_WEBHOOK_SECRET=whsec_... \
+        python -m examples.shop --flint-url http://127.0.0.1:8000 --port 8001
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import sys
 
 from .app import create_shop
 from .server import connect_host, serve_shop, wait_listening
+from .webhooks import check_secret
 
 
 async def _run(args: argparse.Namespace) -> None:
-    app = create_shop(args.flint_url, args.secret_key, args.flint_public_url)
+    app = create_shop(args.flint_url, args.secret_key, args.flint_public_url, args.webhook_secret)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,9 +47,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="Flint as buyers' browsers reach it (env SHOP_FLINT_PUBLIC_URL; default --flint-url)")
     parser.add_argument("--secret-key", default=os.environ.get("SHOP_SECRET_KEY"),
                         help="the merchant's secret key, sk_test_... (env SHOP_SECRET_KEY, preferred)")
+    parser.add_argument("--webhook-secret", default=os.environ.get("SHOP_WEBHOOK_SECRET") or None,
+                        help="the webhook endpoint's signing secret, whsec_... (env SHOP_WEBHOOK_SECRET, "
+                             "preferred); without it POST /webhooks answers 503")
     args = parser.parse_args(argv)
     if not args.secret_key:
         parser.error("a secret key is needed: --secret-key or SHOP_SECRET_KEY")
+    if args.webhook_secret:
+        try:
+            check_secret(args.webhook_secret)
+        except ValueError as error:
+            parser.error(str(error))
     logging.basicConfig(level=os.environ.get("SHOP_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -1,5 +1,7 @@
-"""The shop's Quart application: a product page, a checkout page with Flint's embedded widget, and a
-success page that reads the order's status back from Flint's API.
+"""The shop's Quart application: a product page, a checkout page with Flint's embedded widget, a
+success page that reads the order's status back from Flint's API, and a webhook receiver
+(``POST /webhooks``, verified with the ``standardwebhooks`` package) whose latest events
+``GET /webhooks`` lists.
 
 Everything it knows about payments comes from Flint's public HTTP API, called with the merchant's
 secret key from this server (never from the buyer's browser). The browser only ever sees the
@@ -16,7 +18,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from quart import Quart, Response, redirect, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .webhooks import Inbox, Rejected
 
 log = logging.getLogger("examples.shop")
 
@@ -29,6 +33,8 @@ PRODUCT = {
     "currency": "usd",
 }
 MAX_QUANTITY = 10
+# Flint's events are a few KB; nothing this shop accepts is anywhere near this.
+MAX_BODY_BYTES = 1024 * 1024
 # Flint's ids are a prefix and base62 characters (server/ids.py); anything else is not a session.
 _SESSION_ID = re.compile(r"^cs_[0-9A-Za-z]{1,64}$")
 # Minor-unit exponents (ISO 4217) and symbols for the currencies this shop may show.
@@ -61,16 +67,21 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | None = None) -> Quart:
+def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | None = None,
+                webhook_secret: str | None = None) -> Quart:
     """The shop, talking to Flint at ``flint_api_url`` with ``secret_key``; buyers' browsers load
-    Flint's widget from ``flint_public_url`` (default: ``flint_api_url``)."""
+    Flint's widget from ``flint_public_url`` (default: ``flint_api_url``). With ``webhook_secret``
+    (the endpoint's ``whsec_...``) it accepts Flint's webhooks at ``POST /webhooks``; without it
+    that answers 503. A secret that is not ``whsec_`` + base64 raises ValueError here."""
     api_url = flint_api_url.rstrip("/")
     public_url = (flint_public_url or flint_api_url).rstrip("/")
     flint_origin = _origin(public_url)
+    inbox = Inbox(webhook_secret) if webhook_secret else None
 
     app = Quart(__name__, template_folder="templates", static_folder="static")
     app.config["SHOP_FLINT_API_URL"] = api_url
     app.config["SHOP_FLINT_PUBLIC_URL"] = public_url
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     clients: dict[str, httpx.AsyncClient] = {}
 
     def flint() -> httpx.AsyncClient:
@@ -223,6 +234,39 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
         return await page("success.html", title=f"Your order — {SHOP_NAME}", session=session, order=order,
                           lines=_lines(order), total=format_money(order["amount_total"], order["currency"]),
                           paid=format_money(order.get("amount_paid", 0), order["currency"]))
+
+    def plain(status: int, text: str) -> Response:
+        return Response(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+    @app.post("/webhooks")
+    async def receive_webhook():
+        """Flint's deliveries: verify the signature over the exact bytes received, store, answer
+        204 at once. Anything slow a real shop does with an event belongs after the answer."""
+        if inbox is None:
+            return plain(503, "webhooks not configured")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return plain(413, "too large")
+        try:
+            body = await request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            return plain(413, "too large")
+        headers = {name: value for name, value in request.headers.items()}
+        try:
+            received = inbox.accept(body, headers)
+        except Rejected as why:
+            log.warning("webhook rejected", extra={"reason": str(why),
+                                                   "webhook_id": request.headers.get("webhook-id", "")[:64]})
+            return plain(400, "invalid signature")
+        if received is None:
+            log.info("webhook redelivered", extra={"webhook_id": request.headers.get("webhook-id", "")[:64]})
+        else:
+            log.info("webhook received", extra={"webhook_id": received.webhook_id, "type": received.type})
+        return Response(status=204)
+
+    @app.get("/webhooks")
+    async def webhooks_page():
+        return await page("webhooks.html", title=f"Webhooks — {SHOP_NAME}", inbox=inbox,
+                          events=inbox.latest() if inbox else [], endpoint_url=f"{shop_origin()}/webhooks")
 
     @app.errorhandler(404)
     async def not_found(_error):

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..errors import invalid
 
 MAX_URL = 2048
+DNS_TIMEOUT = 3.0  # seconds for a lookup at creation; a delivery's lookup counts against its own timeout
 
 
 class DestinationRefused(Exception):
@@ -50,6 +51,10 @@ def check_url_syntax(url: str, *, production: bool, param: str = "url") -> None:
         raise invalid("url_invalid", "Webhook URLs cannot have a fragment.", param)
     if port == 0:
         raise invalid("url_invalid", "This is not a valid URL.", param)
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise invalid("url_invalid", "The URL's host is not a valid host name.", param) from None
 
 
 def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> bool:
@@ -74,6 +79,8 @@ async def resolve(url: str, *, allow_loopback: bool) -> Target:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:
             raise DestinationRefused(f"dns_error: {error.strerror or error}") from None
+        except UnicodeError:
+            raise DestinationRefused("dns_error: not a valid host name") from None
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses:
         raise DestinationRefused("dns_error: no address")
@@ -86,10 +93,24 @@ async def resolve(url: str, *, allow_loopback: bool) -> Target:
 
 
 async def check_destination(url: str, *, production: bool, param: str = "url") -> None:
-    """At creation: the syntax, and where the host resolves now (400 when not allowed)."""
+    """At creation: the syntax, and (in production) where the host resolves now: 400 when not allowed."""
     check_url_syntax(url, production=production, param=param)
+    if not production:
+        # Development takes loopback and names that do not resolve yet; a literal private address
+        # is refused at once. Every delivery is checked when it is sent, in either mode.
+        try:
+            literal = ipaddress.ip_address(urlsplit(url).hostname or "")
+        except ValueError:
+            return
+        if not _allowed(literal, allow_loopback=True):
+            raise invalid("url_not_allowed", f"Webhooks cannot go to private, loopback or link-local addresses "
+                          f"({literal}).", param)
+        return
     try:
-        await resolve(url, allow_loopback=not production)
+        async with asyncio.timeout(DNS_TIMEOUT):
+            await resolve(url, allow_loopback=False)
+    except TimeoutError:
+        raise invalid("url_unresolvable", "The URL's host did not resolve in time.", param) from None
     except DestinationRefused as refused:
         code, _, detail = str(refused).partition(": ")
         if code == "dns_error":

@@ -8,7 +8,7 @@ from ..api.validation import Body
 
 
 class CreateEndpoint(Body):
-    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://",
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://", examples=["https://shop.example/webhooks"],
                      description="Where to POST events: https in production, never a private address.")
     events: list[str] = Field(min_length=1, max_length=64, examples=[["payment.succeeded", "order.*"], ["*"]],
                               description='Event types, prefixes like "payment.*", or "*" for all.')

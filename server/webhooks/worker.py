@@ -34,9 +34,10 @@ from .models import ENABLED, FAILED, PENDING, SUCCEEDED, Attempt, Endpoint
 log = logging.getLogger("flint.webhooks")
 
 USER_AGENT = "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"
-LEASE_MARGIN_SECONDS = 20  # a claimed delivery is someone's for the timeout plus this
+LEASE_MARGIN_SECONDS = 5  # a claimed delivery is this worker's for the timeout plus this
 FLUSH_INTERVAL = 0.05
 FLUSH_BATCH = 200
+DNS_CACHE_SECONDS = 5.0
 JITTER = 0.2  # each retry waits its scheduled delay ±20%, so failing endpoints do not stampede
 
 
@@ -80,6 +81,7 @@ class DeliveryWorker:
         self.schedule = config.webhook_retry_schedule
         self.allow_loopback = not config.is_production
         self.inflight: Counter[str] = Counter()
+        self.dns_cache: dict[str, tuple[float, egress.Target | egress.DestinationRefused]] = {}
         self.tasks: set[asyncio.Task] = set()
         self.outcomes: list[Outcome] = []
         self.slot_freed = asyncio.Event()
@@ -177,12 +179,12 @@ class DeliveryWorker:
         try:
             if endpoint.status != ENABLED:
                 return  # closed since it was claimed: its pending deliveries were failed with it
-            target = await egress.resolve(endpoint.url, allow_loopback=self.allow_loopback)
             body = json.dumps(event.to_dict(), separators=(",", ":")).encode()
             headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at),
                                       event.id, int(attempted.timestamp()), body)
-            request = self._pinned_request(endpoint.url, target, body, headers)
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout):  # the lookup, connect, send and status line
+                target = await self._resolve(endpoint.url)
+                request = self._pinned_request(endpoint.url, target, body, headers)
                 response = await self.client.send(request, stream=True)
                 await response.aclose()  # the body is not read: only the status matters
             outcome.status_code = response.status_code
@@ -201,6 +203,25 @@ class DeliveryWorker:
         self.outcomes.append(outcome)
         if len(self.outcomes) >= FLUSH_BATCH:
             self.flush_now.set()
+
+    async def _resolve(self, url: str) -> egress.Target:
+        """egress.resolve, remembered for a few seconds per URL: at hundreds of deliveries a second
+        to one endpoint, one lookup (and one check) serves them all; a changed answer is seen soon."""
+        now = time.monotonic()
+        cached = self.dns_cache.get(url)
+        if cached is not None and cached[0] > now:
+            if isinstance(cached[1], egress.DestinationRefused):
+                raise egress.DestinationRefused(str(cached[1]))
+            return cached[1]
+        if len(self.dns_cache) > 4096:
+            self.dns_cache.clear()
+        try:
+            target = await egress.resolve(url, allow_loopback=self.allow_loopback)
+        except egress.DestinationRefused as refused:
+            self.dns_cache[url] = (now + DNS_CACHE_SECONDS, refused)
+            raise
+        self.dns_cache[url] = (now + DNS_CACHE_SECONDS, target)
+        return target
 
     def _pinned_request(self, url: str, target: egress.Target, body: bytes, headers: dict[str, str]) -> httpx.Request:
         """The request goes to the address egress checked, not to a fresh DNS answer; the URL's

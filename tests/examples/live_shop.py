@@ -28,12 +28,17 @@ class LiveShop:
         return self.log_path.read_text()
 
 
-def start_shop(tmp: Path, flint_url: str, secret_key: str, flint_public_url: str | None = None) -> LiveShop:
-    """``python -m examples.shop`` on a free port; returns once it printed its listening line."""
-    port = free_port()
+def start_shop(tmp: Path, flint_url: str, secret_key: str, flint_public_url: str | None = None,
+               webhook_secret: str | None = None, port: int | None = None) -> LiveShop:
+    """``python -m examples.shop`` on a free port (or ``port``); returns once it printed its
+    listening line. ``webhook_secret`` (whsec_...) turns its ``POST /webhooks`` on."""
+    port = port or free_port()
     log_path = tmp / f"shop-{port}.log"
-    env = dict(os.environ, SHOP_SECRET_KEY=secret_key)  # the key through the environment, not argv
+    env = dict(os.environ, SHOP_SECRET_KEY=secret_key)  # the secrets through the environment, not argv
     env.pop("SHOP_FLINT_PUBLIC_URL", None)
+    env.pop("SHOP_WEBHOOK_SECRET", None)
+    if webhook_secret:
+        env["SHOP_WEBHOOK_SECRET"] = webhook_secret
     args = [sys.executable, "-m", "examples.shop", "--host", "127.0.0.1", "--port", str(port), "--flint-url", flint_url]
     if flint_public_url:
         args += ["--flint-public-url", flint_public_url]

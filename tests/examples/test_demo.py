@@ -1,5 +1,6 @@
 """``flint demo``: one process runs Flint and the demo shop on two origins, prints the URLs and a
-working secret key, and stops cleanly on SIGTERM. Its seeding is idempotent across re-runs."""
+working secret key, delivers the merchant's webhooks to the shop, and stops cleanly on SIGTERM. Its
+seeding is idempotent across re-runs."""
 from __future__ import annotations
 
 import json
@@ -11,13 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import asyncio
 
+import httpx
+from standardwebhooks import Webhook
+
+from server import clock
 from server.config import Config
-from server.demo import DEMO_EMAIL, seed, shop_origins
+from server.demo import DEMO_EMAIL, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
 from server.merchants import service as merchants
 from server.runtime import Runtime
+from server.webhooks import service as webhooks
 from tests.conftest import ROOT, TEST_SECRET, free_port
+
+CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 
 def _answers(url: str) -> bool:
@@ -49,6 +57,8 @@ async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path:
         assert f"Open this in a browser: {shop_url}/" in printed
         assert f"Flint:         {flint_url}" in printed
         assert f"{flint_url}/v1/openapi.json" in printed and DEMO_EMAIL in printed
+        assert re.search(rf"Webhooks:\s+{re.escape(shop_url)}/webhooks\n.*endpoint we_[0-9A-Za-z]+, all events",
+                         printed), printed
         keys = re.findall(r"Secret key:\s+(sk_test_[0-9A-Za-z]+)", printed)
         assert len(keys) == 1
         secret = keys[0]
@@ -70,6 +80,29 @@ async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path:
             assert session["mode"] == "embedded" and session["success_url"].startswith(shop_url)
             pay = await browser.get(f"/pay/{session_id}")
             assert f'<script src="{flint_url}/widget/v1/flint.js" data-client-token="' in pay.text
+
+            # The buyer pays with the token in the tag; Flint's webhooks reach the shop, which verified
+            # them with the secret the demo handed it, and its page lists them.
+            token = re.search(r'data-client-token="([^"]+)"', pay.text).group(1)
+            paid = await flint.post(f"/v1/checkout/sessions/{session_id}/confirm", json={"card": CARD},
+                                    headers={"Authorization": f"Bearer {token}"})
+            assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
+            # The seeded checkout's events, sent as the demo started, arrive as well.
+            seeded_id = re.search(r"Pay the demo checkout (cs_[0-9A-Za-z]+)", printed).group(1)
+            seeded_order = (await flint.get(f"/v1/checkout/sessions/{seeded_id}")).json()["order_id"]
+            wanted = {("order.paid", session["order_id"]), ("payment.succeeded", session["order_id"]),
+                      ("order.created", seeded_order)}
+            deadline = time.monotonic() + 15
+            while True:
+                hooks = await browser.get("/webhooks")
+                assert hooks.status_code == 200
+                listed = set(re.findall(r'<td class="event-type">([^<]+)</td><td><code class="event-id">[^<]+</code>'
+                                        r'</td><td><code class="order-id">([^<]+)</code>', hooks.text))
+                if wanted <= listed:
+                    break
+                assert time.monotonic() < deadline, f"missing at the shop after 15 s: {wanted - listed}"
+                await asyncio.sleep(0.2)
+            assert "✓</span> verified" in hooks.text and "0 rejected" in hooks.text
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -93,9 +126,20 @@ async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_k
     assert set(second.allowed_origins) == {"http://127.0.0.1:8001", "http://localhost:8001",
                                            "http://127.0.0.1:9001", "http://localhost:9001"}
     assert first.session_id != second.session_id and second.client_token
+    # One webhook endpoint for the demo shop, moved to this run's shop, with a fresh secret.
+    assert first.webhook_endpoint_id == second.webhook_endpoint_id
+    assert first.webhook_secret.startswith("whsec_") and second.webhook_secret.startswith("whsec_")
+    assert first.webhook_secret != second.webhook_secret
 
     rt = await Runtime.start(config)
     try:
+        endpoints, _ = await webhooks.list_endpoints(rt, first.merchant_id, 100, None)
+        assert [(e.id, e.url, e.event_filters, e.status, e.description) for e in endpoints] == [
+            (first.webhook_endpoint_id, "http://127.0.0.1:9001/webhooks", ["*"], "enabled", DEMO_WEBHOOK_DESCRIPTION)]
+        # Deliveries are signed with the new secret (and, for the rotation's overlap, the old one).
+        live = webhooks.signing_secrets(rt, endpoints[0], clock.now_iso())
+        assert second.webhook_secret in live
+        Webhook(second.webhook_secret)  # a secret the shop can verify with
         for secret in (first.secret_key, second.secret_key):  # re-running does not revoke a key in use
             key = await merchants.authenticate_secret_key(rt, secret)
             assert key is not None and key.merchant_id == first.merchant_id

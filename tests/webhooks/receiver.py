@@ -53,6 +53,7 @@ class Receiver:
 
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512))
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()

@@ -224,3 +224,54 @@ def test_a_slow_receiver_times_out_and_is_retried_without_delaying_others(hook_s
     assert attempts_url[0]["status_code"] is None and attempts_url[0]["duration_ms"] >= 9_500
     assert fast["id"] != slow["id"]
     merchant_api.delete(f"/v1/webhook_endpoints/{slow['id']}")  # stop the slow retries for later tests
+
+
+def test_an_endpoint_failing_every_attempt_for_long_enough_is_disabled(tmp_path, receiver):
+    """The 3-day rule with the clock shortened: FLINT_WEBHOOK_DISABLE_AFTER_SECONDS=1."""
+    import asyncio
+
+    from server.runtime import Runtime
+    from tests.conftest import start_server, stop_server
+    from tests.factories import make_merchant
+
+    live = start_server(tmp_path, extra_env={"FLINT_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3",
+                                             "FLINT_WEBHOOK_POLL_INTERVAL": "0.05",
+                                             "FLINT_WEBHOOK_DISABLE_AFTER_SECONDS": "1"})
+    try:
+        async def seed():
+            rt = await Runtime.start(live.runtime_config())
+            try:
+                return await make_merchant(rt)
+            finally:
+                await rt.stop()
+
+        _, key = asyncio.run(seed())
+        with live.client(key) as client:
+            failing = endpoint(client, receiver.script("/failing", [500]), events=["order.*"])
+            healthy = endpoint(client, receiver.script("/healthy"), events=["webhook_endpoint.*"])
+            client.post("/v1/orders", json=ORDER)
+            deadline = time.monotonic() + 15
+            while client.get(f"/v1/webhook_endpoints/{failing['id']}").json()["status"] != "disabled":
+                assert time.monotonic() < deadline, "the failing endpoint was not disabled"
+                time.sleep(0.1)
+            shown = client.get(f"/v1/webhook_endpoints/{failing['id']}").json()
+            assert shown["disabled_reason"] == "failing"
+            tries = len(receiver.at("/failing"))
+            assert tries >= 3  # it failed for over a second, attempt after attempt
+            time.sleep(1)
+            assert len(receiver.at("/failing")) == tries  # nothing more is sent to it
+            delivery = client.get(f"/v1/webhook_endpoints/{failing['id']}/deliveries").json()["data"][0]
+            assert (delivery["status"], delivery["last_error"]) == ("failed", "endpoint_disabled")
+            # The merchant sees why: an event in GET /v1/events, delivered to its healthy endpoint too.
+            disabled = client.get("/v1/events", params={"type": "webhook_endpoint.disabled"}).json()["data"]
+            assert [e["data"]["object"]["id"] for e in disabled] == [failing["id"]]
+            got = receiver.wait_for("/healthy", 1)
+            assert verified(healthy["secret"], got[0])["type"] == "webhook_endpoint.disabled"
+            # Re-enabled, then a manual retry delivers the failed delivery once the receiver is back.
+            receiver.script("/failing", [200])
+            client.post(f"/v1/webhook_endpoints/{failing['id']}", json={"status": "enabled"})
+            assert client.post(f"/v1/webhook_deliveries/{delivery['id']}/retry").status_code == 200
+            last = receiver.wait_for("/failing", tries + 1)[-1]
+            assert verified(failing["secret"], last)["type"] == "order.created"
+    finally:
+        stop_server(live)

@@ -1,0 +1,627 @@
+"""Webhook delivery's part of the benchmark (issue 6): how many deliveries per second one ``flint worker``
+process sends to a local receiver on SQLite, and how long an event waits for its first delivery attempt
+under that load. Called by ``bench.run``; needs no ``flint serve`` (the worker and its database only).
+
+Set-up (un-timed), in a fresh SQLite file of its own: a merchant (tests/factories.make_merchant) and one
+webhook endpoint for ``"*"`` (server/webhooks/service.create_endpoint) pointing at the real asyncio
+receiver of tests/webhooks/receiver.py, in a thread of this process, answering 200 at once.
+
+1. **Throughput.** A backlog of ``events`` events is recorded through the events service
+   (``record_all``, 100 order-less ``order.created`` events per transaction; the outbox writes one
+   pending delivery per event in the same transaction) while no worker runs. Then ONE ``flint worker``
+   process starts (FLINT_WEBHOOK_POLL_INTERVAL and the concurrency at their defaults) and the receiver
+   counts arrivals. deliveries/s = (N - 1) / (last arrival - first arrival), so the process's start-up
+   is not in it (it is reported apart, as is the time until every outcome is recorded in the database).
+
+   Baseline, same run, same receiver: one process with an ``httpx.AsyncClient`` set up as the worker's
+   (same limits, ``send(stream=True)`` then ``aclose()``), 64 requests in flight, posting N bodies of the
+   same size with the same headers: the ceiling of Python HTTP (httpx) against this receiver on this box.
+   The ratio worker / baseline says how much of that ceiling the worker reaches. A second baseline at 16
+   in flight (the worker's per-endpoint limit, and with one endpoint its effective concurrency) is context.
+
+2. **Latency under load.** With that worker still running, a producer in this process records events at
+   a steady ``rate`` for ``duration`` s, ``batch`` events per transaction (events service, as above; not
+   the HTTP API, whose request handling would share the two cores and limit the rate before the worker
+   does). For each event: first arrival at the receiver minus the event's ``created_at`` as stored
+   (microseconds; the body's ``created_at`` is whole seconds). Also from the producer's COMMIT, which is
+   when the worker can first see it. An event not delivered within ``grace`` s after the last one was
+   recorded counts as missing (and as infinitely late in the percentiles).
+
+Goals: >= 500 deliveries/s (absolute), and p99 of event -> first attempt < 1 s with every event delivered.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+THROUGHPUT_GOAL = 500.0  # deliveries per second, one worker process, SQLite
+LATENCY_P99_GOAL_MS = 1000.0  # event recorded -> first delivery attempt at the receiver, under that load
+BASELINE_CONCURRENCY = 64  # the worker's webhook_concurrency default
+PER_ENDPOINT = 16  # the worker's webhook_per_endpoint default
+SEED_BATCH = 100
+HOOK_PATH = "/hook"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+
+def _percentile(sorted_values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile (as bench.run)."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-pct * len(sorted_values) // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def _ms(value: float | None) -> float | None:
+    if value is None:
+        return None
+    return round(value * 1000, 1) if value != float("inf") else None
+
+
+def _proc_cpu(pid: int) -> float:
+    """User+system CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _machine_cpu() -> tuple[float, float]:
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+class _Window:
+    """CPU of the worker, of this process (receiver thread + producer/poller) and of the machine."""
+
+    def __init__(self, worker_pid: int | None) -> None:
+        self.pid = worker_pid
+        self.t = time.monotonic()
+        self.worker = _proc_cpu(worker_pid) if worker_pid else 0.0
+        self.me = sum(os.times()[:2])
+        self.machine = _machine_cpu()
+
+    def until_now(self, requests: int) -> dict:
+        span = max(1e-9, time.monotonic() - self.t)
+        worker = (_proc_cpu(self.pid) - self.worker) if self.pid else 0.0
+        me = sum(os.times()[:2]) - self.me
+        busy1, total1 = _machine_cpu()
+        busy = (busy1 - self.machine[0]) / max(1, total1 - self.machine[1])
+        cores = os.cpu_count() or 1
+        out = {"worker_cores": round(worker / span, 2), "bench_process_cores": round(me / span, 2),
+               "machine_busy_pct": round(100 * busy, 1),
+               "other_cores": round(max(0.0, busy * cores - (worker + me) / span), 2)}
+        if requests and self.pid:
+            out["worker_cpu_ms_per_delivery"] = round(1000 * worker / requests, 3)
+        if requests and not self.pid:
+            out["bench_cpu_ms_per_request"] = round(1000 * me / requests, 3)
+        return out
+
+
+def _receiver_class():
+    from tests.webhooks.receiver import Receiver
+
+    class CountingReceiver(Receiver):
+        """The tests' receiver, also counting connections (how many the client opened: with keep-alive
+        and a pool, about the most requests it ever had in flight to this endpoint)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.connections = 0
+            self.open_connections = 0
+            self.max_open_connections = 0
+
+        async def _handle(self, reader, writer) -> None:
+            self.connections += 1
+            self.open_connections += 1
+            self.max_open_connections = max(self.max_open_connections, self.open_connections)
+            try:
+                await super()._handle(reader, writer)
+            finally:
+                self.open_connections -= 1
+
+        def reset(self) -> None:
+            with self.lock:
+                self.received.clear()
+                self.scripts.clear()
+            self.connections = 0
+            self.max_open_connections = self.open_connections
+
+    return CountingReceiver
+
+
+def _arrival_stats(times: list[float]) -> dict:
+    times = sorted(times)
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return {"first_at": times[0] if times else None, "last_at": times[-1] if times else None,
+            "span_s": round(span, 3), "per_s": round((len(times) - 1) / span, 1) if span > 0 else None}
+
+
+# ----------------------------------------------------------------------------------------------
+# Seeding and producing (the events service, in this process)
+# ----------------------------------------------------------------------------------------------
+
+def _config(db_url: str, secret: str):
+    from server.config import Config
+
+    return Config(database_url=db_url, secret_keys=(secret,), public_url="http://127.0.0.1:9", env="development",
+                  log_level="WARNING")
+
+
+def _obj(i: int) -> dict:
+    return {"id": f"ord_bench{i:07d}", "object": "order", "status": "open", "currency": "usd", "amount_total": 2500}
+
+
+async def _seed(db_url: str, secret: str, receiver_url: str, n_events: int) -> dict:
+    from server.actors import Actor
+    from server.db.migrate import migrate
+    from server.events import service as events
+    from server.runtime import Runtime
+    from server.webhooks import service as webhooks
+    from tests.factories import make_merchant
+
+    rt = await Runtime.start(_config(db_url, secret))
+    try:
+        await migrate(rt.db)
+        merchant, _ = await make_merchant(rt)
+        endpoint, _ = await webhooks.create_endpoint(rt, merchant.id, url=receiver_url, events=["*"],
+                                                     description="bench receiver")
+        actor = Actor("merchant", merchant.id)
+        started = time.monotonic()
+        made = 0
+        sample = None
+        while made < n_events:
+            size = min(SEED_BATCH, n_events - made)
+            async with rt.db.transaction() as conn:
+                recorded = await events.record_all(conn, merchant_id=merchant.id, actor=actor,
+                                                   items=[("order.created", _obj(made + i)) for i in range(size)])
+            sample = sample or recorded[0]
+            made += size
+        seconds = time.monotonic() - started
+        async with rt.db.read() as conn:
+            row = await conn.fetch_one("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
+        from server.webhooks import signing
+
+        body = json.dumps(sample.to_dict(), separators=(",", ":")).encode()
+        secret_plain = webhooks.signing_secrets(rt, endpoint, "")
+        headers = signing.headers(secret_plain, sample.id, int(time.time()), body)
+        return {"merchant_id": merchant.id, "endpoint_id": endpoint.id, "pending": row["n"],
+                "seed_s": round(seconds, 2), "body": body, "headers": headers}
+    finally:
+        await rt.stop()
+
+
+async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, duration: float,
+                   batch: int) -> dict:
+    """Records ``rate`` events/s for ``duration`` s, ``batch`` per transaction, on an absolute schedule (a
+    late batch is sent at once, so the rate catches up). Returns {event_id: (created_at, committed_at)}."""
+    from server import clock
+    from server.actors import Actor
+    from server.events import service as events
+    from server.runtime import Runtime
+
+    rt = await Runtime.start(_config(db_url, secret))
+    out: dict[str, tuple[float, float]] = {}
+    tx_ms: list[float] = []
+    late: list[float] = []
+    try:
+        actor = Actor("merchant", merchant_id)
+        n_batches = max(1, int(rate * duration / batch))
+        interval = batch / rate
+        t0 = time.monotonic() + 0.05
+        made = 0
+        for k in range(n_batches):
+            target = t0 + k * interval
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late.append(-delay)
+            begin = time.monotonic()
+            async with rt.db.transaction() as conn:
+                recorded = await events.record_all(conn, merchant_id=merchant_id, actor=actor,
+                                                   items=[("order.created", _obj(10_000_000 + made + i))
+                                                          for i in range(batch)])
+            committed = time.time()
+            tx_ms.append((time.monotonic() - begin) * 1000)
+            for event in recorded:
+                out[event.id] = (clock.parse(event.created_at).timestamp(), committed)
+            made += batch
+        elapsed = time.monotonic() - t0
+    finally:
+        await rt.stop()
+    tx_ms.sort()
+    late.sort()
+    return {"events": out, "elapsed_s": elapsed, "batches": n_batches,
+            "tx_ms": {"p50": round(_percentile(tx_ms, 50), 2), "p99": round(_percentile(tx_ms, 99), 2),
+                      "max": round(tx_ms[-1], 2)},
+            "behind_schedule": {"batches": len(late), "max_ms": round(late[-1] * 1000, 1) if late else 0.0}}
+
+
+# ----------------------------------------------------------------------------------------------
+# The httpx baseline (its own process, like the worker)
+# ----------------------------------------------------------------------------------------------
+
+def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int, concurrency: int) -> None:
+    import httpx
+
+    async def go() -> dict:
+        client = httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, timeout=httpx.Timeout(10.0),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+        state = {"next": 0, "ok": 0, "errors": 0}
+        all_headers = {**headers, "content-type": "application/json",
+                       "user-agent": "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"}
+
+        async def one_lane() -> None:
+            while state["next"] < n:
+                state["next"] += 1
+                try:
+                    request = client.build_request("POST", url, content=body, headers=all_headers)
+                    response = await client.send(request, stream=True)
+                    await response.aclose()
+                    state["ok" if response.status_code == 200 else "errors"] += 1
+                except httpx.HTTPError:
+                    state["errors"] += 1
+
+        cpu0, t0 = sum(os.times()[:2]), time.monotonic()
+        await asyncio.gather(*(one_lane() for _ in range(concurrency)))
+        cpu, elapsed = sum(os.times()[:2]) - cpu0, time.monotonic() - t0
+        await client.aclose()
+        return {"ok": state["ok"], "errors": state["errors"], "elapsed_s": elapsed, "cpu_s": cpu}
+
+    pipe.recv()  # "go"
+    pipe.send(asyncio.run(go()))
+
+
+def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrency: int) -> dict:
+    receiver.reset()
+    path = f"/baseline-{concurrency}"
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_baseline_main, args=(child, receiver.url(path), body, headers, n, concurrency),
+                       daemon=True)
+    proc.start()
+    child.close()
+    try:
+        window = _Window(proc.pid)
+        parent.send("go")
+        deadline = time.monotonic() + 120
+        while not parent.poll(0.2):
+            if not proc.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the httpx baseline process failed (exit code {proc.exitcode})")
+        result = parent.recv()
+        cpu = window.until_now(n)
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    arrivals = _arrival_stats([r.at for r in receiver.at(path)])
+    return {"concurrency": concurrency, "requests": n, "ok": result["ok"], "errors": result["errors"],
+            "per_s": arrivals["per_s"], "client_elapsed_s": round(result["elapsed_s"], 3),
+            "client_cpu_ms_per_request": round(1000 * result["cpu_s"] / n, 3),
+            "client_cores": round(result["cpu_s"] / result["elapsed_s"], 2),
+            "connections_opened": receiver.connections, "bench_process_cores": cpu["bench_process_cores"],
+            "machine_busy_pct": cpu["machine_busy_pct"]}
+
+
+# ----------------------------------------------------------------------------------------------
+# The worker process
+# ----------------------------------------------------------------------------------------------
+
+class Worker:
+    def __init__(self, tmp: Path, db_url: str, secret: str, profile: bool) -> None:
+        self.env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=secret, FLINT_ENV="development",
+                        FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+        self.log_path = tmp / "worker.log"
+        self.profile_path = tmp / "worker.prof" if profile else None
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [sys.executable]
+        if self.profile_path is not None:  # the bench's own hook: cProfile around the unchanged CLI
+            command += ["-m", "cProfile", "-o", str(self.profile_path)]
+        command += ["-m", "server.cli", "worker"]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # graceful: flushes its outcomes (and the profile)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def profile_top(self, limit: int = 30) -> list[str]:
+        if self.profile_path is None or not self.profile_path.exists():
+            return []
+        import io
+        import pstats
+
+        lines: list[str] = []
+        for key in ("tottime", "cumulative"):
+            stream = io.StringIO()
+            stats = pstats.Stats(str(self.profile_path), stream=stream)
+            stats.strip_dirs().sort_stats(key).print_stats(limit)
+            text = stream.getvalue()
+            start = text.find("   ncalls")
+            lines.append(f"-- by {key} --")
+            lines.extend(line.rstrip() for line in text[start:].splitlines() if line.strip())
+        return lines
+
+
+def _count_status(db_path: str) -> dict[str, int]:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10) as conn:
+        return dict(conn.execute("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status").fetchall())
+
+
+def _wait_count(receiver, path: str, count: int, timeout: float, worker: Worker) -> tuple[bool, float | None]:
+    """Waits until ``count`` requests reached ``path``; returns (all arrived, monotonic time of the first)."""
+    deadline = time.monotonic() + timeout
+    first = None
+    while True:
+        got = len(receiver.received)  # only this path receives during the phase
+        if got and first is None:
+            first = time.monotonic()
+        if got >= count:
+            return True, first
+        if time.monotonic() > deadline or not worker.alive():
+            return False, first
+        time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------------------------
+# The section
+# ----------------------------------------------------------------------------------------------
+
+def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, duration: float = 10.0,
+        batch: int = 5, grace: float = 5.0, profile: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Throughput and latency of one ``flint worker``; returns {..., "goals", "notes"}."""
+    started = time.monotonic()
+    tmp.mkdir(parents=True, exist_ok=True)
+    db_path = str(tmp / "webhooks.sqlite3")
+    db_url = f"sqlite:///{db_path}"
+    notes: list[str] = []
+    out: dict[str, Any] = {"config": {"events": events, "rate_per_s": rate, "duration_s": duration,
+                                      "batch": batch, "grace_s": grace, "profiled": profile,
+                                      "worker": "flint worker (one process), webhook defaults: concurrency 64, "
+                                                "per endpoint 16, poll interval 0.1 s",
+                                      "database": "sqlite (fresh temp file, WAL, synchronous=FULL)",
+                                      "receiver": "tests/webhooks/receiver.py, answers 200 at once, in a thread "
+                                                  "of the bench process"}}
+    receiver = _receiver_class()().start()
+    worker = Worker(tmp, db_url, secret, profile)
+    try:
+        # -- set-up -------------------------------------------------------------------------------------
+        seeded = asyncio.run(_seed(db_url, secret, receiver.url(HOOK_PATH), events))
+        body, headers = seeded.pop("body"), seeded.pop("headers")
+        out["setup"] = {**{k: v for k, v in seeded.items() if k not in ("merchant_id", "endpoint_id")},
+                        "body_bytes": len(body)}
+        log(f"  backlog: {seeded['pending']} pending deliveries of {events} events recorded in {seeded['seed_s']} s "
+            f"(body {len(body)} B)")
+
+        # -- baseline: httpx straight at the receiver -----------------------------------------------------
+        baselines = {}
+        for concurrency in (BASELINE_CONCURRENCY, PER_ENDPOINT):
+            baselines[concurrency] = _baseline(receiver, body, headers, events, concurrency)
+            b = baselines[concurrency]
+            log(f"  baseline httpx x{concurrency}: {b['per_s']} requests/s ({b['errors']} errors, "
+                f"client {b['client_cpu_ms_per_request']} ms CPU/request)")
+        out["baseline"] = baselines[BASELINE_CONCURRENCY]
+        out["baseline_per_endpoint_concurrency"] = baselines[PER_ENDPOINT]
+
+        # -- throughput: one worker drains the backlog ----------------------------------------------------
+        receiver.reset()
+        t_start = time.monotonic()
+        worker.start()
+        window = None
+        deadline = time.monotonic() + 60
+        while not receiver.received and time.monotonic() < deadline and worker.alive():
+            time.sleep(0.002)
+        window = _Window(worker.process.pid) if worker.alive() else None
+        first_seen = time.monotonic()
+        complete, _ = _wait_count(receiver, HOOK_PATH, events, 60, worker)
+        t_sent = time.monotonic()
+        cpu = window.until_now(events) if window else {}
+        arrivals = [r.at for r in receiver.at(HOOK_PATH)]
+        stats = _arrival_stats(arrivals)
+        # Every outcome written to the database (the flusher batches them)?
+        recorded_at = None
+        status: dict[str, int] = {}
+        wait_until = time.monotonic() + 15
+        while time.monotonic() < wait_until and worker.alive():
+            status = _count_status(db_path)
+            if status.get("succeeded", 0) >= events:
+                recorded_at = time.monotonic()
+                break
+            time.sleep(0.05)
+        ids = [r.headers.get("webhook-id") for r in receiver.at(HOOK_PATH)]
+        through = {
+            "deliveries": len(arrivals), "complete": complete,
+            "deliveries_per_s": stats["per_s"],
+            "span_s": stats["span_s"],
+            "startup_s": round(first_seen - t_start, 2),  # process start, imports, migrate, first claim
+            "per_s_including_startup": round(len(arrivals) / (t_sent - t_start), 1) if t_sent > t_start else None,
+            "all_recorded_after_last_arrival_s": round(recorded_at - t_sent, 3) if recorded_at else None,
+            "db_status_after": status,
+            "duplicates": len(ids) - len(set(ids)),
+            "connections_opened": receiver.connections,
+            "max_open_connections": receiver.max_open_connections,
+            "cpu": cpu,
+            "ratio_to_baseline": (round(stats["per_s"] / baselines[BASELINE_CONCURRENCY]["per_s"], 3)
+                                  if stats["per_s"] and baselines[BASELINE_CONCURRENCY]["per_s"] else None),
+            "ratio_to_baseline_16": (round(stats["per_s"] / baselines[PER_ENDPOINT]["per_s"], 3)
+                                     if stats["per_s"] and baselines[PER_ENDPOINT]["per_s"] else None),
+        }
+        # The rate over time, in half-second buckets, to see a start-up ramp or a slowdown as the backlog drains.
+        if arrivals:
+            t0 = min(arrivals)
+            buckets: dict[int, int] = {}
+            for at in arrivals:
+                buckets[int((at - t0) / 0.5)] = buckets.get(int((at - t0) / 0.5), 0) + 1
+            through["per_s_by_half_second"] = [2 * buckets.get(i, 0) for i in range(max(buckets) + 1)]
+        out["throughput"] = through
+        log(f"  worker: {through['deliveries']} deliveries at {through['deliveries_per_s']}/s "
+            f"(x{through['ratio_to_baseline']} baseline; start-up {through['startup_s']} s; worker "
+            f"{cpu.get('worker_cores')} cores, {cpu.get('worker_cpu_ms_per_delivery')} ms CPU/delivery)")
+        if not complete:
+            notes.append(f"webhooks: only {len(arrivals)} of {events} deliveries arrived within 60 s")
+        if through["duplicates"]:
+            notes.append(f"webhooks: {through['duplicates']} deliveries arrived twice during the backlog drain")
+        if recorded_at is None:
+            notes.append(f"webhooks: not every outcome was recorded 15 s after the last arrival: {status}")
+
+        # -- latency under a steady load ---------------------------------------------------------------------
+        if worker.alive():
+            receiver.reset()
+            log(f"  latency: producing {rate:g} events/s for {duration:g} s ({batch} per transaction)")
+            window = _Window(worker.process.pid)
+            produced = asyncio.run(_produce(db_url, secret, seeded["merchant_id"], rate=rate, duration=duration,
+                                            batch=batch))
+            cpu = window.until_now(len(produced["events"]))
+            wanted = produced["events"]
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and len(receiver.received) < len(wanted):
+                time.sleep(0.02)
+            first: dict[str, float] = {}
+            for r in receiver.at(HOOK_PATH):
+                key = r.headers.get("webhook-id", "")
+                if key not in first or r.at < first[key]:
+                    first[key] = r.at
+            from_created = sorted(first[k] - created if k in first else float("inf")
+                                  for k, (created, _) in wanted.items())
+            from_commit = sorted(first[k] - committed if k in first else float("inf")
+                                 for k, (_, committed) in wanted.items())
+            missing = sum(1 for k in wanted if k not in first)
+
+            def pcts(values: list[float]) -> dict:
+                finite = [v for v in values if v != float("inf")]
+                return {"p50_ms": _ms(_percentile(values, 50)), "p90_ms": _ms(_percentile(values, 90)),
+                        "p99_ms": _ms(_percentile(values, 99)), "max_ms": _ms(finite[-1] if finite else None),
+                        "mean_ms": _ms(sum(finite) / len(finite) if finite else None)}
+
+            out["latency"] = {
+                "events": len(wanted), "delivered": len(wanted) - missing, "missing": missing,
+                "producer": "events service record_all in this process (not the HTTP API)",
+                "achieved_rate_per_s": round(len(wanted) / produced["elapsed_s"], 1),
+                "producer_tx_ms": produced["tx_ms"], "producer_behind_schedule": produced["behind_schedule"],
+                "from_created_at": pcts(from_created),
+                "from_commit": pcts(from_commit),
+                "duplicates": len(receiver.received) - len(first),
+                "cpu": cpu,
+            }
+            lat = out["latency"]
+            log(f"  latency: {lat['delivered']}/{lat['events']} delivered at {lat['achieved_rate_per_s']}/s, "
+                f"created_at -> first attempt p50 {lat['from_created_at']['p50_ms']} ms, "
+                f"p99 {lat['from_created_at']['p99_ms']} ms (worker {cpu['worker_cores']} cores)")
+            if missing:
+                notes.append(f"webhooks: {missing} of {len(wanted)} events had no delivery attempt {grace:g} s "
+                             f"after the last was recorded")
+            if produced["behind_schedule"]["max_ms"] > 100:
+                notes.append(f"webhooks: the producer fell behind its schedule by up to "
+                             f"{produced['behind_schedule']['max_ms']} ms (its own transactions waited on the "
+                             f"worker's writes): the offered load was burstier than {rate:g}/s")
+        else:
+            notes.append("webhooks: the worker died before the latency phase")
+    finally:
+        worker_alive = worker.alive()
+        worker.stop()
+        receiver.stop()
+    if not worker_alive:
+        notes.append(f"webhooks: the worker process exited on its own:\n{worker.logs()[-2000:]}")
+    log_lines = worker.logs().splitlines()
+    out["worker_log_errors"] = [line[:400] for line in log_lines
+                                if '"level": "error"' in line or "Traceback" in line][:20]
+    if profile:
+        out["profile"] = worker.profile_top()
+        notes.append("webhooks: the worker ran under cProfile (--webhooks-profile), which slows it: "
+                     "its figures are not comparable with an unprofiled run")
+    for key in ("throughput", "latency"):
+        cpu = out.get(key, {}).get("cpu", {})
+        if cpu.get("other_cores", 0) > 0.25:
+            notes.append(f"webhooks {key}: other processes used ~{cpu['other_cores']} cores "
+                         f"(machine {cpu['machine_busy_pct']}% busy); the figures are noisy")
+    out["goals"] = goals_for(out)
+    out["notes"] = notes
+    out["runtime_s"] = round(time.monotonic() - started, 1)
+    return out
+
+
+def goals_for(out: dict) -> dict:
+    through, latency = out.get("throughput", {}), out.get("latency", {})
+    rate = through.get("deliveries_per_s")
+    p99 = latency.get("from_created_at", {}).get("p99_ms")
+    return {
+        f"webhook_deliveries_per_s_ge_{int(THROUGHPUT_GOAL)}": {
+            "target": THROUGHPUT_GOAL, "actual": rate, "ratio_to_httpx_baseline": through.get("ratio_to_baseline"),
+            "pass": rate is not None and rate >= THROUGHPUT_GOAL and bool(through.get("complete"))},
+        f"webhook_event_to_first_attempt_p99_lt_{int(LATENCY_P99_GOAL_MS)}ms": {
+            "target_ms": LATENCY_P99_GOAL_MS, "actual": p99, "p50_ms": latency.get("from_created_at", {}).get("p50_ms"),
+            "rate_per_s": latency.get("achieved_rate_per_s"), "missing": latency.get("missing"),
+            "pass": p99 is not None and p99 < LATENCY_P99_GOAL_MS and latency.get("missing") == 0},
+    }
+
+
+def report(out: dict) -> str:
+    if "error" in out:
+        return f"webhooks: not measured ({out['error'][:300]})"
+    lines = []
+    b, b16, t = out.get("baseline"), out.get("baseline_per_endpoint_concurrency"), out.get("throughput")
+    if t:
+        cpu = t.get("cpu", {})
+        lines += [
+            f"{'webhooks (one flint worker)':<34} {'per s':>8} {'x baseline':>11}",
+            f"  worker, backlog of {t['deliveries']:<14} {t['deliveries_per_s'] or 0:>8.1f} "
+            f"{t['ratio_to_baseline'] or 0:>11.3f}   (worker {cpu.get('worker_cores')} cores, "
+            f"{cpu.get('worker_cpu_ms_per_delivery')} ms CPU/delivery)",
+        ]
+    if b:
+        lines.append(f"  baseline httpx, {b['concurrency']} in flight     {b['per_s'] or 0:>8.1f}        1.000   "
+                     f"(client {b['client_cpu_ms_per_request']} ms CPU/request)")
+    if b16:
+        lines.append(f"  baseline httpx, {b16['concurrency']} in flight     {b16['per_s'] or 0:>8.1f} "
+                     f"{(b16['per_s'] or 0) / (b['per_s'] or 1):>11.3f}   (context: the per-endpoint limit)")
+    if t:
+        lines.append(f"  start-up {t['startup_s']} s; all outcomes recorded {t['all_recorded_after_last_arrival_s']} s "
+                     f"after the last arrival; {t['connections_opened']} connections; {t['duplicates']} duplicates")
+    lat = out.get("latency")
+    if lat:
+        c, m = lat["from_created_at"], lat["from_commit"]
+        lines += [
+            "",
+            f"event -> first attempt at {lat['achieved_rate_per_s']} events/s: p50 {c['p50_ms']} ms, p90 "
+            f"{c['p90_ms']} ms, p99 {c['p99_ms']} ms, max {c['max_ms']} ms ({lat['delivered']}/{lat['events']} "
+            f"delivered); from COMMIT p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms",
+        ]
+    for line in out.get("worker_log_errors", [])[:5]:
+        lines.append(f"  worker log: {line[:300]}")
+    if out.get("profile"):
+        lines += ["", "worker profile (cProfile, top by tottime):"] + out["profile"][1:22]
+    return "\n".join(lines)
