@@ -257,16 +257,22 @@ async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, d
 # The httpx baseline (its own process, like the worker)
 # ----------------------------------------------------------------------------------------------
 
-def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int, concurrency: int) -> None:
+def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int, concurrency: int,
+                   mode: str) -> None:
+    """One client process. ``worker_like``: httpx set up and called as the worker does (``send(stream=True)``,
+    then ``aclose()`` without reading the body); ``keepalive``: the same but reading the (empty) body first,
+    so httpx can reuse the connection; ``raw``: asyncio streams, one keep-alive connection per lane,
+    pre-built request bytes (what the receiver itself can take)."""
     import httpx
 
-    async def go() -> dict:
+    all_headers = {**headers, "content-type": "application/json",
+                   "user-agent": "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"}
+    state = {"next": 0, "ok": 0, "errors": 0}
+
+    async def httpx_lanes() -> None:
         client = httpx.AsyncClient(
             follow_redirects=False, trust_env=False, timeout=httpx.Timeout(10.0),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
-        state = {"next": 0, "ok": 0, "errors": 0}
-        all_headers = {**headers, "content-type": "application/json",
-                       "user-agent": "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"}
 
         async def one_lane() -> None:
             while state["next"] < n:
@@ -274,27 +280,48 @@ def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int,
                 try:
                     request = client.build_request("POST", url, content=body, headers=all_headers)
                     response = await client.send(request, stream=True)
+                    if mode == "keepalive":
+                        await response.aread()
                     await response.aclose()
                     state["ok" if response.status_code == 200 else "errors"] += 1
                 except httpx.HTTPError:
                     state["errors"] += 1
-
-        cpu0, t0 = sum(os.times()[:2]), time.monotonic()
         await asyncio.gather(*(one_lane() for _ in range(concurrency)))
-        cpu, elapsed = sum(os.times()[:2]) - cpu0, time.monotonic() - t0
         await client.aclose()
+
+    async def raw_lanes() -> None:
+        parts = httpx.URL(url)
+        request = (f"POST {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}:{parts.port}\r\n"
+                   + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
+                   + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+        async def one_lane() -> None:
+            reader, writer = await asyncio.open_connection(parts.host, parts.port)
+            while state["next"] < n:
+                state["next"] += 1
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")  # the receiver answers Content-Length: 0
+                state["ok" if head[9:12] == b"200" else "errors"] += 1
+            writer.close()
+        await asyncio.gather(*(one_lane() for _ in range(concurrency)))
+
+    async def go() -> dict:
+        cpu0, t0 = sum(os.times()[:2]), time.monotonic()
+        await (raw_lanes() if mode == "raw" else httpx_lanes())
+        cpu, elapsed = sum(os.times()[:2]) - cpu0, time.monotonic() - t0
         return {"ok": state["ok"], "errors": state["errors"], "elapsed_s": elapsed, "cpu_s": cpu}
 
     pipe.recv()  # "go"
     pipe.send(asyncio.run(go()))
 
 
-def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrency: int) -> dict:
+def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrency: int,
+              mode: str = "worker_like") -> dict:
     receiver.reset()
-    path = f"/baseline-{concurrency}"
+    path = f"/baseline-{mode}-{concurrency}"
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_baseline_main, args=(child, receiver.url(path), body, headers, n, concurrency),
+    proc = ctx.Process(target=_baseline_main, args=(child, receiver.url(path), body, headers, n, concurrency, mode),
                        daemon=True)
     proc.start()
     child.close()
@@ -312,17 +339,194 @@ def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrenc
         if proc.is_alive():
             proc.kill()
     arrivals = _arrival_stats([r.at for r in receiver.at(path)])
-    return {"concurrency": concurrency, "requests": n, "ok": result["ok"], "errors": result["errors"],
+    return {"mode": mode, "concurrency": concurrency, "requests": n, "ok": result["ok"], "errors": result["errors"],
             "per_s": arrivals["per_s"], "client_elapsed_s": round(result["elapsed_s"], 3),
             "client_cpu_ms_per_request": round(1000 * result["cpu_s"] / n, 3),
             "client_cores": round(result["cpu_s"] / result["elapsed_s"], 2),
             "connections_opened": receiver.connections, "bench_process_cores": cpu["bench_process_cores"],
-            "machine_busy_pct": cpu["machine_busy_pct"]}
+            "machine_busy_pct": cpu["machine_busy_pct"], "other_cores": cpu["other_cores"]}
 
 
 # ----------------------------------------------------------------------------------------------
 # The worker process
 # ----------------------------------------------------------------------------------------------
+
+class _Probe:
+    """Runs inside the worker process only (``_worker_main``): wraps a few of the worker's and the
+    database's methods, unchanged otherwise, to count and time what the worker waits on. The cost is a
+    couple of perf_counter calls per claim, flush, transaction and delivery. Phases are split by SIGUSR1
+    from the bench; the numbers are written as JSON on exit."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.phases: list[dict] = []
+        self.new_phase("throughput")
+
+    def new_phase(self, name: str) -> None:
+        self.cur = {"phase": name, "started": time.time(), "claims": 0, "empty_claims": 0, "claimed": 0,
+                    "claim_sizes": {}, "claim_tx_s": 0.0, "claim_query_s": 0.0, "claim_reads_s": 0.0,
+                    "flushes": 0, "flushed": 0, "flush_tx_s": 0.0, "write_lock_wait_s": 0.0,
+                    "begin_s": [], "commit_s": [], "transactions": 0, "sends": 0, "send_s": 0.0,
+                    "loop_lag_ms": [], "max_in_flight_per_endpoint": 0}
+        self.phases.append(self.cur)
+
+    def install(self) -> None:
+        import functools
+
+        from server.db import sqlite as db_sqlite
+        from server.webhooks import store, worker
+
+        probe = self
+        on_thread = db_sqlite.SqliteDatabase._on_thread
+
+        async def timed_on_thread(connection, sql):
+            t = time.perf_counter()
+            try:
+                return await on_thread(connection, sql)
+            finally:
+                key = {"BEGIN IMMEDIATE": "begin_s", "COMMIT": "commit_s"}.get(sql)
+                if key:
+                    probe.cur[key].append(time.perf_counter() - t)
+        db_sqlite.SqliteDatabase._on_thread = staticmethod(timed_on_thread)
+
+        transaction = db_sqlite.SqliteDatabase.transaction
+
+        def timed_transaction(self_db):
+            t = time.perf_counter()
+            inner = transaction(self_db)
+
+            class Wrapped:
+                async def __aenter__(self):
+                    conn = await inner.__aenter__()
+                    probe.cur["transactions"] += 1
+                    # From asking to holding the write connection: the in-process lock + BEGIN IMMEDIATE.
+                    probe.cur["write_lock_wait_s"] += time.perf_counter() - t
+                    return conn
+
+                async def __aexit__(self, *exc):
+                    return await inner.__aexit__(*exc)
+            return Wrapped()
+        db_sqlite.SqliteDatabase.transaction = timed_transaction
+
+        claim_due = store.claim_due
+
+        @functools.wraps(claim_due)
+        async def timed_claim_due(*args, **kwargs):
+            t = time.perf_counter()
+            rows = await claim_due(*args, **kwargs)
+            probe.cur["claim_query_s"] += time.perf_counter() - t
+            return rows
+        store.claim_due = timed_claim_due
+
+        claim_and_start = worker.DeliveryWorker._claim_and_start
+
+        async def timed_claim_and_start(self_w, free):
+            if free <= 0:
+                return await claim_and_start(self_w, free)
+            t = time.perf_counter()
+            n = await claim_and_start(self_w, free)
+            probe.cur["claims"] += 1
+            probe.cur["claim_tx_s"] += time.perf_counter() - t
+            probe.cur["claimed"] += n
+            probe.cur["empty_claims"] += n == 0
+            # The worker's own count of one endpoint's deliveries in flight, right after a claim.
+            probe.cur["max_in_flight_per_endpoint"] = max(probe.cur["max_in_flight_per_endpoint"],
+                                                          max(self_w.inflight.values(), default=0))
+            sizes = probe.cur["claim_sizes"]
+            sizes[n] = sizes.get(n, 0) + 1
+            return n
+        worker.DeliveryWorker._claim_and_start = timed_claim_and_start
+
+        record = worker.DeliveryWorker._record
+
+        async def timed_record(self_w, batch):
+            t = time.perf_counter()
+            await record(self_w, batch)
+            probe.cur["flushes"] += 1
+            probe.cur["flushed"] += len(batch)
+            probe.cur["flush_tx_s"] += time.perf_counter() - t
+        worker.DeliveryWorker._record = timed_record
+
+        send = worker.DeliveryWorker._send
+
+        async def timed_send(self_w, *args):
+            t = time.perf_counter()
+            try:
+                await send(self_w, *args)
+            finally:
+                probe.cur["sends"] += 1
+                probe.cur["send_s"] += time.perf_counter() - t
+        worker.DeliveryWorker._send = timed_send
+
+        run = worker.DeliveryWorker.run
+
+        async def run_with_lag_meter(self_w):
+            async def lag_meter():  # how late the event loop wakes a 10 ms sleep: time spent busy
+                while True:
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.01)
+                    probe.cur["loop_lag_ms"].append((time.perf_counter() - t - 0.01) * 1000)
+            meter = asyncio.create_task(lag_meter())
+            try:
+                await run(self_w)
+            finally:
+                meter.cancel()
+        worker.DeliveryWorker.run = run_with_lag_meter
+
+    def summary(self) -> list[dict]:
+        out = []
+        for p in self.phases:
+            def dist(values: list[float], scale: float = 1000.0) -> dict:
+                values = sorted(values)
+                return {"n": len(values), "p50_ms": round(_percentile(values, 50) * scale, 2) if values else None,
+                        "p99_ms": round(_percentile(values, 99) * scale, 2) if values else None,
+                        "max_ms": round(values[-1] * scale, 2) if values else None,
+                        "total_s": round(sum(values) * scale / 1000, 3)}
+            claims = p["claims"] or 1
+            out.append({
+                "phase": p["phase"], "claims": p["claims"], "empty_claims": p["empty_claims"],
+                "claimed": p["claimed"], "rows_per_claim": round(p["claimed"] / claims, 2),
+                "claim_sizes": dict(sorted(p["claim_sizes"].items())),
+                "claim_ms_mean": round(1000 * p["claim_tx_s"] / claims, 2),
+                "claim_query_ms_mean": round(1000 * p["claim_query_s"] / claims, 2),
+                "claim_total_s": round(p["claim_tx_s"], 3),
+                "flushes": p["flushes"], "rows_per_flush": round(p["flushed"] / (p["flushes"] or 1), 1),
+                "flush_ms_mean": round(1000 * p["flush_tx_s"] / (p["flushes"] or 1), 2),
+                "transactions": p["transactions"],
+                "write_lock_wait_total_s": round(p["write_lock_wait_s"], 3),
+                "begin_immediate": dist(p["begin_s"]), "commit": dist(p["commit_s"]),
+                "max_in_flight_per_endpoint": p["max_in_flight_per_endpoint"],
+                "sends": p["sends"], "send_ms_mean": round(1000 * p["send_s"] / (p["sends"] or 1), 2),
+                "loop_lag": dist([v / 1000 for v in p["loop_lag_ms"]]),
+            })
+        return out
+
+
+def _worker_main(probe_path: str, profile_path: str) -> None:
+    """``flint worker`` as the CLI runs it, with the probe (and cProfile if asked) around it."""
+    import atexit
+
+    probe = _Probe(probe_path)
+    probe.install()
+    signal.signal(signal.SIGUSR1, lambda *_: probe.new_phase(f"phase{len(probe.phases)}"))
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+
+    def dump() -> None:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+        Path(probe_path).write_text(json.dumps(probe.summary()))
+    atexit.register(dump)
+    if profiler is not None:
+        profiler.enable()
+    from server import cli
+
+    cli.main(["worker"])
+
 
 class Worker:
     def __init__(self, tmp: Path, db_url: str, secret: str, profile: bool) -> None:
@@ -330,15 +534,26 @@ class Worker:
                         FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
         self.log_path = tmp / "worker.log"
         self.profile_path = tmp / "worker.prof" if profile else None
+        self.probe_path = tmp / "worker-probe.json"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        command = [sys.executable]
-        if self.profile_path is not None:  # the bench's own hook: cProfile around the unchanged CLI
-            command += ["-m", "cProfile", "-o", str(self.profile_path)]
-        command += ["-m", "server.cli", "worker"]
+        # The bench's own hook, in this subprocess only: the probe (and cProfile) around the unchanged CLI.
+        code = (f"from bench.webhooks import _worker_main; "
+                f"_worker_main({str(self.probe_path)!r}, {str(self.profile_path or '')!r})")
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def next_phase(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGUSR1)
+
+    def probe(self) -> list[dict]:
+        try:
+            return json.loads(self.probe_path.read_text())
+        except (OSError, ValueError):
+            return []
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -382,19 +597,14 @@ def _count_status(db_path: str) -> dict[str, int]:
         return dict(conn.execute("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status").fetchall())
 
 
-def _wait_count(receiver, path: str, count: int, timeout: float, worker: Worker) -> tuple[bool, float | None]:
-    """Waits until ``count`` requests reached ``path``; returns (all arrived, monotonic time of the first)."""
+def _wait_count(receiver, count: int, timeout: float, worker: Worker) -> bool:
+    """Waits until ``count`` requests arrived (only the phase's path receives during a phase)."""
     deadline = time.monotonic() + timeout
-    first = None
-    while True:
-        got = len(receiver.received)  # only this path receives during the phase
-        if got and first is None:
-            first = time.monotonic()
-        if got >= count:
-            return True, first
+    while len(receiver.received) < count:
         if time.monotonic() > deadline or not worker.alive():
-            return False, first
+            return False
         time.sleep(0.005)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -428,14 +638,19 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
             f"(body {len(body)} B)")
 
         # -- baseline: httpx straight at the receiver -----------------------------------------------------
+        # The baseline (as many requests as the backlog), then context at a fifth of that.
         baselines = {}
-        for concurrency in (BASELINE_CONCURRENCY, PER_ENDPOINT):
-            baselines[concurrency] = _baseline(receiver, body, headers, events, concurrency)
-            b = baselines[concurrency]
-            log(f"  baseline httpx x{concurrency}: {b['per_s']} requests/s ({b['errors']} errors, "
-                f"client {b['client_cpu_ms_per_request']} ms CPU/request)")
-        out["baseline"] = baselines[BASELINE_CONCURRENCY]
-        out["baseline_per_endpoint_concurrency"] = baselines[PER_ENDPOINT]
+        context_n = max(200, events // 5)
+        for key, mode, concurrency, n in (("httpx", "worker_like", BASELINE_CONCURRENCY, events),
+                                          ("httpx_16", "worker_like", PER_ENDPOINT, context_n),
+                                          ("httpx_keepalive", "keepalive", BASELINE_CONCURRENCY, context_n),
+                                          ("raw_keepalive", "raw", BASELINE_CONCURRENCY, events)):
+            baselines[key] = b = _baseline(receiver, body, headers, n, concurrency, mode)
+            log(f"  {'baseline' if key == 'httpx' else 'context'} {key} x{concurrency}: {b['per_s']} requests/s "
+                f"({b['errors']} errors, client {b['client_cpu_ms_per_request']} ms CPU/request, "
+                f"{b['connections_opened']} connections)")
+        out["baseline"] = baselines.pop("httpx")
+        out["baseline_context"] = baselines
 
         # -- throughput: one worker drains the backlog ----------------------------------------------------
         receiver.reset()
@@ -447,7 +662,7 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
             time.sleep(0.002)
         window = _Window(worker.process.pid) if worker.alive() else None
         first_seen = time.monotonic()
-        complete, _ = _wait_count(receiver, HOOK_PATH, events, 60, worker)
+        complete = _wait_count(receiver, events, 60, worker)
         t_sent = time.monotonic()
         cpu = window.until_now(events) if window else {}
         arrivals = [r.at for r in receiver.at(HOOK_PATH)]
@@ -475,10 +690,8 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
             "connections_opened": receiver.connections,
             "max_open_connections": receiver.max_open_connections,
             "cpu": cpu,
-            "ratio_to_baseline": (round(stats["per_s"] / baselines[BASELINE_CONCURRENCY]["per_s"], 3)
-                                  if stats["per_s"] and baselines[BASELINE_CONCURRENCY]["per_s"] else None),
-            "ratio_to_baseline_16": (round(stats["per_s"] / baselines[PER_ENDPOINT]["per_s"], 3)
-                                     if stats["per_s"] and baselines[PER_ENDPOINT]["per_s"] else None),
+            "ratio_to_baseline": (round(stats["per_s"] / out["baseline"]["per_s"], 3)
+                                  if stats["per_s"] and out["baseline"]["per_s"] else None),
         }
         # The rate over time, in half-second buckets, to see a start-up ramp or a slowdown as the backlog drains.
         if arrivals:
@@ -501,6 +714,7 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
         # -- latency under a steady load ---------------------------------------------------------------------
         if worker.alive():
             receiver.reset()
+            worker.next_phase()
             log(f"  latency: producing {rate:g} events/s for {duration:g} s ({batch} per transaction)")
             window = _Window(worker.process.pid)
             produced = asyncio.run(_produce(db_url, secret, seeded["merchant_id"], rate=rate, duration=duration,
@@ -546,8 +760,8 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
                              f"after the last was recorded")
             if produced["behind_schedule"]["max_ms"] > 100:
                 notes.append(f"webhooks: the producer fell behind its schedule by up to "
-                             f"{produced['behind_schedule']['max_ms']} ms (its own transactions waited on the "
-                             f"worker's writes): the offered load was burstier than {rate:g}/s")
+                             f"{produced['behind_schedule']['max_ms']} ms (its transactions waited for the worker's "
+                             f"writes, or for CPU): the offered load was burstier than {rate:g}/s")
         else:
             notes.append("webhooks: the worker died before the latency phase")
     finally:
@@ -557,6 +771,7 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
     if not worker_alive:
         notes.append(f"webhooks: the worker process exited on its own:\n{worker.logs()[-2000:]}")
     log_lines = worker.logs().splitlines()
+    out["worker_probe"] = dict(zip(("throughput", "latency"), worker.probe()))
     out["worker_log_errors"] = [line[:400] for line in log_lines
                                 if '"level": "error"' in line or "Traceback" in line][:20]
     if profile:
@@ -593,24 +808,32 @@ def report(out: dict) -> str:
     if "error" in out:
         return f"webhooks: not measured ({out['error'][:300]})"
     lines = []
-    b, b16, t = out.get("baseline"), out.get("baseline_per_endpoint_concurrency"), out.get("throughput")
+    b, t = out.get("baseline"), out.get("throughput")
+    context = out.get("baseline_context", {})
+    base = (b or {}).get("per_s") or None
+
+    def row(label: str, per_s, cpu_ms, conns, extra: str = "") -> str:
+        ratio = f"{per_s / base:>11.3f}" if per_s and base else f"{'-':>11}"
+        per = f"{per_s:>8.1f}" if per_s else f"{'-':>8}"
+        return f"  {label:<40} {per} {ratio} {cpu_ms if cpu_ms is not None else '-':>9} {conns:>6}{extra}"
+
+    lines.append(f"{'webhook deliveries to a local receiver':<42} {'per s':>8} {'x baseline':>11} "
+                 f"{'CPU ms/r':>9} {'conns':>6}")
     if t:
         cpu = t.get("cpu", {})
-        lines += [
-            f"{'webhooks (one flint worker)':<34} {'per s':>8} {'x baseline':>11}",
-            f"  worker, backlog of {t['deliveries']:<14} {t['deliveries_per_s'] or 0:>8.1f} "
-            f"{t['ratio_to_baseline'] or 0:>11.3f}   (worker {cpu.get('worker_cores')} cores, "
-            f"{cpu.get('worker_cpu_ms_per_delivery')} ms CPU/delivery)",
-        ]
+        lines.append(row(f"flint worker, backlog of {t['deliveries']}", t["deliveries_per_s"],
+                         cpu.get("worker_cpu_ms_per_delivery"), t["connections_opened"],
+                         f"   (worker {cpu.get('worker_cores')} cores)"))
     if b:
-        lines.append(f"  baseline httpx, {b['concurrency']} in flight     {b['per_s'] or 0:>8.1f}        1.000   "
-                     f"(client {b['client_cpu_ms_per_request']} ms CPU/request)")
-    if b16:
-        lines.append(f"  baseline httpx, {b16['concurrency']} in flight     {b16['per_s'] or 0:>8.1f} "
-                     f"{(b16['per_s'] or 0) / (b['per_s'] or 1):>11.3f}   (context: the per-endpoint limit)")
+        lines.append(row(f"baseline: httpx as the worker calls it, {b['concurrency']}", b["per_s"],
+                         b["client_cpu_ms_per_request"], b["connections_opened"]))
+    labels = {"httpx_16": "context: the same, 16 in flight", "httpx_keepalive": "context: httpx reading the body, 64",
+              "raw_keepalive": "context: raw asyncio keep-alive, 64"}
+    for key, c in context.items():
+        lines.append(row(labels.get(key, key), c["per_s"], c["client_cpu_ms_per_request"], c["connections_opened"]))
     if t:
-        lines.append(f"  start-up {t['startup_s']} s; all outcomes recorded {t['all_recorded_after_last_arrival_s']} s "
-                     f"after the last arrival; {t['connections_opened']} connections; {t['duplicates']} duplicates")
+        lines.append(f"  worker start-up {t['startup_s']} s; every outcome recorded "
+                     f"{t['all_recorded_after_last_arrival_s']} s after the last arrival; {t['duplicates']} duplicates")
     lat = out.get("latency")
     if lat:
         c, m = lat["from_created_at"], lat["from_commit"]
@@ -618,8 +841,15 @@ def report(out: dict) -> str:
             "",
             f"event -> first attempt at {lat['achieved_rate_per_s']} events/s: p50 {c['p50_ms']} ms, p90 "
             f"{c['p90_ms']} ms, p99 {c['p99_ms']} ms, max {c['max_ms']} ms ({lat['delivered']}/{lat['events']} "
-            f"delivered); from COMMIT p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms",
+            f"delivered); from COMMIT p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms "
+            f"(worker {lat['cpu']['worker_cores']} cores)",
         ]
+    for phase, p in out.get("worker_probe", {}).items():
+        lines.append(f"  worker {phase}: {p['claims']} claims ({p['empty_claims']} empty), {p['rows_per_claim']} "
+                     f"rows/claim, {p['claim_ms_mean']} ms/claim; {p['flushes']} flushes of {p['rows_per_flush']}; "
+                     f"COMMIT p50 {p['commit']['p50_ms']} ms; BEGIN p99 {p['begin_immediate']['p99_ms']} ms; "
+                     f"loop lag p99 {p['loop_lag']['p99_ms']} ms; max {p['max_in_flight_per_endpoint']} in flight "
+                     f"to the endpoint")
     for line in out.get("worker_log_errors", [])[:5]:
         lines.append(f"  worker log: {line[:300]}")
     if out.get("profile"):

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-# The Standard Webhooks example schedule (seconds between attempts): spans just over 24 hours.
+# Seconds between webhook attempts, after the Standard Webhooks example: about 3 days of retries in all.
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 
 

@@ -1,4 +1,4 @@
-"""The sweeper really runs: inside `flint serve`, and alone as `flint worker`."""
+"""The sweeper and the webhook worker really run: inside `flint serve`, and alone as `flint worker`."""
 import asyncio
 import os
 import subprocess
@@ -67,6 +67,37 @@ async def test_flint_worker_runs_the_sweeper_alone(tmp_path, rt_on_file):
         output = worker.communicate(timeout=10)[0].decode()
     assert worker.returncode == 0, output  # stops cleanly on SIGTERM
     assert "Traceback" not in output
+
+
+async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
+    """Events recorded while no process sends webhooks are delivered once `flint worker` starts."""
+    from standardwebhooks import Webhook
+
+    from server.actors import Actor
+    from server.orders.service import create_order
+    from server.webhooks import service as webhooks
+    from tests.factories import new_order
+    from tests.webhooks.receiver import Receiver
+
+    rt, env = rt_on_file
+    merchant, _ = await make_merchant(rt)
+    receiver = Receiver().start()
+    try:
+        endpoint, secret = await webhooks.create_endpoint(rt, merchant.id, url=receiver.url("/worker"),
+                                                          events=["order.created"], description=None)
+        orders = [await create_order(rt, merchant.id, new_order(), Actor("merchant", merchant.id)) for _ in range(3)]
+        worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            got = await asyncio.to_thread(receiver.wait_for, "/worker", 3)
+        finally:
+            worker.terminate()
+            output = worker.communicate(timeout=10)[0].decode()
+        assert worker.returncode == 0 and "Traceback" not in output, output
+        delivered = sorted(Webhook(secret).verify(r.body, r.headers)["data"]["object"]["id"] for r in got)
+        assert delivered == sorted(order.id for order in orders)
+    finally:
+        receiver.stop()
 
 
 def test_development_secret_survives_a_restart_and_production_demands_one(tmp_path):

@@ -242,14 +242,16 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
     async def receive_webhook():
         """Flint's deliveries: verify the signature over the exact bytes received, store, answer
         204 at once. Anything slow a real shop does with an event belongs after the answer."""
-        if inbox is None:
-            return plain(503, "webhooks not configured")
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return plain(413, "too large")
         try:
+            # Read in full before any answer, even the 503: an unread body would cost the sender
+            # its kept-alive connection, and its next request there would fail.
             body = await request.get_data(cache=False)
         except RequestEntityTooLarge:
             return plain(413, "too large")
+        if inbox is None:
+            return plain(503, "webhooks not configured")
         headers = {name: value for name, value in request.headers.items()}
         try:
             received = inbox.accept(body, headers)

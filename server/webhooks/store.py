@@ -143,26 +143,41 @@ async def select_deliveries_page(conn: Conn, endpoint_id: str, limit: int, start
 
 
 async def claim_due(conn: Conn, *, now: str, lease_until: str, limit: int, per_endpoint: int,
-                    skip_endpoints: list[str]) -> list[dict[str, Any]]:
-    """Lease up to ``limit`` due deliveries, at most ``per_endpoint`` of any one endpoint and none of
-    ``skip_endpoints`` (those already busy in this worker), oldest due first. The lease is what
-    makes a crashed worker's deliveries due again once it lapses."""
-    binds: dict[str, Any] = {"now": now, "lease_until": lease_until, "limit": limit, "per_endpoint": per_endpoint}
+                    inflight: dict[str, int], scan: int = 512) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` due deliveries, oldest due first, leaving each endpoint at most
+    ``per_endpoint`` in flight counting ``inflight`` (this worker's sends under way); endpoints
+    already at that limit are skipped. The lease is what makes a crashed worker's deliveries due
+    again once it lapses.
+
+    Only the ``scan`` oldest due rows are considered, read through the due index, so a claim costs
+    the same with a backlog of a million as of ten (fairness is exact within that window)."""
+    binds: dict[str, Any] = {"now": now, "lease_until": lease_until, "limit": limit, "per_endpoint": per_endpoint,
+                             "scan": scan}
+    full = [endpoint for endpoint, count in inflight.items() if count >= per_endpoint]
+    busy = {endpoint: count for endpoint, count in inflight.items() if 0 < count < per_endpoint}
     skip = ""
-    if skip_endpoints:
-        binds.update({f"skip{i}": value for i, value in enumerate(skip_endpoints)})
-        skip = f" AND endpoint_id NOT IN ({', '.join(f':skip{i}' for i in range(len(skip_endpoints)))})"
+    if full:
+        binds.update({f"full{i}": value for i, value in enumerate(full)})
+        skip = f" AND endpoint_id NOT IN ({', '.join(f':full{i}' for i in range(len(full)))})"
+    room = ":per_endpoint"
+    if busy:
+        cases = []
+        for i, (endpoint, count) in enumerate(busy.items()):
+            binds[f"busy{i}"], binds[f"sending{i}"] = endpoint, count
+            cases.append(f"WHEN :busy{i} THEN :sending{i}")
+        room = f":per_endpoint - (CASE endpoint_id {' '.join(cases)} ELSE 0 END)"
     return await conn.fetch_all(
         f"""UPDATE webhook_deliveries SET lease_until = :lease_until
             WHERE id IN (
                 SELECT id FROM (
-                    SELECT id, next_attempt_at,
+                    SELECT id, endpoint_id, next_attempt_at,
                            ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS nth
-                    FROM webhook_deliveries
-                    WHERE status = 'pending' AND next_attempt_at <= :now
-                      AND (lease_until IS NULL OR lease_until <= :now){skip}
+                    FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
+                          WHERE status = 'pending' AND next_attempt_at <= :now
+                            AND (lease_until IS NULL OR lease_until <= :now){skip}
+                          ORDER BY next_attempt_at LIMIT :scan) AS window_rows
                 ) AS due
-                WHERE nth <= :per_endpoint ORDER BY next_attempt_at LIMIT :limit)
+                WHERE nth <= {room} ORDER BY next_attempt_at LIMIT :limit)
             RETURNING id, endpoint_id, event_id, attempts, final_attempt""",
         binds,
     )

@@ -133,11 +133,10 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         now = clock.now_iso()
-        busy = [endpoint for endpoint, count in self.inflight.items() if count >= self.per_endpoint]
         try:
             async with self.rt.db.transaction() as conn:
                 rows = await store.claim_due(conn, now=now, lease_until=clock.later_iso(self.timeout + LEASE_MARGIN_SECONDS),
-                                             limit=free, per_endpoint=self.per_endpoint, skip_endpoints=busy)
+                                             limit=free, per_endpoint=self.per_endpoint, inflight=dict(self.inflight))
             if not rows:
                 return 0
             async with self.rt.db.read() as conn:

@@ -101,9 +101,13 @@ async def test_a_real_delivery_from_flint_is_verified_and_listed(tmp_path: Path,
             events = (await flint.get("/v1/events", params={"limit": 100})).json()["data"]
             made = next(e for e in events if e["type"] == "order.created" and e["order_id"] == order["id"])
             assert {"type": "order.created", "id": made["id"], "order": order["id"]} in listed
-            deliveries = (await flint.get(f"/v1/webhook_endpoints/{endpoint['id']}/deliveries")).json()["data"]
-            delivery = next(d for d in deliveries if d["event_id"] == made["id"])
-            assert delivery["status"] == "succeeded" and delivery["last_status_code"] == 204
+            while True:  # Flint writes an attempt's outcome just after the answer: wait for it
+                deliveries = (await flint.get(f"/v1/webhook_endpoints/{endpoint['id']}/deliveries")).json()["data"]
+                delivery = next(d for d in deliveries if d["event_id"] == made["id"])
+                if delivery["status"] != "pending" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            assert delivery["status"] == "succeeded" and delivery["last_status_code"] == 204, delivery
 
             # The page itself: accessible, linked from the header, fine under its own CSP.
             html = page.text

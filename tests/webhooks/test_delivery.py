@@ -275,3 +275,15 @@ def test_an_endpoint_failing_every_attempt_for_long_enough_is_disabled(tmp_path,
             assert verified(failing["secret"], last)["type"] == "order.created"
     finally:
         stop_server(live)
+
+
+def test_the_request_goes_to_the_checked_address_with_the_urls_host(hook_server, merchant_api, receiver):
+    """The worker connects to the address it resolved and checked, and keeps the URL's own host in
+    the Host header (and, over TLS, as the server name), so a DNS change between check and connect
+    cannot redirect it, and virtual hosts still work."""
+    hook = endpoint(merchant_api, receiver.script("/named").replace("127.0.0.1", "localhost"), events=["order.created"])
+    merchant_api.post("/v1/orders", json=ORDER)
+    got = receiver.wait_for("/named", 1)[0]
+    assert got.headers["host"] == f"localhost:{receiver.port}"
+    assert got.headers["user-agent"].startswith("Flint-Webhooks/1")
+    assert verified(hook["secret"], got)["type"] == "order.created"
