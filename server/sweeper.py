@@ -1,5 +1,5 @@
-"""The sweeper: the clock-driven side of Flint (expiry, lapsed payment leases, stuck
-refunds, old idempotency keys). Runs inside ``flint serve`` and in ``flint worker``; every
+"""The sweeper: the clock-driven side of Flint (expiry, drop-off recovery, lapsed payment
+leases, stuck refunds, old idempotency keys). Runs inside ``flint serve`` and in ``flint worker``; every
 step is safe to run in several processes at once (conditional updates decide)."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .actors import SYSTEM
 from .checkout import service as checkout
 from .hosted import forms
 from .idempotency import service as idempotency
+from .links import recovery
 from .payments import service as payments
 from .refunds import service as refunds
 from .runtime import Runtime
@@ -21,6 +22,7 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
     done: dict[str, int] = {}
     steps = (
         ("sessions_expired", lambda: checkout.sweep_expired(rt, SYSTEM)),
+        ("dropoffs_recovered", lambda: recovery.sweep_dropped_off(rt, SYSTEM)),
         ("attempts_recovered", lambda: payments.recover_lapsed_attempts(rt)),
         ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),

@@ -29,6 +29,9 @@ class CheckoutSession:
     fallback_reason: str | None = None
     fallback_at: str | None = None
     buyer_left_at: str | None = None
+    abandon_at: str | None = None
+    dropped_off_at: str | None = None
+    drop_off_reason: str | None = None
 
     def hosted_url(self, public_url: str) -> str:
         return f"{public_url}/checkout/{self.id}"
@@ -50,6 +53,9 @@ class CheckoutSession:
                 "enabled": bool(self.recovery_enabled),
                 "abandon_after": self.abandon_after,
                 "payment_link_id": self.recovery_payment_link_id,
+                # When and how the buyer dropped off (left | idle | expired), once they did.
+                "dropped_off_at": clock.public(self.dropped_off_at),
+                "drop_off_reason": self.drop_off_reason,
             },
             # Set once the embedded widget fell back to the hosted page (API.md 5).
             "fallback": ({"reason": self.fallback_reason, "used_at": clock.public(self.fallback_at)}

@@ -81,6 +81,8 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             success_url=new.success_url, cancel_url=new.cancel_url,
             expires_at=clock.later_iso(new.expires_in), recovery_enabled=int(new.recovery_enabled),
             abandon_after=new.abandon_after, recovery_payment_link_id=None, created_at=now, updated_at=now,
+            # Watched for drop-off from now: idle past abandon_after without buyer activity.
+            abandon_at=clock.later_iso(new.abandon_after) if new.recovery_enabled else None,
         )
         await store.insert_session(conn, session)
         announce.append(("checkout.session.created", present(rt, session, with_token=False)))
@@ -102,12 +104,22 @@ async def list_sessions(rt: Runtime, merchant_id: str, limit: int, starting_afte
 
 
 async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url: str) -> bool:
-    if not await store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED,
-                                             at=clock.now_iso()):
+    """open → expired, with its event; a session watched for recovery whose order can still be paid
+    gets its one recovery link in the same transaction (``payment_link.created`` follows)."""
+    from ..links.recovery import recovery_link_for  # links build on sessions, not the reverse
+
+    now = clock.now_iso()
+    if not await store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED, at=now):
         return False
     session.status = EXPIRED
-    await events.record(conn, merchant_id=session.merchant_id, type="checkout.session.expired", actor=actor,
-                        obj=session.to_dict(public_url, None), order_id=session.order_id)
+    order = await order_store.select_order_by_id(conn, session.order_id)
+    assert order is not None
+    link = await recovery_link_for(conn, session, order, "expired", now)
+    items = [("checkout.session.expired", session.to_dict(public_url, None))]
+    if link is not None:
+        items.append(("payment_link.created", link.to_dict(public_url)))
+    await events.record_all(conn, merchant_id=session.merchant_id, actor=actor, items=items,
+                            order_id=session.order_id)
     return True
 
 

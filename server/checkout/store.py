@@ -8,7 +8,7 @@ from .models import CheckoutSession
 COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "
     "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at, "
-    "fallback_reason, fallback_at, buyer_left_at"
+    "fallback_reason, fallback_at, buyer_left_at, abandon_at, dropped_off_at, drop_off_reason"
 )
 
 
@@ -17,7 +17,8 @@ async def insert_session(conn: Conn, session: CheckoutSession) -> None:
         f"""INSERT INTO checkout_sessions ({COLUMNS})
             VALUES (:id, :merchant_id, :order_id, :mode, :status, :success_url, :cancel_url,
                     :expires_at, :recovery_enabled, :abandon_after, :recovery_payment_link_id,
-                    :created_at, :updated_at, :fallback_reason, :fallback_at, :buyer_left_at)""",
+                    :created_at, :updated_at, :fallback_reason, :fallback_at, :buyer_left_at, :abandon_at, :dropped_off_at,
+                    :drop_off_reason)""",
         session.__dict__,
     )
 
@@ -95,3 +96,47 @@ async def mark_buyer_left(conn: Conn, session_id: str, at: str) -> int:
            WHERE id = :id AND status = 'open'""",
         {"id": session_id, "at": at},
     )
+
+
+async def note_buyer_activity(conn: Conn, session_id: str, abandon_at: str) -> None:
+    """A buyer acting in a watched session pushes its idle deadline back."""
+    await conn.execute(
+        """UPDATE checkout_sessions SET abandon_at = :abandon_at
+           WHERE id = :id AND abandon_at IS NOT NULL AND recovery_payment_link_id IS NULL""",
+        {"id": session_id, "abandon_at": abandon_at},
+    )
+
+
+async def select_dropped_off_ids(conn: Conn, now: str, limit: int) -> list[str]:
+    """Watched open sessions whose buyer left (the beacon) or idled past abandon_after."""
+    rows = await conn.fetch_all(
+        """SELECT id FROM checkout_sessions
+           WHERE status = 'open' AND recovery_payment_link_id IS NULL AND abandon_at IS NOT NULL
+             AND (abandon_at <= :now OR buyer_left_at IS NOT NULL)
+           ORDER BY abandon_at LIMIT :limit""",
+        {"now": now, "limit": limit},
+    )
+    return [r["id"] for r in rows]
+
+
+async def select_sessions_by_ids(conn: Conn, ids: list[str]) -> list[CheckoutSession]:
+    if not ids:
+        return []
+    binds = {f"s{i}": value for i, value in enumerate(ids)}
+    rows = await conn.fetch_all(
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+    return [CheckoutSession(**r) for r in rows]
+
+
+async def mark_dropped_off(conn: Conn, session_id: str, *, link_id: str, reason: str, at: str) -> int:
+    """Records the drop-off and its one recovery link; 0 if another sweeper got there first."""
+    return await conn.execute(
+        """UPDATE checkout_sessions SET recovery_payment_link_id = :link_id, dropped_off_at = :at,
+               drop_off_reason = :reason, abandon_at = NULL, updated_at = :at
+           WHERE id = :id AND recovery_payment_link_id IS NULL""",
+        {"id": session_id, "link_id": link_id, "reason": reason, "at": at},
+    )
+
+
+async def stop_watching(conn: Conn, session_id: str) -> None:
+    await conn.execute("UPDATE checkout_sessions SET abandon_at = NULL WHERE id = :id", {"id": session_id})

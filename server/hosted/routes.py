@@ -17,6 +17,9 @@ from ..api.http import runtime
 from ..checkout import service as checkout
 from ..checkout import store as session_store
 from ..checkout.models import CheckoutSession
+from ..links import service as links
+from ..links import store as link_store
+from ..links.models import PaymentLink
 from ..errors import FlintError
 from ..merchants import store as merchant_store
 from ..merchants.models import Merchant
@@ -37,9 +40,49 @@ bp = Blueprint("hosted", __name__)
 
 @dataclass
 class Visit:
-    session: CheckoutSession
+    """A buyer on a hosted page: of a checkout session (``/checkout/{id}``) or of a payment link
+    (``/pay/{id}``). Both show the same form and pay through the same confirm service."""
     order: Order
     merchant: Merchant
+    session: CheckoutSession | None = None
+    link: PaymentLink | None = None
+
+    @property
+    def subject_id(self) -> str:  # what form tokens are bound to
+        return self.session.id if self.session else self.link.id  # type: ignore[union-attr]
+
+    @property
+    def base_path(self) -> str:
+        return f"/checkout/{self.session.id}" if self.session else f"/pay/{self.link.id}"  # type: ignore[union-attr]
+
+    @property
+    def cancel_url(self) -> str | None:
+        return self.session.cancel_url if self.session else None
+
+    def attempt(self) -> payments.Attempt:
+        if self.session is not None:
+            return payments.Attempt(merchant_id=self.session.merchant_id, order_id=self.order.id, channel="hosted",
+                                    checkout_session_id=self.session.id)
+        assert self.link is not None
+        return payments.Attempt(merchant_id=self.link.merchant_id, order_id=self.order.id, channel="payment_link",
+                                payment_link_id=self.link.id)
+
+    def check_payable(self) -> None:
+        """The channel's own rule (the confirm path applies the same one)."""
+        if self.session is not None:
+            checkout.check_session_payable(self.session, self.order.status)
+        else:
+            assert self.link is not None
+            links.check_link_payable(self.link, self.order.status)
+
+    def success_location(self) -> str:
+        # A session goes back to the merchant's success_url; a link has none: its own receipt.
+        return success_location(self.session) if self.session else f"{self.base_path}/receipt"
+
+    def owns(self, payment: Payment) -> bool:
+        if self.session is not None:
+            return payment.checkout_session_id == self.session.id
+        return self.link is not None and payment.payment_link_id == self.link.id
 
 
 async def _load(rt: Runtime, session_id: str) -> Visit:
@@ -50,7 +93,22 @@ async def _load(rt: Runtime, session_id: str) -> Visit:
         order = await order_store.select_order_by_id(conn, session.order_id)
         merchant = await merchant_store.select_merchant(conn, session.merchant_id)
     assert order is not None and merchant is not None
-    return Visit(session, order, merchant)
+    return Visit(order, merchant, session=session)
+
+
+async def _load_link(rt: Runtime, link_id: str) -> Visit:
+    async with rt.db.read() as conn:
+        link = await link_store.select_link_by_id(conn, link_id)
+        if link is None:
+            raise FlintError(404, "payment_link_not_found", "No such payment link.")
+        order = await order_store.select_order_by_id(conn, link.order_id)
+        merchant = await merchant_store.select_merchant(conn, link.merchant_id)
+    assert order is not None and merchant is not None
+    return Visit(order, merchant, link=link)
+
+
+async def _reload(rt: Runtime, visit: Visit) -> Visit:
+    return await _load(rt, visit.session.id) if visit.session else await _load_link(rt, visit.subject_id)
 
 
 async def _paid_with(rt: Runtime, order: Order) -> Payment | None:
@@ -64,7 +122,7 @@ def _money(amount: int, currency: str) -> str:
 
 def _form_origins(visit: Visit) -> list[str]:
     origins = []
-    for url in (visit.session.success_url, visit.session.cancel_url):
+    for url in ((visit.session.success_url, visit.session.cancel_url) if visit.session else ()):
         if url:
             parts = urlsplit(url)
             origins.append(f"{parts.scheme}://{parts.netloc}")
@@ -90,37 +148,53 @@ def success_location(session: CheckoutSession) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+# Closed channels: which honest page each code gets (a paid order shows its receipt instead).
+_STATES = {"order_canceled": "canceled", "payment_link_inactive": "link_inactive",
+           "payment_link_expired": "link_expired"}
+CLOSED_CODES = ("order_already_paid", "order_canceled", "session_expired", "session_not_open",
+                "payment_link_inactive", "payment_link_expired")
+
+
 async def _state_page(rt: Runtime, visit: Visit) -> Response | None:
-    """The honest page for a checkout that cannot take a payment, or None if it can. Whether it
-    can is the checkout service's rule (the same one the confirm path applies); this only picks
-    the page for each answer."""
+    """The honest page for a checkout or link that cannot take a payment, or None if it can.
+    Whether it can is the channel's rule (the one the confirm path applies); this picks the page."""
     try:
-        checkout.check_session_payable(visit.session, visit.order.status)
+        visit.check_payable()
     except FlintError as closed:
         if closed.code == "order_already_paid":
             return await _render("checkout/receipt.html", visit, 200, payment=await _paid_with(rt, visit.order),
                                  already_paid=True)
-        state = "canceled" if closed.code == "order_canceled" else "expired"
-        return await _render("checkout/state.html", visit, 410, state=state)
+        return await _render("checkout/state.html", visit, 410, state=_STATES.get(closed.code, "expired"))
     return None
 
 
 async def _checkout_page(rt: Runtime, visit: Visit, status: int = 200, error: str | None = None,
                          fields: dict | None = None) -> Response:
-    return await _render("checkout/page.html", visit, status, form_token=forms.issue(rt, visit.session.id),
+    return await _render("checkout/page.html", visit, status, form_token=forms.issue(rt, visit.subject_id),
                          error=error, fields=fields or {})
+
+
+async def _show(rt: Runtime, visit: Visit) -> Response:
+    if (page := await _state_page(rt, visit)) is not None:
+        return page
+    error = request.args.get("error")
+    message = _MESSAGES.get(error) if error else None
+    return await _checkout_page(rt, visit, 200, error=message)
 
 
 @bp.get("/checkout/<session_id>")
 @public
 async def get_checkout(session_id: str):
     rt = runtime()
-    visit = await _load(rt, session_id)
-    if (page := await _state_page(rt, visit)) is not None:
-        return page
-    error = request.args.get("error")
-    message = _MESSAGES.get(error) if error else None
-    return await _checkout_page(rt, visit, 200, error=message)
+    return await _show(rt, await _load(rt, session_id))
+
+
+@bp.get("/pay/<link_id>")
+@public
+async def get_link_page(link_id: str):
+    """A payment link's page: the hosted checkout form for the link's order (and nothing else)."""
+    rt = runtime()
+    return await _show(rt, await _load_link(rt, link_id))
 
 
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/?\s*(\d{2}|\d{4})\s*$")
@@ -135,9 +209,9 @@ def _card_from(form) -> tuple:
 
 async def _spend_form(rt: Runtime, visit: Visit, form) -> tuple[str | None, Response | None]:
     """Check and spend the form token: (nonce, None) when fresh, (None, response) otherwise."""
-    nonce = forms.check(rt, form.get("form_token"), visit.session.id)
+    nonce = forms.check(rt, form.get("form_token"), visit.subject_id)
     async with rt.db.transaction() as conn:
-        earlier = await forms.spend(conn, nonce, visit.session.id)
+        earlier = await forms.spend(conn, nonce, visit.subject_id)
     if earlier is None:
         return nonce, None
     # The same form again (a double click, a resubmitted page, a replay): refused, never run
@@ -151,11 +225,7 @@ async def _remember(rt: Runtime, nonce: str, url: str) -> None:
         await form_store.record_outcome(conn, nonce, url)
 
 
-@bp.post("/checkout/<session_id>")
-@public
-async def post_checkout(session_id: str):
-    rt = runtime()
-    visit = await _load(rt, session_id)
+async def _pay(rt: Runtime, visit: Visit) -> Response:
     form = await request.form
     nonce, answered = await _spend_form(rt, visit, form)
     if answered is not None:
@@ -165,18 +235,17 @@ async def post_checkout(session_id: str):
     kept = {"email": form.get("email", "")[:254], "name": form.get("name", "")[:200]}
     try:
         card = _card_from(form)
-        attempt = payments.Attempt(merchant_id=visit.session.merchant_id, order_id=visit.order.id,
-                                   channel="hosted", checkout_session_id=visit.session.id)
-        payment = await asyncio.shield(payments.confirm_payment(rt, attempt, card, Actor("buyer", visit.session.id)))
+        buyer = Actor("buyer", visit.subject_id)
+        payment = await asyncio.shield(payments.confirm_payment(rt, visit.attempt(), card, buyer))
     except FlintError as error:
-        if error.code in ("order_already_paid", "order_canceled", "session_expired", "session_not_open"):
-            return await _state_page(rt, await _load(rt, session_id)) or await _checkout_page(rt, visit)
+        if error.code in CLOSED_CODES:
+            return await _state_page(rt, await _reload(rt, visit)) or await _checkout_page(rt, visit)
         status = {400: 400, 409: 409, 503: 503}.get(error.status, 400)
         return await _checkout_page(rt, visit, status, error=_MESSAGES.get(error.code, error.detail), fields=kept)
     if payment.status == SUCCEEDED:
-        location = success_location(visit.session)
+        location = visit.success_location()
     elif payment.status == REQUIRES_ACTION:
-        location = f"/checkout/{visit.session.id}/challenge/{payment.id}"
+        location = f"{visit.base_path}/challenge/{payment.id}"
     else:
         assert payment.status == FAILED
         return await _checkout_page(rt, visit, 402, error=payment.failure_message, fields=kept)
@@ -185,31 +254,37 @@ async def post_checkout(session_id: str):
     return redirect(location, 303)
 
 
+@bp.post("/checkout/<session_id>")
+@public
+async def post_checkout(session_id: str):
+    rt = runtime()
+    return await _pay(rt, await _load(rt, session_id))
+
+
+@bp.post("/pay/<link_id>")
+@public
+async def post_link_page(link_id: str):
+    rt = runtime()
+    return await _pay(rt, await _load_link(rt, link_id))
+
+
 async def _challenge_payment(rt: Runtime, visit: Visit, payment_id: str) -> Payment:
     async with rt.db.read() as conn:
-        payment = await payment_store.select_payment(conn, visit.session.merchant_id, payment_id)
-    if payment is None or payment.checkout_session_id != visit.session.id:
+        payment = await payment_store.select_payment(conn, visit.order.merchant_id, payment_id)
+    if payment is None or not visit.owns(payment):
         raise FlintError(404, "checkout_not_found", "No such checkout.")
     return payment
 
 
-@bp.get("/checkout/<session_id>/challenge/<payment_id>")
-@public
-async def get_challenge(session_id: str, payment_id: str):
-    rt = runtime()
-    visit = await _load(rt, session_id)
+async def _show_challenge(rt: Runtime, visit: Visit, payment_id: str) -> Response:
     payment = await _challenge_payment(rt, visit, payment_id)
     if payment.status != REQUIRES_ACTION:
-        return redirect(f"/checkout/{session_id}", 303)
+        return redirect(visit.base_path, 303)
     return await _render("checkout/challenge.html", visit, 200, payment=payment,
-                         form_token=forms.issue(rt, visit.session.id))
+                         form_token=forms.issue(rt, visit.subject_id))
 
 
-@bp.post("/checkout/<session_id>/challenge/<payment_id>")
-@public
-async def post_challenge(session_id: str, payment_id: str):
-    rt = runtime()
-    visit = await _load(rt, session_id)
+async def _answer_challenge(rt: Runtime, visit: Visit, payment_id: str) -> Response:
     payment = await _challenge_payment(rt, visit, payment_id)
     form = await request.form
     nonce, answered = await _spend_form(rt, visit, form)
@@ -218,28 +293,66 @@ async def post_challenge(session_id: str, payment_id: str):
     approved = form.get("action") == "approve"
     try:
         done = await asyncio.shield(payments.resolve_challenge(
-            rt, visit.session.merchant_id, payment.id, approved, Actor("buyer", visit.session.id),
-            checkout_session_id=visit.session.id))
+            rt, visit.order.merchant_id, payment.id, approved, Actor("buyer", visit.subject_id),
+            checkout_session_id=visit.session.id if visit.session else None))
     except FlintError as error:
-        location = f"/checkout/{session_id}?" + urlencode({"error": error.code})
+        location = f"{visit.base_path}?" + urlencode({"error": error.code})
     else:
         # Back to where this channel's buyer came from: the merchant's success page, or the form.
-        location = (success_location(visit.session) if done.status == SUCCEEDED
-                    else f"/checkout/{session_id}?" + urlencode({"error": done.failure_code or "payment_failed"}))
+        location = (visit.success_location() if done.status == SUCCEEDED
+                    else f"{visit.base_path}?" + urlencode({"error": done.failure_code or "payment_failed"}))
     assert nonce is not None
     await _remember(rt, nonce, location)
     return redirect(location, 303)
+
+
+@bp.get("/checkout/<session_id>/challenge/<payment_id>")
+@public
+async def get_challenge(session_id: str, payment_id: str):
+    rt = runtime()
+    return await _show_challenge(rt, await _load(rt, session_id), payment_id)
+
+
+@bp.post("/checkout/<session_id>/challenge/<payment_id>")
+@public
+async def post_challenge(session_id: str, payment_id: str):
+    rt = runtime()
+    return await _answer_challenge(rt, await _load(rt, session_id), payment_id)
+
+
+@bp.get("/pay/<link_id>/challenge/<payment_id>")
+@public
+async def get_link_challenge(link_id: str, payment_id: str):
+    rt = runtime()
+    return await _show_challenge(rt, await _load_link(rt, link_id), payment_id)
+
+
+@bp.post("/pay/<link_id>/challenge/<payment_id>")
+@public
+async def post_link_challenge(link_id: str, payment_id: str):
+    rt = runtime()
+    return await _answer_challenge(rt, await _load_link(rt, link_id), payment_id)
+
+
+async def _receipt(rt: Runtime, visit: Visit) -> Response:
+    payment = await _paid_with(rt, visit.order)
+    if payment is None:
+        return redirect(visit.base_path, 303)
+    return await _render("checkout/receipt.html", visit, 200, payment=payment, already_paid=False)
 
 
 @bp.get("/checkout/<session_id>/receipt")
 @public
 async def get_receipt(session_id: str):
     rt = runtime()
-    visit = await _load(rt, session_id)
-    payment = await _paid_with(rt, visit.order)
-    if payment is None:
-        return redirect(f"/checkout/{session_id}", 303)
-    return await _render("checkout/receipt.html", visit, 200, payment=payment, already_paid=False)
+    return await _receipt(rt, await _load(rt, session_id))
+
+
+@bp.get("/pay/<link_id>/receipt")
+@public
+async def get_link_receipt(link_id: str):
+    rt = runtime()
+    return await _receipt(rt, await _load_link(rt, link_id))
 
 
 @bp.get("/widget/v1/frame/<session_id>")

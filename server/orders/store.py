@@ -111,3 +111,11 @@ async def select_lapsed_attempts(conn: Conn, now: str, limit: int = 100) -> list
            WHERE attempt_payment_id IS NOT NULL AND attempt_expires_at <= :now LIMIT :limit""",
         {"now": now, "limit": limit},
     )
+
+
+async def select_orders_by_ids(conn: Conn, ids: list[str]) -> dict[str, Order]:
+    if not ids:
+        return {}
+    binds = {f"o{i}": value for i, value in enumerate(ids)}
+    rows = await conn.fetch_all(f"SELECT {COLUMNS} FROM orders WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+    return {row["id"]: Order(**row) for row in rows}

@@ -31,6 +31,8 @@ from ..db import Conn
 from ..errors import FlintError, conflict, not_found
 from ..events import service as events
 from ..ids import new_id
+from ..links import service as links
+from ..links import store as link_store
 from ..orders import store as order_store
 from ..orders.models import OPEN as ORDER_OPEN, Order
 from ..runtime import Runtime
@@ -53,12 +55,21 @@ class Attempt:
     payment_link_id: str | None = None
 
 
-async def _check_channel(conn: Conn, attempt: Attempt, order: Order) -> None:
+async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -> None:
+    """The channel must belong to this order and still take payments (the same rule its page
+    shows); a session's buyer paying is activity that pushes its drop-off deadline back."""
     if attempt.checkout_session_id is not None:
         session = await session_store.select_session(conn, attempt.merchant_id, attempt.checkout_session_id)
         if session is None or session.order_id != order.id:
             raise not_found("checkout_session", attempt.checkout_session_id)
         checkout.check_session_payable(session, order.status)
+        if session.abandon_at is not None:
+            await session_store.note_buyer_activity(conn, session.id, clock.later_iso(session.abandon_after))
+    elif attempt.payment_link_id is not None:
+        link = await link_store.select_link(conn, attempt.merchant_id, attempt.payment_link_id)
+        if link is None or link.order_id != order.id:  # a link pays its own order and nothing else
+            raise not_found("payment_link", attempt.payment_link_id)
+        links.check_link_payable(link, order.status, now)
     else:
         raise ValueError("a payment attempt needs a checkout session or a payment link")
 
@@ -70,7 +81,7 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor)
         order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
         if order is None:
             raise not_found("order", attempt.order_id)
-        await _check_channel(conn, attempt, order)
+        await _check_channel(conn, attempt, order, now)
         displaced = await clear_guard(conn, order, now)
         payment = Payment(
             id=new_id("pay"), merchant_id=order.merchant_id, order_id=order.id,

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import clock
+
+SOURCES = ("manual", "recovery", "app")
+
+
+@dataclass
+class PaymentLink:
+    id: str
+    merchant_id: str
+    order_id: str
+    source: str
+    checkout_session_id: str | None
+    active: int
+    expires_at: str | None
+    deactivated_at: str | None
+    created_at: str
+    updated_at: str
+
+    def url(self, public_url: str) -> str:
+        # The id carries 130 random bits: the URL cannot be guessed or enumerated.
+        return f"{public_url}/pay/{self.id}"
+
+    def expired(self, now: str) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def to_dict(self, public_url: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "payment_link",
+            "order_id": self.order_id,
+            "url": self.url(public_url),
+            "active": bool(self.active),
+            "source": self.source,
+            "checkout_session_id": self.checkout_session_id,
+            "expires_at": clock.public(self.expires_at),
+            "deactivated_at": clock.public(self.deactivated_at),
+            "created_at": clock.public(self.created_at),
+        }

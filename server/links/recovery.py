@@ -1,0 +1,76 @@
+"""Drop-off recovery (API.md 7): a session with ``recovery.enabled`` whose buyer left (the widget's
+beacon), idled past ``abandon_after`` or let it expire gets exactly one recovery link to the same
+order, named in the session and announced by ``payment_link.created``. Never a second order.
+
+Safe with several sweepers at once: the conditional update of the session (only while it has no
+link) decides which one makes the link, and a partial unique index on recovery links backs it up.
+"""
+from __future__ import annotations
+
+from .. import clock
+from ..actors import Actor
+from ..checkout import store as session_store
+from ..checkout.models import OPEN, CheckoutSession
+from ..db import Conn
+from ..events import service as events
+from ..orders import store as order_store
+from ..orders.models import OPEN as ORDER_OPEN, Order
+from ..runtime import Runtime
+from . import store
+from .models import PaymentLink
+from .service import RECOVERY_EXPIRES_IN, new_link
+
+CHUNK = 250  # drop-offs per write transaction: short transactions, few commits
+
+
+async def recovery_link_for(conn: Conn, session: CheckoutSession, order: Order, reason: str,
+                            now: str) -> PaymentLink | None:
+    """Inside the caller's transaction: the session's one recovery link, if it is watched and its
+    order can still be paid (None otherwise). The caller records the events."""
+    if not session.recovery_enabled or session.recovery_payment_link_id or order.status != ORDER_OPEN:
+        return None
+    link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, checkout_session_id=session.id, now=now)
+    if not await session_store.mark_dropped_off(conn, session.id, link_id=link.id, reason=reason, at=now):
+        return None  # another sweeper made it
+    await store.insert_link(conn, link)
+    session.recovery_payment_link_id, session.dropped_off_at, session.drop_off_reason = link.id, now, reason
+    session.abandon_at = None
+    return link
+
+
+async def sweep_dropped_off(rt: Runtime, actor: Actor, batch: int = 5000) -> int:
+    """Sweeper step: abandoned sessions (the buyer left, or idled past abandon_after) → one
+    recovery link each, with ``checkout.session.abandoned`` and ``payment_link.created``."""
+    now = clock.now_iso()
+    async with rt.db.read() as conn:
+        due = await session_store.select_dropped_off_ids(conn, now, batch)
+    made = 0
+    for start in range(0, len(due), CHUNK):
+        async with rt.db.transaction() as conn:
+            sessions = await session_store.select_sessions_by_ids(conn, due[start:start + CHUNK])
+            orders = await order_store.select_orders_by_ids(conn, sorted({s.order_id for s in sessions}))
+            for session in sessions:
+                made += await _abandon(conn, rt, session, orders[session.order_id], actor, now)
+    return made
+
+
+async def _abandon(conn: Conn, rt: Runtime, session: CheckoutSession, order: Order, actor: Actor, now: str) -> int:
+    if session.status != OPEN or session.recovery_payment_link_id or session.abandon_at is None:
+        return 0  # changed since it was listed
+    left = session.buyer_left_at is not None
+    if not left and session.abandon_at > now:
+        return 0  # the buyer acted meanwhile
+    if order.status != ORDER_OPEN:
+        await session_store.stop_watching(conn, session.id)  # paid elsewhere, or canceled: nothing to recover
+        return 0
+    if order.attempt_payment_id is not None and order.attempt_live(now):
+        return 0  # a payment is under way right now; look again on a later sweep
+    link = await recovery_link_for(conn, session, order, "left" if left else "idle", now)
+    if link is None:
+        return 0
+    public_url = rt.config.public_url
+    await events.record_all(conn, merchant_id=order.merchant_id, actor=actor, order_id=order.id, items=[
+        ("checkout.session.abandoned", session.to_dict(public_url, None)),
+        ("payment_link.created", link.to_dict(public_url)),
+    ])
+    return 1

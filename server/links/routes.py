@@ -1,0 +1,56 @@
+"""Payment links (API.md 7)."""
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from ..api.auth import principal, scope
+from ..api.http import runtime
+from ..api.schemas import page
+from ..api.validation import json_body, no_body, query_args
+from . import service
+from .schemas import CreateLink, LinkList, LinkListQuery, LinkOut
+
+bp = Blueprint("links", __name__, url_prefix="/v1/payment_links")
+
+
+@bp.post("")
+@scope("payment_links:write")
+@document_response(LinkOut)
+@json_body(CreateLink)
+async def post_link(body: CreateLink):
+    """Create a payment link that pays this open order (and nothing else)."""
+    me, rt = principal(), runtime()
+    link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor)
+    return link.to_dict(rt.config.public_url)
+
+
+@bp.get("")
+@scope("orders:read")
+@document_response(LinkList)
+@query_args(LinkListQuery)
+async def get_links(query: LinkListQuery):
+    """List payment links, newest first; ``order`` narrows to one order's links."""
+    rt = runtime()
+    links, has_more = await service.list_links(rt, principal().merchant_id, query.order, query.limit,
+                                               query.starting_after)
+    return page(links, has_more, lambda link: link.to_dict(rt.config.public_url))
+
+
+@bp.get("/<link_id>")
+@scope("orders:read")
+@document_response(LinkOut)
+async def get_link(link_id: str):
+    """Retrieve a payment link."""
+    rt = runtime()
+    return (await service.get_link(rt, principal().merchant_id, link_id)).to_dict(rt.config.public_url)
+
+
+@bp.post("/<link_id>/deactivate")
+@scope("payment_links:write")
+@document_response(LinkOut)
+@no_body
+async def post_deactivate(link_id: str):
+    """Stop a link from taking payments (its page then says so)."""
+    me, rt = principal(), runtime()
+    return (await service.deactivate_link(rt, me.merchant_id, link_id, me.actor)).to_dict(rt.config.public_url)

@@ -1,0 +1,91 @@
+"""Payment links: a URL that pays one order and nothing else (API.md 7). Manual links come from the
+merchant's API; recovery links from the drop-off sweeper (recovery.py); app links, later, from apps."""
+from __future__ import annotations
+
+from .. import clock
+from ..actors import Actor
+from ..db import Conn
+from ..errors import FlintError, conflict, invalid, not_found
+from ..events import service as events
+from ..ids import new_id
+from ..orders import store as order_store
+from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
+from ..runtime import Runtime
+from . import store
+from .models import PaymentLink
+
+MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 90 * 86400
+DEFAULT_EXPIRES_IN = 30 * 86400
+RECOVERY_EXPIRES_IN = 7 * 86400  # a drop-off's link: a week for the buyer to come back
+
+
+def new_link(order: Order, *, source: str, expires_in: int | None, checkout_session_id: str | None = None,
+             now: str | None = None) -> PaymentLink:
+    now = now or clock.now_iso()
+    return PaymentLink(
+        id=new_id("plink"), merchant_id=order.merchant_id, order_id=order.id, source=source,
+        checkout_session_id=checkout_session_id, active=1,
+        expires_at=clock.later_iso(expires_in) if expires_in else None, deactivated_at=None,
+        created_at=now, updated_at=now,
+    )
+
+
+async def insert_and_announce(conn: Conn, rt: Runtime, link: PaymentLink, actor: Actor) -> None:
+    await store.insert_link(conn, link)
+    await events.record(conn, merchant_id=link.merchant_id, type="payment_link.created", actor=actor,
+                        obj=link.to_dict(rt.config.public_url), order_id=link.order_id)
+
+
+async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_in: int | None, actor: Actor,
+                      source: str = "manual") -> PaymentLink:
+    if expires_in is not None and not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+        raise invalid("expires_in_invalid",
+                      f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.", "expires_in")
+    async with rt.db.transaction() as conn:
+        order = await order_store.select_order(conn, merchant_id, order_id)
+        if order is None:
+            raise not_found("order", order_id, param="order")
+        if order.status != ORDER_OPEN:
+            raise conflict("order_not_open", f"A payment link needs an open order; this one is {order.status}.")
+        link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN)
+        await insert_and_announce(conn, rt, link, actor)
+    return link
+
+
+async def get_link(rt: Runtime, merchant_id: str, link_id: str) -> PaymentLink:
+    async with rt.db.read() as conn:
+        link = await store.select_link(conn, merchant_id, link_id)
+    if link is None:
+        raise not_found("payment_link", link_id)
+    return link
+
+
+async def list_links(rt: Runtime, merchant_id: str, order_id: str | None, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        return await store.select_links_page(conn, merchant_id, order_id, limit, starting_after)
+
+
+async def deactivate_link(rt: Runtime, merchant_id: str, link_id: str, actor: Actor) -> PaymentLink:
+    async with rt.db.transaction() as conn:
+        link = await store.select_link(conn, merchant_id, link_id)
+        if link is None:
+            raise not_found("payment_link", link_id)
+        done = await store.deactivate(conn, link.id, clock.now_iso())
+        if done is None:
+            raise conflict("payment_link_inactive", "This payment link is already inactive.")
+        await events.record(conn, merchant_id=merchant_id, type="payment_link.deactivated", actor=actor,
+                            obj=done.to_dict(rt.config.public_url), order_id=done.order_id)
+    return done
+
+
+def check_link_payable(link: PaymentLink, order_status: str, now: str | None = None) -> None:
+    """Why a buyer cannot pay through this link right now, as a stable code (the order's state
+    first: a paid order's link answers "already paid", whatever else is true of the link)."""
+    if order_status == CANCELED:
+        raise conflict("order_canceled", "This order was canceled.")
+    if order_status != ORDER_OPEN:
+        raise conflict("order_already_paid", "This order has already been paid.")
+    if not link.active:
+        raise FlintError(409, "payment_link_inactive", "This payment link is no longer active.")
+    if link.expired(now or clock.now_iso()):
+        raise FlintError(409, "payment_link_expired", "This payment link has expired.")
