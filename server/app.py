@@ -85,11 +85,12 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
 
     from .hosted.routes import bp as hosted_bp
     from .links.routes import bp as links_bp
+    from .links.routes import recovery_bp
     from .webhooks.routes import bp as webhooks_bp
     from .widget.routes import bp as widget_bp
 
-    for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, payments_bp, refunds_bp, events_bp,
-                      webhooks_bp, hosted_bp, widget_bp):
+    for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,
+                      events_bp, webhooks_bp, hosted_bp, widget_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

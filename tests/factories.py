@@ -33,10 +33,12 @@ async def make_order(rt: Runtime, merchant_id: str, amount: int = 2500, currency
 
 
 async def make_session(rt: Runtime, merchant_id: str, *, amount: int = 2500, currency: str = "usd",
-                       order_id: str | None = None, mode: str = "embedded", expires_in: int = 3600):
+                       order_id: str | None = None, mode: str = "embedded", expires_in: int = 3600,
+                       recovery: bool = False, abandon_after: int = 900):
     new = checkout.NewSession(
         mode=mode, success_url="https://shop.example/thanks",
-        order_id=order_id, inline_order=None if order_id else new_order(amount, currency), expires_in=expires_in)
+        order_id=order_id, inline_order=None if order_id else new_order(amount, currency), expires_in=expires_in,
+        recovery_enabled=recovery, abandon_after=abandon_after)
     return await checkout.create_session(rt, merchant_id, new, Actor("merchant", merchant_id))
 
 

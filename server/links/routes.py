@@ -8,10 +8,11 @@ from ..api.auth import principal, scope
 from ..api.http import runtime
 from ..api.schemas import page
 from ..api.validation import json_body, no_body, query_args
-from . import service
-from .schemas import CreateLink, LinkList, LinkListQuery, LinkOut
+from . import service, summary
+from .schemas import CreateLink, LinkList, LinkListQuery, LinkOut, SummaryOut, SummaryQuery
 
 bp = Blueprint("links", __name__, url_prefix="/v1/payment_links")
+recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")
 
 
 @bp.post("")
@@ -54,3 +55,15 @@ async def post_deactivate(link_id: str):
     """Stop a link from taking payments (its page then says so)."""
     me, rt = principal(), runtime()
     return (await service.deactivate_link(rt, me.merchant_id, link_id, me.actor)).to_dict(rt.config.public_url)
+
+
+@recovery_bp.get("/summary")
+@scope("orders:read")
+@document_response(SummaryOut)
+@query_args(SummaryQuery)
+async def get_summary(query: SummaryQuery):
+    """The recovery funnel over a range: drop-offs (by kind), recovery links made, links paid, the
+    amount recovered per currency, and the median time from link to payment."""
+    since = summary.parse_bound(query.since, "from")
+    until = summary.parse_bound(query.until, "to")
+    return await summary.summary(runtime(), principal().merchant_id, since, until)
