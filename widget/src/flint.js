@@ -241,7 +241,7 @@
     var box = document.createElement("p");
     box.setAttribute("role", "alert");
     box.style.cssText = "margin:0;padding:12px 0;font:inherit";
-    box.textContent = "This checkout cannot be shown. " + (message || "");
+    box.textContent = message || "This checkout cannot be shown.";
     this.show(box);
     this.emit("flint:error", { code: code, message: message || "" });
   };
