@@ -210,7 +210,11 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
 async def buyer_view(rt: Runtime, session: CheckoutSession) -> dict:
     """What the widget's loader needs before it frames the card form: whether the session can take
     a payment now (and if not, the stable code why), and where the frame and the hosted fallback are.
-    The client_token is the credential, so this is all a buyer's page learns from it."""
+    The client_token is the credential, so this is all a buyer's page learns from it. For a session
+    watched for drop-off, the widget loading is the buyer (back) at the checkout: activity."""
+    if session.abandon_at is not None and session.recovery_payment_link_id is None and session.status == OPEN:
+        async with rt.db.transaction() as conn:
+            await store.note_buyer_back(conn, session.id, clock.later_iso(session.abandon_after))
     async with rt.db.read() as conn:
         order = await order_store.select_order_by_id(conn, session.order_id)
     assert order is not None
@@ -253,4 +257,5 @@ async def record_buyer_left(rt: Runtime, session: CheckoutSession) -> bool:
     """The buyer typed in the card form and left the page unpaid (the loader's beacon). Kept on the
     session for drop-off recovery; a closed session ignores it."""
     async with rt.db.transaction() as conn:
-        return bool(await store.mark_buyer_left(conn, session.id, clock.now_iso()))
+        return bool(await store.mark_buyer_left(conn, session.id, clock.now_iso(),
+                                                clock.later_iso(session.abandon_after)))

@@ -90,11 +90,23 @@ async def mark_fallback(conn: Conn, session_id: str, reason: str, at: str) -> Ch
     return CheckoutSession(**row) if row else None
 
 
-async def mark_buyer_left(conn: Conn, session_id: str, at: str) -> int:
+async def mark_buyer_left(conn: Conn, session_id: str, at: str, abandon_at: str) -> int:
+    """The beacon: a watched session now counts as abandoned once ``abandon_at`` passes without the
+    buyer coming back (a reload or a quick visit elsewhere is not a drop-off)."""
     return await conn.execute(
-        """UPDATE checkout_sessions SET buyer_left_at = :at, updated_at = :at
+        """UPDATE checkout_sessions SET buyer_left_at = :at, updated_at = :at,
+               abandon_at = CASE WHEN abandon_at IS NULL THEN NULL ELSE :abandon_at END
            WHERE id = :id AND status = 'open'""",
-        {"id": session_id, "at": at},
+        {"id": session_id, "at": at, "abandon_at": abandon_at},
+    )
+
+
+async def note_buyer_back(conn: Conn, session_id: str, abandon_at: str) -> int:
+    """The widget loaded again for a watched session: the buyer is back, not gone."""
+    return await conn.execute(
+        """UPDATE checkout_sessions SET buyer_left_at = NULL, abandon_at = :abandon_at
+           WHERE id = :id AND status = 'open' AND abandon_at IS NOT NULL AND recovery_payment_link_id IS NULL""",
+        {"id": session_id, "abandon_at": abandon_at},
     )
 
 
@@ -108,11 +120,12 @@ async def note_buyer_activity(conn: Conn, session_id: str, abandon_at: str) -> N
 
 
 async def select_dropped_off_ids(conn: Conn, now: str, limit: int) -> list[str]:
-    """Watched open sessions whose buyer left (the beacon) or idled past abandon_after."""
+    """Watched open sessions past their abandon_at: abandon_after since the buyer left (the
+    beacon) or since their last activity."""
     rows = await conn.fetch_all(
         """SELECT id FROM checkout_sessions
            WHERE status = 'open' AND recovery_payment_link_id IS NULL AND abandon_at IS NOT NULL
-             AND (abandon_at <= :now OR buyer_left_at IS NOT NULL)
+             AND abandon_at <= :now
            ORDER BY abandon_at LIMIT :limit""",
         {"now": now, "limit": limit},
     )

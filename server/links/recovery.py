@@ -1,6 +1,7 @@
 """Drop-off recovery (API.md 7): a session with ``recovery.enabled`` whose buyer left (the widget's
-beacon), idled past ``abandon_after`` or let it expire gets exactly one recovery link to the same
-order, named in the session and announced by ``payment_link.created``. Never a second order.
+beacon) and did not come back within ``abandon_after``, idled that long, or let it expire gets
+exactly one recovery link to the same order, named in the session and announced by
+``payment_link.created``. Never a second order.
 
 Safe with several sweepers at once: the conditional update of the session (only while it has no
 link) decides which one makes the link, and a partial unique index on recovery links backs it up.
@@ -58,8 +59,8 @@ async def _abandon(conn: Conn, rt: Runtime, session: CheckoutSession, order: Ord
     if session.status != OPEN or session.recovery_payment_link_id or session.abandon_at is None:
         return 0  # changed since it was listed
     left = session.buyer_left_at is not None
-    if not left and session.abandon_at > now:
-        return 0  # the buyer acted meanwhile
+    if session.abandon_at > now:
+        return 0  # the buyer acted (or came back) meanwhile
     if order.status != ORDER_OPEN:
         await session_store.stop_watching(conn, session.id)  # paid elsewhere, or canceled: nothing to recover
         return 0

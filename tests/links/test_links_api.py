@@ -15,6 +15,13 @@ from tests.factories import make_order, make_session
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 2, "unit_amount": 1250}]}
 
 
+async def _gone(rt, session_id: str) -> None:
+    """abandon_after passes without the buyer coming back."""
+    async with rt.db.transaction() as conn:
+        await conn.execute("UPDATE checkout_sessions SET abandon_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
+                           {"id": session_id})
+
+
 def token_of(html: str) -> str:
     return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
 
@@ -140,6 +147,7 @@ async def test_a_session_and_its_link_never_pay_twice_through_the_pages(api, bro
     merchant_obj, _ = merchant
     session = await make_session(server_rt, merchant_obj.id, mode="hosted", recovery=True)
     assert await checkout.record_buyer_left(server_rt, session)
+    await _gone(server_rt, session.id)
     await recovery.sweep_dropped_off(server_rt, SYSTEM)
     shown = (await api.get(f"/v1/checkout/sessions/{session.id}")).json()
     link_id = shown["recovery"]["payment_link_id"]
@@ -158,6 +166,7 @@ async def test_the_recovery_summary_over_http(api, server_rt, merchant):
     merchant_obj, _ = merchant
     session = await make_session(server_rt, merchant_obj.id, recovery=True)
     assert await checkout.record_buyer_left(server_rt, session)
+    await _gone(server_rt, session.id)
     await recovery.sweep_dropped_off(server_rt, SYSTEM)
     figures = (await api.get("/v1/recovery/summary")).json()
     assert figures["object"] == "recovery_summary"

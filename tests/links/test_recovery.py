@@ -34,14 +34,23 @@ async def _backdate(rt, session_id, column="abandon_at"):
                            {"id": session_id})
 
 
-async def _leave(rt, session):
+async def _leave(rt, session, *, gone_long_enough=True):
+    """The beacon; then, unless told otherwise, abandon_after passes without the buyer coming back."""
     left = await _session(rt, session.id)
     assert await checkout.record_buyer_left(rt, left)
+    if gone_long_enough:
+        await _backdate(rt, session.id)
 
 
-async def test_a_buyer_who_left_gets_one_recovery_link_on_the_same_order(rt):
+async def test_a_buyer_who_left_and_did_not_come_back_gets_one_recovery_link(rt):
     merchant, _ = await make_merchant(rt)
-    session = await make_session(rt, merchant.id, recovery=True)
+    session = await make_session(rt, merchant.id, recovery=True, abandon_after=60)
+    await _leave(rt, session, gone_long_enough=False)
+    assert await recovery.sweep_dropped_off(rt, SYSTEM) == 0  # gone for less than abandon_after
+    # A reload, or coming back from another page: the widget loads again, so not a drop-off.
+    await checkout.buyer_view(rt, await _session(rt, session.id))
+    back = await _session(rt, session.id)
+    assert back.buyer_left_at is None and back.abandon_at > clock.later_iso(50)
     await _leave(rt, session)
     assert await recovery.sweep_dropped_off(rt, SYSTEM) == 1
     assert await recovery.sweep_dropped_off(rt, SYSTEM) == 0  # once
