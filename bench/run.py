@@ -25,7 +25,11 @@ What it does, in order:
    after ``flint serve`` has stopped: its own SQLite file, one ``flint worker`` process and a local
    receiver. Deliveries per second draining a backlog, against an httpx client posting straight to the
    same receiver in the same run; then event -> first delivery attempt (p50/p99) under a steady load.
-7. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
+7. Drop-off recovery (bench/recovery.py; ``--no-recovery`` skips it, ``--recovery-only`` runs only it),
+   last: its own SQLite file, no server. The sweeper's step ``sweep_dropped_off`` over 10,000 due
+   drop-offs in this process (its own work), against the same writes as plain sqlite3 statements in
+   the same run; then the expiry path with recovery, and the sweeper's listing query.
+8. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
    scenario to healthz, CPU used by client and server during each window, the config, and the goals
    (pass/fail; a missed goal is reported, never an exit status).
 
@@ -53,7 +57,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from . import webhooks, widget
+from . import recovery, webhooks, widget
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -622,9 +626,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-batch", type=int, default=5, help="events per producer transaction (default 5)")
     parser.add_argument("--webhooks-profile", action="store_true",
                         help="run the webhook worker under cProfile and put its top functions in the results")
+    recovery_mode = parser.add_mutually_exclusive_group()
+    recovery_mode.add_argument("--no-recovery", action="store_true", help="skip the drop-off recovery section")
+    recovery_mode.add_argument("--recovery-only", action="store_true",
+                               help="run only the drop-off recovery section (no server, no widget, no webhooks)")
+    parser.add_argument("--recovery-sessions", type=int, default=10_000,
+                        help="due drop-offs the sweeper turns into recovery links (default 10000, the goal's)")
+    parser.add_argument("--recovery-expire", type=int, default=1000,
+                        help="sessions with recovery past their expiry, for the expiry path (default 1000; 0 skips)")
+    parser.add_argument("--recovery-open", type=int, default=20_000,
+                        help="open sessions without recovery also in the database (default 20000)")
+    parser.add_argument("--recovery-profile", action="store_true",
+                        help="also sweep a second set under cProfile and put its top functions in the results")
     args = parser.parse_args(argv)
-    if args.webhooks_only and args.widget_only:
-        parser.error("--widget-only and --webhooks-only exclude each other")
+    if sum((args.webhooks_only, args.widget_only, args.recovery_only)) > 1:
+        parser.error("--widget-only, --webhooks-only and --recovery-only exclude each other")
+    if args.recovery_sessions < 1 or args.recovery_expire < 0 or args.recovery_open < 0:
+        parser.error("--recovery-sessions >= 1, --recovery-expire >= 0, --recovery-open >= 0")
     if args.webhook_events < 2 or args.webhook_rate <= 0 or args.webhook_duration <= 0 or args.webhook_batch < 1:
         parser.error("--webhook-events >= 2, --webhook-rate > 0, --webhook-duration > 0, --webhook-batch >= 1")
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -642,9 +660,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.widget_only:
         chosen = []
         args.no_webhooks = True
+        args.no_recovery = True
     if args.webhooks_only:
         chosen = []
         args.no_widget = True
+        args.no_recovery = True
+    if args.recovery_only:
+        chosen = []
+        args.no_widget = True
+        args.no_webhooks = True
     need_server = bool(chosen) or not args.no_widget
 
     started = time.monotonic()
@@ -655,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     widget_out: dict | None = None
     webhooks_out: dict | None = None
+    recovery_out: dict | None = None
     server_alive: bool | None = None  # at the end of the server's part (None: it never ran)
     try:
         if need_server:
@@ -780,6 +805,19 @@ def main(argv: list[str] | None = None) -> int:
                 webhooks_out = {"error": message, "goals": webhooks.goals_for({}),
                                 "notes": [f"the webhook section failed: {message}"]}
             notes.extend(webhooks_out.pop("notes"))
+        if not args.no_recovery:
+            # Last: no server, no worker; the sweeper's step in this process over its own database.
+            _log(f"recovery: the drop-off sweeper over {args.recovery_sessions} due sessions, against the same "
+                 f"writes as plain sqlite3; then {args.recovery_expire} expiring sessions")
+            try:
+                recovery_out = recovery.run(tmp / "recovery", BENCH_SECRET, sessions=args.recovery_sessions,
+                                            expire=args.recovery_expire, open_sessions=args.recovery_open,
+                                            profile=args.recovery_profile, log=_log)
+            except Exception as error:  # reported with the rest; the other sections' results still count
+                message = f"{type(error).__name__}: {str(error)[:500]}"
+                recovery_out = {"error": message, "goals": recovery.goals_for({}),
+                                "notes": [f"the recovery section failed: {message}"]}
+            notes.extend(recovery_out.pop("notes"))
     finally:
         if client is not None:
             client.close()
@@ -811,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
         goals.update(widget_out.pop("goals"))
     if webhooks_out is not None:
         goals.update(webhooks_out.pop("goals"))
+    if recovery_out is not None:
+        goals.update(recovery_out.pop("goals"))
     if need_server and not server_alive:
         notes.append("the server process had exited before the benchmark stopped it")
     log_errors = [line for line in server_log.splitlines() if '"level": "error"' in line or "Traceback" in line]
@@ -828,6 +868,9 @@ def main(argv: list[str] | None = None) -> int:
                 "events": args.webhook_events, "rate_per_s": args.webhook_rate,
                 "duration_s": args.webhook_duration, "batch": args.webhook_batch,
                 "profiled": args.webhooks_profile},
+            "recovery": None if args.no_recovery else {
+                "sessions": args.recovery_sessions, "expire": args.recovery_expire,
+                "open_sessions": args.recovery_open, "profiled": args.recovery_profile},
         },
         "baseline": "healthz",
         "scenarios": list(rows.values()),
@@ -835,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_drift": drift,
         "widget": widget_out,
         "webhooks": webhooks_out,
+        "recovery": recovery_out,
         "goals": goals,
         "server_log_errors": log_errors[:20],
         "notes": notes,
@@ -853,6 +897,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if webhooks_out is not None:
         print(webhooks.report(webhooks_out))
+        print()
+    if recovery_out is not None:
+        print(recovery.report(recovery_out))
         print()
     for key, goal in goals.items():
         detail = goal.get("actual_ratio", goal.get("actual", goal.get("actual_ms")))

@@ -35,11 +35,12 @@ async def summary(rt: Runtime, merchant_id: str, since: datetime | None, until: 
     binds = {"m": merchant_id, "since": clock.iso(since), "until": clock.iso(until)}
     async with rt.db.read() as conn:
         reasons = await conn.fetch_all(
-            """SELECT drop_off_reason AS reason, COUNT(*) AS n,
-                      SUM(CASE WHEN status = 'complete' THEN 1 ELSE 0 END) AS completed
-               FROM checkout_sessions
-               WHERE merchant_id = :m AND dropped_off_at >= :since AND dropped_off_at < :until
-               GROUP BY drop_off_reason""", binds)
+            """SELECT s.drop_off_reason AS reason, COUNT(*) AS n,
+                      SUM(CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.checkout_session_id = s.id
+                                            AND p.status = 'succeeded') THEN 1 ELSE 0 END) AS completed
+               FROM checkout_sessions s
+               WHERE s.merchant_id = :m AND s.dropped_off_at >= :since AND s.dropped_off_at < :until
+               GROUP BY s.drop_off_reason""", binds)
         created = await conn.fetch_one(
             """SELECT COUNT(*) AS n FROM payment_links
                WHERE merchant_id = :m AND source = 'recovery' AND created_at >= :since AND created_at < :until""",

@@ -160,8 +160,13 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
     paid = replace(order, status="paid", amount_paid=payment.amount, attempt_payment_id=None,
                    attempt_expires_at=None, updated_at=now)
     items = [("payment.succeeded", settled.to_dict()), ("order.paid", paid.to_dict())]
-    if payment.checkout_session_id is not None:
-        session = await session_store.complete_open_session(conn, payment.checkout_session_id, now)
+    # The order is paid: its open sessions are complete, the paying one first. One paid through
+    # a recovery link or another session must not later "expire" (and tell the merchant the buyer
+    # gave up) or keep handing out client tokens.
+    open_sessions = await session_store.select_open_sessions_of_order(conn, order.id)
+    open_sessions.sort(key=lambda s: s.id != payment.checkout_session_id)
+    for session_id in [s.id for s in open_sessions]:
+        session = await session_store.complete_open_session(conn, session_id, now)
         if session is not None:
             items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
     await events.record_all(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)

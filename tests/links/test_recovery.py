@@ -106,8 +106,8 @@ async def test_no_link_without_recovery_after_payment_or_while_a_payment_is_unde
     for session in (off, paid, paid_elsewhere, challenged):
         assert (await _session(rt, session.id)).recovery_payment_link_id is None
     assert (await _session(rt, paid.id)).status == "complete"
-    # Paid through another channel: the session is still open, but no longer watched.
-    assert (await _session(rt, paid_elsewhere.id)).abandon_at is None
+    # Paid through another channel (a link): the session is complete with its order.
+    assert (await _session(rt, paid_elsewhere.id)).status == "complete"
     assert (await _session(rt, challenged.id)).abandon_at is not None  # looked at again later
 
 
@@ -155,6 +155,14 @@ async def test_paying_through_the_recovery_link_closes_every_other_channel(rt):
                                                                payment_link_id=link_id), card(), SYSTEM)
     assert (paid.status, paid.channel, paid.payment_link_id, paid.checkout_session_id) == (
         "succeeded", "payment_link", link_id, None)
+    # The session the buyer left is complete with its order: it will not "expire" later, as if the
+    # buyer had given up, and hands out no client token.
+    assert (await _session(rt, session.id)).status == "complete"
+    assert checkout.present(rt, await _session(rt, session.id))["client_token"] is None
+    types = [t for t, _ in await _events(rt, session.order_id)]
+    assert types[-3:] == ["payment.succeeded", "order.paid", "checkout.session.completed"]
+    await _backdate(rt, session.id, "expires_at")
+    assert await checkout.sweep_expired(rt, SYSTEM) == 0
     for attempt in (payments.Attempt(merchant.id, session.order_id, "embedded", session.id),
                     payments.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=manual.id),
                     payments.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=link_id)):
