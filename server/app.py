@@ -83,6 +83,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .payments.routes import bp as payments_bp
     from .refunds.routes import bp as refunds_bp
 
+    from .accounts.routes import bp as accounts_bp
     from .hosted.routes import bp as hosted_bp
     from .links.routes import bp as links_bp
     from .links.routes import recovery_bp
@@ -90,7 +91,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .widget.routes import bp as widget_bp
 
     for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,
-                      events_bp, webhooks_bp, hosted_bp, widget_bp):
+                      events_bp, webhooks_bp, hosted_bp, widget_bp, accounts_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

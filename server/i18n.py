@@ -15,6 +15,12 @@ DEFAULT_LOCALE = "en"
 LOCALES = ("en", "de", "fr")
 
 
+def N_(text: str) -> str:
+    """Marks a buyer- or merchant-facing text for the catalogues (gettext_noop): the code keeps the
+    English text; pages translate it when they show it."""
+    return text
+
+
 @lru_cache(maxsize=None)
 def translations(locale: str) -> NullTranslations:
     po = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .accounts import service as accounts
 from .actors import SYSTEM
 from .checkout import service as checkout
 from .hosted import forms
@@ -27,6 +28,7 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
         ("form_nonces_purged", lambda: forms.purge_spent(rt)),
+        ("sign_in_records_purged", lambda: accounts.purge(rt)),
     )
     for name, step in steps:
         try:
