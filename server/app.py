@@ -37,7 +37,8 @@ _HTTP_CODES = {
 
 
 def is_api(path: str) -> bool:
-    return path.startswith("/v1/") or path == "/healthz"
+    # JSON endpoints: their errors are problem+json, never an HTML page.
+    return path.startswith(("/v1/", "/oauth/token", "/oauth/revoke", "/.well-known/")) or path == "/healthz"
 
 
 def problem_response(error: FlintError) -> Response:
@@ -84,6 +85,9 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .refunds.routes import bp as refunds_bp
 
     from .accounts.routes import bp as accounts_bp
+    from .apps.routes import bp as apps_bp
+    from .oauth.routes import bp as oauth_bp
+    from .oauth.routes import installations_bp
     from .hosted.routes import bp as hosted_bp
     from .links.routes import bp as links_bp
     from .links.routes import recovery_bp
@@ -91,7 +95,8 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .widget.routes import bp as widget_bp
 
     for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,
-                      events_bp, webhooks_bp, hosted_bp, widget_bp, accounts_bp):
+                      events_bp, webhooks_bp, apps_bp, installations_bp, hosted_bp, widget_bp,
+                      accounts_bp, oauth_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

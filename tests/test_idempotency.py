@@ -318,7 +318,7 @@ async def test_a_key_older_than_seven_days_is_not_replayed(server: LiveServer, s
     assert old_again.json()["id"] != old_first.json()["id"]
     row = await key_row(server_rt, me.id, old_key)
     assert row is not None and row["created_at"] > clock.later_iso(-3600)
-    assert json.loads(row["response_body"])["id"] == old_again.json()["id"]
+    assert json.loads(server_rt.secrets.open(row["response_body"]))["id"] == old_again.json()["id"]
     assert sorted(await order_ids(server_rt, me.id)) == sorted(
         [old_first.json()["id"], young_first.json()["id"], old_again.json()["id"]])
 
@@ -380,3 +380,18 @@ async def test_a_transient_conflict_is_not_replayed(server, server_rt, merchant)
                                   headers={"Idempotency-Key": "pay-once"})
     assert again.status_code == 200 and again.json()["status"] == "succeeded"
     assert "Idempotent-Replayed" not in again.headers
+
+
+async def test_a_stored_answer_is_sealed_at_rest_and_replays_intact(server, server_rt, merchant):
+    """An answer may carry a secret shown once (here a new API key): the replay returns it byte for
+    byte, but the idempotency table never holds it readable."""
+    _, key = merchant
+    async with server.async_client(key) as client:
+        first = await client.post("/v1/merchant/keys", headers={"Idempotency-Key": "new-key-1"})
+        again = await client.post("/v1/merchant/keys", headers={"Idempotency-Key": "new-key-1"})
+    assert first.status_code == 200 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    secret = first.json()["secret_key"]
+    async with server_rt.db.read() as conn:
+        rows = await conn.fetch_all("SELECT response_body FROM idempotency_keys")
+    assert rows and all(secret not in (row["response_body"] or "") for row in rows)

@@ -95,17 +95,26 @@ checks.positive_data_acceptance.expected-statuses = {accepted("400")}
 [[operations]]
 include-path-regex = "^/v1/webhook_endpoints"
 checks.positive_data_acceptance.expected-statuses = {accepted("400")}
+
+# Apps: the same for their webhook_url / hook_url and webhook_events, plus a redirect URI whose host,
+# port or user information is wrong or that is plain http off loopback (redirect_uri_*), settings
+# that must come in pairs (hook_url_required, hooks_required, webhook_url_required), and the list's
+# starting_after_invalid.
+[[operations]]
+include-path-regex = "^/v1/apps"
+checks.positive_data_acceptance.expected-statuses = {accepted("400")}
 """
 
 
-def merchant_config(delivery_id: str, link_id: str) -> str:
+def merchant_config(delivery_id: str, link_id: str, app_id: str) -> str:
     """The merchant run's config, plus a real webhook delivery to read, list attempts of and retry
     (nothing in the document links to a delivery id: deliveries are made by events, not by a POST),
-    and a real payment link to read and deactivate."""
+    a real payment link to read and deactivate, and a real app to read, update and rotate."""
     return MERCHANT_CONFIG + f"""
 [parameters]
 "path.delivery_id" = "{delivery_id}"
 "path.link_id" = "{link_id}"
+"path.app_id" = "{app_id}"
 """
 
 
@@ -320,10 +329,10 @@ def audit_admitted_rejections(run: Run) -> None:
         "\n".join(repr(u)[:1000] for u in unexpected[:30])
 
 
-async def seed_world(server: LiveServer, key: str) -> tuple[str, str, str, str]:
+async def seed_world(server: LiveServer, key: str) -> tuple[str, str, str, str, str]:
     """A paid, partly refunded order (so payments and refunds exist to list and fetch), a webhook
-    delivery, a payment link, and an open session for the buyer run. Returns that session's (id,
-    client_token), the delivery's id and the link's id."""
+    delivery, a payment link, a partner app, and an open session for the buyer run. Returns that
+    session's (id, client_token), the delivery's id, the link's id and the app's id."""
     card = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
     order = {"currency": "usd", "line_items": [{"name": "Mug", "quantity": 2, "unit_amount": 1200}]}
     async with server.async_client(key) as client:
@@ -343,12 +352,16 @@ async def seed_world(server: LiveServer, key: str) -> tuple[str, str, str, str]:
         deliveries = await client.get(f"/v1/webhook_endpoints/{hook.json()['id']}/deliveries")
         link = await client.post("/v1/payment_links", json={"order": buyer.json()["order_id"]})
         assert link.status_code == 200, link.text
-        return buyer.json()["id"], buyer.json()["client_token"], deliveries.json()["data"][0]["id"], link.json()["id"]
+        app = await client.post("/v1/apps", json={"name": "Fuzz App", "redirect_uris": ["https://app.example/cb"],
+                                                  "scopes": ["orders:read"]})
+        assert app.status_code == 200, app.text
+        return (buyer.json()["id"], buyer.json()["client_token"], deliveries.json()["data"][0]["id"], link.json()["id"],
+                app.json()["id"])
 
 
 async def test_schemathesis_finds_no_failures(server: LiveServer, merchant, tmp_path: Path):
     _, key = merchant
-    session_id, client_token, delivery_id, link_id = await seed_world(server, key)
+    session_id, client_token, delivery_id, link_id, app_id = await seed_world(server, key)
 
     # The buyer run first: the merchant run may expire or cancel the orders it finds. It has no
     # stateful phase: its two operations give each other nothing to use (and schemathesis counts
@@ -359,7 +372,7 @@ async def test_schemathesis_finds_no_failures(server: LiveServer, merchant, tmp_
         r"^/v1/checkout/sessions/(client|\{session_id\}/(confirm|challenge|fallback|beacon))$",
         "--phases", "examples,coverage,fuzzing")
     merchant_run = await asyncio.to_thread(
-        run_schemathesis, server, tmp_path / "merchant", "merchant", key, merchant_config(delivery_id, link_id))
+        run_schemathesis, server, tmp_path / "merchant", "merchant", key, merchant_config(delivery_id, link_id, app_id))
 
     for run in (buyer, merchant_run):
         check_run_is_clean(run)
@@ -375,7 +388,10 @@ async def test_schemathesis_finds_no_failures(server: LiveServer, merchant, tmp_
     succeeded = {label for label, _, _, status, _ in interactions(merchant_run) if 200 <= status < 300}
     # POST /v1/refunds and /v1/payment_links excepted: a refundable payment id, or an open order's
     # id, never lands in a drawn body (seed_world made a link through the API, so that one works).
-    reachable = operations - BUYER_OPERATIONS - {"POST /v1/refunds", "POST /v1/payment_links"}
+    # DELETE /v1/installations/{id} too: an installation exists only after an OAuth install, which
+    # no drawn request performs (tests/oauth/test_install.py covers it end to end).
+    reachable = operations - BUYER_OPERATIONS - {"POST /v1/refunds", "POST /v1/payment_links",
+                                                 "DELETE /v1/installations/{installation_id}"}
     assert reachable <= succeeded, f"never answered 2xx: {sorted(reachable - succeeded)}"
     assert any(label == "POST /v1/checkout/sessions/{session_id}/confirm" and status == 200
                for label, _, _, status, _ in interactions(buyer)), "the buyer run never paid"

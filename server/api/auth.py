@@ -36,11 +36,12 @@ MERCHANT_ONLY = "merchant"
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "merchant" | "buyer"
+    kind: str  # "merchant" | "buyer" | "app"
     merchant_id: str
     actor: Actor
     idempotency_scope: str
     session: CheckoutSession | None = None
+    installation_id: str | None = None  # for an app: the installation its token acts through
 
 
 def _declare(kind: str, value: str | None) -> Callable[[F], F]:
@@ -100,11 +101,32 @@ async def authenticate(rt: Runtime) -> Principal | None:
             raise
         return Principal("buyer", session.merchant_id, Actor("buyer", session.id), f"session:{session.id}",
                          session=session)
+    if token.startswith("fat_"):
+        return await _app_principal(rt, token, declared)
     key = await merchants.authenticate_secret_key(rt, token)
     if key is None:
         raise FlintError(401, "api_key_invalid", "This API key is not valid (or was revoked).",
                          headers={"WWW-Authenticate": 'Bearer realm="flint", error="invalid_token"'})
     return Principal("merchant", key.merchant_id, Actor("merchant", key.merchant_id), f"merchant:{key.merchant_id}")
+
+
+async def _app_principal(rt: Runtime, token: str, declared: tuple[str, str | None]) -> Principal:
+    """An app access token acts for one installation, within the scopes the merchant granted
+    (RFC 6750 3.1: 401 invalid_token when it is not live, 403 insufficient_scope when it lacks one)."""
+    from ..oauth.service import caller_for_access_token  # oauth builds on auth, not the reverse
+
+    caller = await caller_for_access_token(rt, token)
+    if caller is None:
+        raise FlintError(401, "access_token_invalid", "This access token is not valid (expired, revoked or uninstalled).",
+                         headers={"WWW-Authenticate": 'Bearer realm="flint", error="invalid_token"'})
+    kind, needed = declared
+    if kind != "scope" or needed == MERCHANT_ONLY or needed not in caller.scopes:
+        what = "the merchant's own key" if kind != "scope" or needed == MERCHANT_ONLY else f"the '{needed}' scope"
+        raise FlintError(403, "insufficient_scope", f"This route needs {what}.",
+                         headers={"WWW-Authenticate": f'Bearer realm="flint", error="insufficient_scope"'
+                                                      + (f', scope="{needed}"' if needed != MERCHANT_ONLY else "")})
+    return Principal("app", caller.merchant_id, Actor("app", caller.app_id),
+                     f"app:{caller.app_id}:{caller.merchant_id}", installation_id=caller.installation_id)
 
 
 async def _token_from_body() -> str:

@@ -70,7 +70,7 @@ async def begin(rt: Runtime, scope: str, key: str, request_hash: str) -> Replay 
             raise FlintError(422, "idempotency_key_reused",
                              "This Idempotency-Key was used with a different request.")
         if row["state"] == "done":
-            return Replay(row["response_status"], row["response_type"], row["response_body"])
+            return Replay(row["response_status"], row["response_type"], rt.secrets.open(row["response_body"]))
         if await store.relock_key(conn, scope, key, locked_until, now):
             return None  # the first attempt died mid-way; this one takes over
     raise FlintError(409, "idempotency_key_in_use",
@@ -94,7 +94,9 @@ async def finish(rt: Runtime, scope: str, key: str, status: int, content_type: s
         if status in NOT_STORED or _transient(status, content_type, body):
             await store.delete_key(conn, scope, key)
         else:
-            await store.complete_key(conn, scope, key, status, content_type, body)
+            # Sealed: a stored answer may carry a secret shown once (a new API key, a client or
+            # webhook secret); at rest it is as unreadable as those secrets themselves are.
+            await store.complete_key(conn, scope, key, status, content_type, rt.secrets.seal(body))
 
 
 async def purge_expired(rt: Runtime) -> int:

@@ -7,6 +7,8 @@ from typing import Any
 from .. import clock
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
+# An app's endpoint after its uninstall: no new events, but what was due (app.uninstalled) still goes.
+RETIRED = "retired"
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
 
@@ -25,6 +27,8 @@ class Endpoint:
     failing_since: str | None
     created_at: str
     updated_at: str
+    app_id: str | None = None  # an app's endpoint for one installation (oauth/service.py)
+    installation_id: str | None = None
 
     @property
     def event_filters(self) -> list[str]:

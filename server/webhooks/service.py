@@ -102,6 +102,8 @@ async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, ur
 
 async def delete_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str) -> Endpoint:
     async with rt.db.transaction() as conn:
+        if await store.select_endpoint(conn, merchant_id, endpoint_id) is None:  # (never an app's)
+            raise not_found("webhook_endpoint", endpoint_id)
         endpoint = await store.close_endpoint(conn, endpoint_id, status=DELETED, reason="deleted",
                                               at=clock.now_iso(), from_statuses=(ENABLED, DISABLED))
         if endpoint is None or endpoint.merchant_id != merchant_id:
@@ -122,8 +124,14 @@ async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str) -> tupl
     return replace(endpoint, **fields), secret
 
 
-def signing_secrets(rt: Runtime, endpoint: Endpoint, now: str) -> list[str]:
-    """The secrets that sign a delivery now: the current one, and the previous one during the overlap."""
+def signing_secrets(rt: Runtime, endpoint: Endpoint, now: str, app: dict | None = None) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during the overlap
+    (for an app's endpoint, the app's own webhook secrets)."""
+    if app is not None:
+        live = [rt.secrets.open(app["webhook_secret"])]
+        if app["previous_webhook_secret"] and (app["previous_webhook_secret_expires_at"] or "") > now:
+            live.append(rt.secrets.open(app["previous_webhook_secret"]))
+        return live
     live = [rt.secrets.open(endpoint.secret)]
     if endpoint.previous_secret and endpoint.previous_expires_at and endpoint.previous_expires_at > now:
         live.append(rt.secrets.open(endpoint.previous_secret))
@@ -202,3 +210,15 @@ async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: s
     if closed is not None:
         await events.record(conn, merchant_id=closed.merchant_id, type="webhook_endpoint.disabled",
                             actor=SYSTEM, obj=closed.to_dict())
+
+
+async def add_app_endpoint(conn: Conn, rt: Runtime, *, app_id: str, installation_id: str, merchant_id: str,
+                           url: str, filters: list[str], sealed_secret: str) -> None:
+    """Inside the install's transaction: the app's endpoint on this merchant, subscribed to its
+    webhook_events and always to app.installed / app.uninstalled."""
+    now = clock.now_iso()
+    await store.insert_endpoint(conn, Endpoint(
+        id=new_id("we"), merchant_id=merchant_id, url=url, events=json.dumps(sorted(set(filters) | {"app.*"})),
+        description=None, status=ENABLED, disabled_reason=None, secret=sealed_secret, previous_secret=None,
+        previous_expires_at=None, failing_since=None, created_at=now, updated_at=now, app_id=app_id,
+        installation_id=installation_id))

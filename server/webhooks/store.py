@@ -9,7 +9,7 @@ from .models import Attempt, Delivery, Endpoint
 
 ENDPOINT_COLUMNS = (
     "id, merchant_id, url, events, description, status, disabled_reason, secret, previous_secret, "
-    "previous_expires_at, failing_since, created_at, updated_at"
+    "previous_expires_at, failing_since, created_at, updated_at, app_id, installation_id"
 )
 DELIVERY_COLUMNS = (
     "id, endpoint_id, merchant_id, event_id, event_type, status, attempts, next_attempt_at, lease_until, "
@@ -24,7 +24,8 @@ async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
     await conn.execute(
         f"""INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS})
             VALUES (:id, :merchant_id, :url, :events, :description, :status, :disabled_reason, :secret,
-                    :previous_secret, :previous_expires_at, :failing_since, :created_at, :updated_at)""",
+                    :previous_secret, :previous_expires_at, :failing_since, :created_at, :updated_at, :app_id,
+                    :installation_id)""",
         endpoint.__dict__,
     )
 
@@ -32,7 +33,7 @@ async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
 async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str) -> Endpoint | None:
     row = await conn.fetch_one(
         f"""SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
-            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted'""",
+            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL""",
         {"id": endpoint_id, "merchant_id": merchant_id},
     )
     return Endpoint(**row) if row else None
@@ -50,7 +51,8 @@ async def select_endpoints_by_ids(conn: Conn, ids: list[str]) -> dict[str, Endpo
 async def select_endpoints_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
     rows, has_more = await select_page(
         conn, table="webhook_endpoints", columns=ENDPOINT_COLUMNS,
-        where="merchant_id = :merchant_id AND status <> 'deleted'", params={"merchant_id": merchant_id},
+        where="merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL",
+        params={"merchant_id": merchant_id},
         limit=limit, starting_after=starting_after,
     )
     return [Endpoint(**r) for r in rows], has_more
@@ -218,3 +220,21 @@ async def select_attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
         {"id": delivery_id},
     )
     return [Attempt(**r) for r in rows]
+
+
+async def retire_endpoints_of_installation(conn: Conn, installation_id: str, at: str) -> None:
+    await conn.execute(
+        """UPDATE webhook_endpoints SET status = 'retired', updated_at = :at
+           WHERE installation_id = :id AND status = 'enabled'""", {"id": installation_id, "at": at})
+
+
+async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The signing secrets of apps whose endpoints are being sent to (sealed; apps rotate them in
+    server/apps, and every installation's endpoint signs with the app's current ones)."""
+    if not app_ids:
+        return {}
+    binds = {f"a{i}": value for i, value in enumerate(app_ids)}
+    rows = await conn.fetch_all(
+        f"""SELECT id, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at FROM apps
+            WHERE id IN ({', '.join(':' + k for k in binds)})""", binds)
+    return {row["id"]: row for row in rows}

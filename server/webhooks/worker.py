@@ -29,7 +29,7 @@ from ..events.models import Event
 from ..ids import new_id
 from ..runtime import Runtime
 from . import egress, service, signing, store
-from .models import ENABLED, FAILED, PENDING, SUCCEEDED, Attempt, Endpoint
+from .models import ENABLED, FAILED, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
 
 log = logging.getLogger("flint.webhooks")
 
@@ -81,6 +81,7 @@ class DeliveryWorker:
         self.schedule = config.webhook_retry_schedule
         self.allow_loopback = not config.is_production
         self.inflight: Counter[str] = Counter()
+        self.apps: dict[str, dict] = {}  # signing secrets of the apps in the current claim
         self.dns_cache: dict[str, tuple[float, egress.Target | egress.DestinationRefused]] = {}
         self.tasks: set[asyncio.Task] = set()
         self.outcomes: list[Outcome] = []
@@ -142,6 +143,9 @@ class DeliveryWorker:
             async with self.rt.db.read() as conn:
                 events = await event_store.select_events_by_ids(conn, list({r["event_id"] for r in rows}))
                 endpoints = await store.select_endpoints_by_ids(conn, list({r["endpoint_id"] for r in rows}))
+                app_ids = sorted({e.app_id for e in endpoints.values() if e.app_id})
+                if app_ids:  # merged, not replaced: sends of an earlier claim may still read theirs
+                    self.apps.update(await store.select_app_secrets(conn, app_ids))
         except Exception:
             log.exception("webhook claim failed")
             return 0
@@ -176,10 +180,16 @@ class DeliveryWorker:
         attempted = clock.now()
         outcome = Outcome(delivery_id, endpoint, attempts, final, clock.iso(attempted), 0)
         try:
-            if endpoint.status != ENABLED:
+            if endpoint.status not in (ENABLED, RETIRED):
                 return  # closed since it was claimed: its pending deliveries were failed with it
-            body = json.dumps(event.to_dict(), separators=(",", ":")).encode()
-            headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at),
+            payload = event.to_dict()
+            app = None
+            if endpoint.app_id is not None:
+                # An app hears about many merchants: each body says which installation it is for.
+                payload.update(installation_id=endpoint.installation_id, merchant_id=endpoint.merchant_id)
+                app = self.apps.get(endpoint.app_id)
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at, app),
                                       event.id, int(attempted.timestamp()), body)
             async with asyncio.timeout(self.timeout):  # the lookup, connect, send and status line
                 target = await self._resolve(endpoint.url)

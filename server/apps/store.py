@@ -1,0 +1,55 @@
+"""SQL for partner apps."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import Conn
+from ..db.pages import select_page
+from .models import App
+
+APP_COLUMNS = (
+    "id, developer_merchant_id, name, description, client_id, client_secret_hash, webhook_secret, "
+    "previous_webhook_secret, previous_webhook_secret_expires_at, redirect_uris, scopes, webhook_url, "
+    "webhook_events, hook_url, hooks, hook_failure_mode, created_at, updated_at"
+)
+
+
+async def insert_app(conn: Conn, app: App) -> None:
+    await conn.execute(
+        f"""INSERT INTO apps ({APP_COLUMNS})
+            VALUES (:id, :developer_merchant_id, :name, :description, :client_id, :client_secret_hash,
+                    :webhook_secret, :previous_webhook_secret, :previous_webhook_secret_expires_at,
+                    :redirect_uris, :scopes, :webhook_url, :webhook_events, :hook_url, :hooks,
+                    :hook_failure_mode, :created_at, :updated_at)""",
+        app.__dict__,
+    )
+
+
+async def select_app(conn: Conn, developer_merchant_id: str, app_id: str) -> App | None:
+    """One of the developer's own apps (None for anyone else's: the caller answers 404)."""
+    row = await conn.fetch_one(
+        f"SELECT {APP_COLUMNS} FROM apps WHERE id = :id AND developer_merchant_id = :developer",
+        {"id": app_id, "developer": developer_merchant_id},
+    )
+    return App(**row) if row else None
+
+
+async def select_app_by_client_id(conn: Conn, client_id: str) -> App | None:
+    row = await conn.fetch_one(f"SELECT {APP_COLUMNS} FROM apps WHERE client_id = :client_id",
+                               {"client_id": client_id})
+    return App(**row) if row else None
+
+
+async def select_apps_page(conn: Conn, developer_merchant_id: str, limit: int, starting_after: str | None):
+    rows, has_more = await select_page(
+        conn, table="apps", columns=APP_COLUMNS, where="developer_merchant_id = :developer",
+        params={"developer": developer_merchant_id}, limit=limit, starting_after=starting_after,
+    )
+    return [App(**r) for r in rows], has_more
+
+
+async def update_app(conn: Conn, app_id: str, fields: dict[str, Any]) -> App | None:
+    sets = ", ".join(f"{name} = :{name}" for name in fields)
+    row = await conn.fetch_one(f"UPDATE apps SET {sets} WHERE id = :id RETURNING {APP_COLUMNS}",
+                               dict(fields, id=app_id))
+    return App(**row) if row else None

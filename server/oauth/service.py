@@ -1,0 +1,269 @@
+"""The authorization server for partner-app installs (API.md 10): OAuth 2.0 authorization code with
+PKCE, to the letter of RFC 6749, RFC 7636 (S256 only), RFC 7009 and RFC 9700.
+
+* Authorization requests are checked in RFC 6749 4.1.2.1's order: an unknown client or a redirect
+  URI that is not registered *exactly* gets an error page and never a redirect; everything else is
+  answered at the redirect URI with ``error`` and the ``state``.
+* Codes, access tokens and refresh tokens are random and stored only as SHA-256 digests. Codes are
+  single-use and live 60 s; a replayed code revokes everything it issued (RFC 6749 4.1.2).
+* Refresh tokens rotate; presenting a spent one revokes the whole grant (RFC 9700 4.14.2).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+
+from .. import clock
+from ..actors import Actor
+from ..apps import service as apps
+from ..apps.models import App
+from ..api.auth import SCOPES
+from ..events import service as events
+from ..i18n import N_
+from ..ids import new_id, new_secret
+from ..runtime import Runtime
+from ..security import hash_secret
+from ..webhooks import service as webhooks
+from ..webhooks import store as webhook_store
+from . import store
+
+CODE_SECONDS = 60
+ACCESS_SECONDS = 3600
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 4.1
+_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")  # base64url(SHA-256), no padding
+
+
+class OAuthError(Exception):
+    """An RFC 6749 error: ``error`` code, a human description, the HTTP status for the token endpoint."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+class NoRedirect(OAuthError):
+    """An authorization request so wrong (unknown client, unregistered redirect URI) that Flint must
+    not redirect anywhere: an error page instead (RFC 6749 4.1.2.1)."""
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    app: App
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    code_challenge: str
+
+    def sealed(self) -> dict:
+        return {"c": self.app.client_id, "r": self.redirect_uri, "s": self.scopes, "st": self.state,
+                "cc": self.code_challenge}
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+async def check_authorization_request(rt: Runtime, params: dict[str, str]) -> AuthorizationRequest:
+    client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
+    app = await apps.get_app_by_client_id(rt, client_id) if client_id else None
+    if app is None:
+        raise NoRedirect("invalid_client", N_("This app is not registered with Flint."))
+    # Exact string match (RFC 9700 2.1): no prefix, no normalisation, no default.
+    if redirect_uri not in app.redirect_uri_list:
+        raise NoRedirect("invalid_request", N_("The redirect URI is not one this app registered."))
+    if params.get("response_type") != "code":
+        raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")
+    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+    if not challenge:
+        raise OAuthError("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256.")
+    if method != "S256":
+        raise OAuthError("invalid_request", "Only the S256 code challenge method is supported (plain is not).")
+    if not _CHALLENGE.match(challenge):
+        raise OAuthError("invalid_request", "code_challenge must be the base64url SHA-256 of the verifier.")
+    requested = params.get("scope")
+    scopes = sorted(set(requested.split())) if requested else app.scope_list
+    if not scopes or any(s not in SCOPES or s not in app.scope_list for s in scopes):
+        raise OAuthError("invalid_scope", "The app asked for a scope it did not register.")
+    return AuthorizationRequest(app, redirect_uri, scopes, params.get("state"), challenge)
+
+
+async def issue_code(rt: Runtime, request: AuthorizationRequest, merchant_id: str) -> str:
+    code = new_secret("fac_")
+    async with rt.db.transaction() as conn:
+        await store.insert_code(conn, {
+            "code_hash": hash_secret(code), "app_id": request.app.id, "merchant_id": merchant_id,
+            "redirect_uri": request.redirect_uri, "scopes": json.dumps(request.scopes),
+            "code_challenge": request.code_challenge, "expires_at": clock.later_iso(CODE_SECONDS)})
+    return code
+
+
+async def authenticate_client(rt: Runtime, client_id: str | None, client_secret: str | None) -> App:
+    if not client_id or not client_secret:
+        raise OAuthError("invalid_client", "Client authentication is required.", 401)
+    app = await apps.authenticate_client(rt, client_id, client_secret)
+    if app is None:
+        raise OAuthError("invalid_client", "Client authentication failed.", 401)
+    return app
+
+
+def _token_response(access: str, refresh: str, scopes: list[str], installation_id: str, merchant_id: str) -> dict:
+    return {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_SECONDS, "refresh_token": refresh,
+            "scope": " ".join(scopes), "installation_id": installation_id, "merchant_id": merchant_id}
+
+
+async def _issue_tokens(conn, grant_id: str, now: str) -> tuple[str, str]:
+    access, refresh = new_secret("fat_"), new_secret("frt_")
+    await store.insert_token(conn, token_hash=hash_secret(access), kind="access", grant_id=grant_id,
+                             expires_at=clock.later_iso(ACCESS_SECONDS), created_at=now)
+    await store.insert_token(conn, token_hash=hash_secret(refresh), kind="refresh", grant_id=grant_id,
+                             expires_at=None, created_at=now)
+    return access, refresh
+
+
+def installation_dict(row: dict) -> dict:
+    return {"id": row["id"], "object": "installation", "app_id": row["app_id"], "merchant_id": row["merchant_id"],
+            "scopes": json.loads(row["scopes"]), "status": row["status"],
+            "created_at": clock.public(row["created_at"]), "uninstalled_at": clock.public(row["uninstalled_at"])}
+
+
+async def exchange_code(rt: Runtime, app: App, code: str | None, redirect_uri: str | None,
+                        verifier: str | None) -> dict:
+    if not code:
+        raise OAuthError("invalid_request", "The code is missing.")
+    now = clock.now_iso()
+    replayed = None
+    async with rt.db.transaction() as conn:
+        row = await store.select_code(conn, hash_secret(code))
+        if row is None or row["app_id"] != app.id:
+            raise OAuthError("invalid_grant", "The authorization code is not valid.")
+        if row["used_at"] is not None:
+            replayed = row["grant_id"]
+        elif row["expires_at"] <= now:
+            raise OAuthError("invalid_grant", "The authorization code has expired.")
+        elif redirect_uri != row["redirect_uri"]:
+            raise OAuthError("invalid_grant", "redirect_uri must be the one the code was issued for.")
+        elif not verifier or not _VERIFIER.match(verifier) or not hmac.compare_digest(s256(verifier), row["code_challenge"]):
+            raise OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.")
+        elif not await store.spend_code(conn, row["code_hash"], now):
+            raise OAuthError("invalid_grant", "The authorization code was already used.")
+        else:
+            return await _install(conn, rt, app, row, now)
+        if replayed:
+            # A code used twice may be stolen: what it issued is revoked too (RFC 6749 4.1.2).
+            await store.revoke_grant(conn, replayed, now)
+    raise OAuthError("invalid_grant", "The authorization code was already used.")
+
+
+async def _install(conn, rt: Runtime, app: App, code: dict, now: str) -> dict:
+    scopes = json.loads(code["scopes"])
+    installation = await store.select_active_installation(conn, app.id, code["merchant_id"])
+    if installation is None:
+        installation = {"id": new_id("inst"), "app_id": app.id, "merchant_id": code["merchant_id"],
+                        "scopes": json.dumps(scopes), "status": "active", "created_at": now, "updated_at": now,
+                        "uninstalled_at": None}
+        await store.insert_installation(conn, installation)
+        if app.webhook_url:
+            # Before the event, so app.installed is the app endpoint's first delivery.
+            await webhooks.add_app_endpoint(conn, rt, app_id=app.id, installation_id=installation["id"],
+                                            merchant_id=code["merchant_id"], url=app.webhook_url,
+                                            filters=app.event_filters, sealed_secret=app.webhook_secret)
+        await events.record(conn, merchant_id=code["merchant_id"], type="app.installed",
+                            actor=Actor("merchant", code["merchant_id"]), obj=installation_dict(installation))
+    else:
+        await store.update_installation_scopes(conn, installation["id"], json.dumps(scopes), now)
+    grant_id = new_id("grant")
+    await store.insert_grant(conn, {"id": grant_id, "installation_id": installation["id"], "app_id": app.id,
+                                    "merchant_id": code["merchant_id"], "scopes": json.dumps(scopes), "created_at": now})
+    await store.note_code_grant(conn, code["code_hash"], grant_id)
+    access, refresh = await _issue_tokens(conn, grant_id, now)
+    return _token_response(access, refresh, scopes, installation["id"], code["merchant_id"])
+
+
+async def refresh(rt: Runtime, app: App, refresh_token: str | None) -> dict:
+    if not refresh_token:
+        raise OAuthError("invalid_request", "The refresh_token is missing.")
+    now = clock.now_iso()
+    token_hash = hash_secret(refresh_token)
+    async with rt.db.transaction() as conn:
+        row = await store.select_token(conn, token_hash)
+        if row is None or row["kind"] != "refresh" or row["app_id"] != app.id:
+            raise OAuthError("invalid_grant", "The refresh token is not valid.")
+        dead = row["revoked_at"] or row["grant_revoked_at"] or row["installation_status"] != "active"
+        if not dead and row["used_at"] is not None:
+            # A spent refresh token presented again: someone holds a copy. The grant dies (RFC 9700 4.14.2).
+            await store.revoke_grant(conn, row["grant_id"], now)
+            dead = True
+        if dead or not await store.spend_refresh_token(conn, token_hash, now):
+            raise_after = True
+        else:
+            raise_after = False
+            access, new_refresh = await _issue_tokens(conn, row["grant_id"], now)
+    if raise_after:
+        raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
+    return _token_response(access, new_refresh, json.loads(row["scopes"]), row["installation_id"], row["merchant_id"])
+
+
+async def revoke(rt: Runtime, app: App, token: str | None) -> None:
+    """RFC 7009: 200 whatever the token was (unknown, another app's, already revoked); a refresh
+    token takes its grant with it; an access token only itself."""
+    if not token:
+        raise OAuthError("invalid_request", "The token is missing.")
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        row = await store.select_token(conn, hash_secret(token))
+        if row is None or row["app_id"] != app.id:
+            return
+        if row["kind"] == "refresh":
+            await store.revoke_grant(conn, row["grant_id"], now)
+        else:
+            await store.revoke_token(conn, row["token_hash"], now)
+
+
+@dataclass(frozen=True)
+class AppCaller:
+    app_id: str
+    installation_id: str
+    merchant_id: str
+    scopes: frozenset[str]
+
+
+async def caller_for_access_token(rt: Runtime, token: str) -> AppCaller | None:
+    """Who an app access token acts for, if it is live: not expired, not revoked, its grant alive and
+    its installation active (an uninstall kills every token at once)."""
+    async with rt.db.read() as conn:
+        row = await store.select_token(conn, hash_secret(token))
+    if (row is None or row["kind"] != "access" or row["revoked_at"] or row["grant_revoked_at"]
+            or row["installation_status"] != "active" or (row["expires_at"] or "") <= clock.now_iso()):
+        return None
+    return AppCaller(row["app_id"], row["installation_id"], row["merchant_id"], frozenset(json.loads(row["scopes"])))
+
+
+async def list_installations(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        rows, has_more = await store.select_installations_page(conn, merchant_id, limit, starting_after)
+    return [installation_dict(r) for r in rows], has_more
+
+
+async def uninstall(rt: Runtime, merchant_id: str, installation_id: str, actor: Actor) -> dict:
+    from ..errors import conflict, not_found
+
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        row = await store.select_installation(conn, merchant_id, installation_id)
+        if row is None:
+            raise not_found("installation", installation_id)
+        if not await store.mark_uninstalled(conn, installation_id, now):
+            raise conflict("installation_not_active", "This app is already uninstalled.")
+        # Every token of every grant dies with it, in the same transaction.
+        await store.revoke_grants_of_installation(conn, installation_id, now)
+        row = await store.select_installation(conn, merchant_id, installation_id)
+        assert row is not None
+        await events.record(conn, merchant_id=merchant_id, type="app.uninstalled", actor=actor,
+                            obj=installation_dict(row))
+        # After the event: app.uninstalled is the app endpoint's last delivery; nothing follows it.
+        await webhook_store.retire_endpoints_of_installation(conn, installation_id, now)
+    return installation_dict(row)

@@ -1,0 +1,133 @@
+"""SQL for installations, authorization codes, grants and tokens."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import Conn
+from ..db.pages import select_page
+
+INSTALLATION_COLUMNS = "id, app_id, merchant_id, scopes, status, created_at, updated_at, uninstalled_at"
+
+
+# -- installations -------------------------------------------------------------------------------------
+
+async def select_active_installation(conn: Conn, app_id: str, merchant_id: str) -> dict[str, Any] | None:
+    return await conn.fetch_one(
+        f"""SELECT {INSTALLATION_COLUMNS} FROM installations
+            WHERE app_id = :app_id AND merchant_id = :merchant_id AND status = 'active'""",
+        {"app_id": app_id, "merchant_id": merchant_id})
+
+
+async def select_installation(conn: Conn, merchant_id: str, installation_id: str) -> dict[str, Any] | None:
+    return await conn.fetch_one(
+        f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id AND merchant_id = :merchant_id",
+        {"id": installation_id, "merchant_id": merchant_id})
+
+
+async def select_installation_by_id(conn: Conn, installation_id: str) -> dict[str, Any] | None:
+    return await conn.fetch_one(f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id",
+                                {"id": installation_id})
+
+
+async def select_installations_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
+    return await select_page(conn, table="installations", columns=INSTALLATION_COLUMNS,
+                             where="merchant_id = :merchant_id", params={"merchant_id": merchant_id},
+                             limit=limit, starting_after=starting_after)
+
+
+async def insert_installation(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(
+        f"""INSERT INTO installations ({INSTALLATION_COLUMNS})
+            VALUES (:id, :app_id, :merchant_id, :scopes, :status, :created_at, :updated_at, :uninstalled_at)""", row)
+
+
+async def update_installation_scopes(conn: Conn, installation_id: str, scopes: str, at: str) -> None:
+    await conn.execute("UPDATE installations SET scopes = :scopes, updated_at = :at WHERE id = :id",
+                       {"id": installation_id, "scopes": scopes, "at": at})
+
+
+async def mark_uninstalled(conn: Conn, installation_id: str, at: str) -> int:
+    return await conn.execute(
+        """UPDATE installations SET status = 'uninstalled', uninstalled_at = :at, updated_at = :at
+           WHERE id = :id AND status = 'active'""", {"id": installation_id, "at": at})
+
+
+# -- codes ---------------------------------------------------------------------------------------------
+
+async def insert_code(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO oauth_codes (code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge,
+               expires_at, used_at, grant_id)
+           VALUES (:code_hash, :app_id, :merchant_id, :redirect_uri, :scopes, :code_challenge, :expires_at, NULL, NULL)""",
+        row)
+
+
+async def select_code(conn: Conn, code_hash: str) -> dict[str, Any] | None:
+    return await conn.fetch_one(
+        """SELECT code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge, expires_at, used_at, grant_id
+           FROM oauth_codes WHERE code_hash = :code_hash""", {"code_hash": code_hash})
+
+
+async def spend_code(conn: Conn, code_hash: str, at: str) -> int:
+    """Conditional: of two racing exchanges of one code, only one spends it."""
+    return await conn.execute("UPDATE oauth_codes SET used_at = :at WHERE code_hash = :code_hash AND used_at IS NULL",
+                              {"code_hash": code_hash, "at": at})
+
+
+async def note_code_grant(conn: Conn, code_hash: str, grant_id: str) -> None:
+    await conn.execute("UPDATE oauth_codes SET grant_id = :grant_id WHERE code_hash = :code_hash",
+                       {"code_hash": code_hash, "grant_id": grant_id})
+
+
+# -- grants and tokens ---------------------------------------------------------------------------------
+
+async def insert_grant(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO oauth_grants (id, installation_id, app_id, merchant_id, scopes, created_at, revoked_at)
+           VALUES (:id, :installation_id, :app_id, :merchant_id, :scopes, :created_at, NULL)""", row)
+
+
+async def insert_token(conn: Conn, *, token_hash: str, kind: str, grant_id: str, expires_at: str | None,
+                       created_at: str) -> None:
+    await conn.execute(
+        """INSERT INTO oauth_tokens (token_hash, kind, grant_id, expires_at, used_at, revoked_at, created_at)
+           VALUES (:token_hash, :kind, :grant_id, :expires_at, NULL, NULL, :created_at)""",
+        {"token_hash": token_hash, "kind": kind, "grant_id": grant_id, "expires_at": expires_at,
+         "created_at": created_at})
+
+
+async def select_token(conn: Conn, token_hash: str) -> dict[str, Any] | None:
+    """A token with its grant and installation, whatever their state (the caller decides)."""
+    return await conn.fetch_one(
+        """SELECT t.token_hash, t.kind, t.grant_id, t.expires_at, t.used_at, t.revoked_at,
+                  g.installation_id, g.app_id, g.merchant_id, g.scopes, g.revoked_at AS grant_revoked_at,
+                  i.status AS installation_status
+           FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id JOIN installations i ON i.id = g.installation_id
+           WHERE t.token_hash = :token_hash""", {"token_hash": token_hash})
+
+
+async def spend_refresh_token(conn: Conn, token_hash: str, at: str) -> int:
+    return await conn.execute(
+        """UPDATE oauth_tokens SET used_at = :at
+           WHERE token_hash = :token_hash AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL""",
+        {"token_hash": token_hash, "at": at})
+
+
+async def revoke_token(conn: Conn, token_hash: str, at: str) -> int:
+    return await conn.execute("UPDATE oauth_tokens SET revoked_at = :at WHERE token_hash = :h AND revoked_at IS NULL",
+                              {"h": token_hash, "at": at})
+
+
+async def revoke_grant(conn: Conn, grant_id: str, at: str) -> None:
+    """The whole family: the grant and every token it issued."""
+    await conn.execute("UPDATE oauth_grants SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL",
+                       {"id": grant_id, "at": at})
+    await conn.execute("UPDATE oauth_tokens SET revoked_at = :at WHERE grant_id = :id AND revoked_at IS NULL",
+                       {"id": grant_id, "at": at})
+
+
+async def revoke_grants_of_installation(conn: Conn, installation_id: str, at: str) -> None:
+    rows = await conn.fetch_all("SELECT id FROM oauth_grants WHERE installation_id = :id AND revoked_at IS NULL",
+                                {"id": installation_id})
+    for row in rows:
+        await revoke_grant(conn, row["id"], at)

@@ -1,0 +1,273 @@
+"""Partner-app installs over real HTTP, driven by Authlib's OAuth 2.0 client (a third party's code,
+not Flint's): authorize with PKCE S256, the merchant's consent, code exchange, an API call with the
+token, refresh with rotation, revoke, uninstall; and every refusal with its RFC error."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.integrations.base_client.errors import OAuthError
+
+from server.apps import service as apps
+from server.merchants import service as merchants
+
+REDIRECT = "http://127.0.0.1:9/callback"  # loopback http is a valid redirect URI (RFC 8252 7.3)
+PASSWORD = "a long and correct password"
+ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
+
+
+def csrf_of(html: str, name: str = "csrf_token") -> str:
+    return re.search(rf'name="{name}" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+async def developer(server_rt):
+    """A merchant who develops an app, and the app (client secret shown once)."""
+    dev, _ = await merchants.create_merchant(server_rt, name="Risk Tools Ltd", email=f"dev{secrets.token_hex(4)}@risk.example",
+                                             password=PASSWORD)
+    app, client_secret, webhook_secret = await apps.create_app(
+        server_rt, dev.id, name="Risk Score", redirect_uris=[REDIRECT], scopes=["orders:read", "payments:read"])
+    return app, client_secret
+
+
+@pytest.fixture
+async def shop(server_rt):
+    """The merchant who installs the app: (merchant, secret key)."""
+    return await merchants.create_merchant(server_rt, name="Acme Coffee", email=f"owner{secrets.token_hex(4)}@acme.example",
+                                           password=PASSWORD)
+
+
+@pytest.fixture
+async def browser(server):
+    async with httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=30) as client:
+        yield client
+
+
+async def sign_in(browser, email):
+    page = await browser.get("/login")
+    if page.status_code == 303:
+        return  # already signed in
+    done = await browser.post("/login", data={"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD})
+    assert done.status_code == 303
+
+
+async def consent(browser, url: str, decision: str = "approve") -> httpx.Response:
+    page = await browser.get(url)
+    assert page.status_code == 200, page.text
+    return await browser.post("/oauth/authorize", data={"consent": csrf_of(page.text, "consent"), "decision": decision})
+
+
+def client_for(server, app, client_secret, **kwargs) -> AsyncOAuth2Client:
+    return AsyncOAuth2Client(client_id=app.client_id, client_secret=client_secret, redirect_uri=REDIRECT,
+                             scope="orders:read payments:read", code_challenge_method="S256",
+                             token_endpoint_auth_method="client_secret_basic", **kwargs)
+
+
+async def install(server, browser, app, client_secret, shop_email):
+    await sign_in(browser, shop_email)
+    async with client_for(server, app, client_secret) as client:
+        verifier = secrets.token_urlsafe(48)
+        url, state = client.create_authorization_url(f"{server.url}/oauth/authorize", code_verifier=verifier)
+        answer = await consent(browser, url.removeprefix(server.url))
+        assert answer.status_code == 303
+        token = await client.fetch_token(f"{server.url}/oauth/token", authorization_response=answer.headers["location"],
+                                         code_verifier=verifier, state=state)
+    return token, verifier
+
+
+async def test_the_whole_install_with_authlib(server, browser, developer, shop):
+    app, client_secret = developer
+    merchant, key = shop
+    # Unsigned: the consent page first sends the merchant to sign in, then back to the same request.
+    async with client_for(server, app, client_secret) as client:
+        url, _ = client.create_authorization_url(f"{server.url}/oauth/authorize", code_verifier=secrets.token_urlsafe(48))
+    first = await browser.get(url.removeprefix(server.url))
+    assert first.status_code == 303 and first.headers["location"].startswith("/login?next=%2Foauth%2Fauthorize")
+
+    token, _ = await install(server, browser, app, client_secret, merchant.email)
+    assert token["token_type"] == "Bearer" and token["access_token"].startswith("fat_")
+    assert token["expires_in"] == 3600 and token["scope"] == "orders:read payments:read"
+    assert token["merchant_id"] == merchant.id and token["installation_id"].startswith("inst_")
+
+    async with server.async_client(key) as owner:
+        order = (await owner.post("/v1/orders", json=ORDER)).json()
+        installed = (await owner.get("/v1/installations")).json()["data"]
+        assert [(i["id"], i["app_id"], i["status"]) for i in installed] == [(token["installation_id"], app.id, "active")]
+        types = [e["type"] for e in (await owner.get("/v1/events", params={"type": "app.installed"})).json()["data"]]
+        assert types == ["app.installed"]
+
+    async with AsyncOAuth2Client(token=token) as api:  # an API call with the app's token
+        read = await api.get(f"{server.url}/v1/orders/{order['id']}")
+        assert read.status_code == 200 and read.json()["id"] == order["id"]
+        refused = await api.post(f"{server.url}/v1/orders", json=ORDER)  # orders:write was not granted
+        assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
+        assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+        mine_only = await api.get(f"{server.url}/v1/merchant")
+        assert mine_only.status_code == 403
+
+    async with client_for(server, app, client_secret, token=token) as client:
+        rotated = await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
+        assert rotated["refresh_token"] != token["refresh_token"] and rotated["access_token"] != token["access_token"]
+        async with AsyncOAuth2Client(token=rotated) as api:
+            assert (await api.get(f"{server.url}/v1/orders/{order['id']}")).status_code == 200
+        revoked = await client.revoke_token(f"{server.url}/oauth/revoke", token=rotated["refresh_token"],
+                                            token_type_hint="refresh_token")
+        assert revoked.status_code == 200
+    async with AsyncOAuth2Client(token=rotated) as api:  # revoking the refresh token ends its grant
+        dead = await api.get(f"{server.url}/v1/orders/{order['id']}")
+        assert dead.status_code == 401 and dead.json()["code"] == "access_token_invalid"
+
+
+async def test_a_reused_refresh_token_kills_the_grant(server, browser, developer, shop):
+    app, client_secret = developer
+    merchant, _ = shop
+    token, _ = await install(server, browser, app, client_secret, merchant.email)
+    async with client_for(server, app, client_secret, token=token) as client:
+        fresh = await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
+        with pytest.raises(OAuthError) as reused:
+            await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
+        assert reused.value.error == "invalid_grant"
+        with pytest.raises(OAuthError) as after:  # the thief's replay took the legitimate pair down too
+            await client.refresh_token(f"{server.url}/oauth/token", refresh_token=fresh["refresh_token"])
+        assert after.value.error == "invalid_grant"
+    async with AsyncOAuth2Client(token=fresh) as api:
+        assert (await api.get(f"{server.url}/v1/orders")).status_code == 401
+
+
+async def test_uninstall_kills_tokens_at_once_and_reinstall_works(server, browser, developer, shop):
+    app, client_secret = developer
+    merchant, key = shop
+    token, _ = await install(server, browser, app, client_secret, merchant.email)
+    async with server.async_client(key) as owner:
+        gone = await owner.delete(f"/v1/installations/{token['installation_id']}")
+        assert gone.status_code == 200 and gone.json()["status"] == "uninstalled"
+        assert (await owner.delete(f"/v1/installations/{token['installation_id']}")).status_code == 409
+        types = [e["type"] for e in (await owner.get("/v1/events", params={"type": "app.uninstalled"})).json()["data"]]
+        assert types == ["app.uninstalled"]
+    async with AsyncOAuth2Client(token=token) as api:
+        after = await api.get(f"{server.url}/v1/orders")
+        assert after.status_code == 401
+    async with client_for(server, app, client_secret, token=token) as client:
+        with pytest.raises(OAuthError) as refreshed:
+            await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
+        assert refreshed.value.error == "invalid_grant"
+    again, _ = await install(server, browser, app, client_secret, merchant.email)
+    assert again["installation_id"] != token["installation_id"]
+    async with AsyncOAuth2Client(token=again) as api:
+        assert (await api.get(f"{server.url}/v1/orders")).status_code == 200
+
+
+async def test_an_app_token_sees_only_the_installing_merchants_objects(server, server_rt, browser, developer, shop):
+    app, client_secret = developer
+    merchant, _ = shop
+    other, other_key = await merchants.create_merchant(server_rt, name="Other", email=f"o{secrets.token_hex(4)}@x.example",
+                                                       password=PASSWORD)
+    async with server.async_client(other_key) as theirs:
+        their_order = (await theirs.post("/v1/orders", json=ORDER)).json()
+    token, _ = await install(server, browser, app, client_secret, merchant.email)
+    async with AsyncOAuth2Client(token=token) as api:
+        answer = await api.get(f"{server.url}/v1/orders/{their_order['id']}")
+        assert answer.status_code == 404
+        assert (await api.get(f"{server.url}/v1/orders")).json()["data"] == []
+
+
+def _challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"redirect_uri": REDIRECT + "x"}, None),  # an extra character: error page, no redirect
+    ({"redirect_uri": "http://127.0.0.1:9/other"}, None),
+    ({"client_id": "fca_unknown"}, None),
+    ({"code_challenge": None}, "invalid_request"),
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"scope": "orders:read refunds:write"}, "invalid_scope"),
+])
+async def test_bad_authorization_requests(server, browser, developer, shop, change, error):
+    app, _ = developer
+    merchant, _ = shop
+    await sign_in(browser, merchant.email)
+    params = {"response_type": "code", "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": "orders:read",
+              "state": "xyz", "code_challenge": _challenge(secrets.token_urlsafe(48)), "code_challenge_method": "S256",
+              **change}
+    answer = await browser.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
+    if error is None:
+        assert answer.status_code == 400 and "location" not in answer.headers  # never redirected
+        assert "This app cannot be installed" in answer.text
+    else:
+        assert answer.status_code == 303
+        query = parse_qs(urlsplit(answer.headers["location"]).query)
+        assert answer.headers["location"].startswith(REDIRECT + "?")
+        assert query["error"] == [error] and query["state"] == ["xyz"]
+
+
+async def test_deny_redirects_with_access_denied_and_state(server, browser, developer, shop):
+    app, _ = developer
+    merchant, _ = shop
+    await sign_in(browser, merchant.email)
+    url = "/oauth/authorize?" + str(httpx.QueryParams({
+        "response_type": "code", "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": "orders:read",
+        "state": "s1", "code_challenge": _challenge(secrets.token_urlsafe(48)), "code_challenge_method": "S256"}))
+    answer = await consent(browser, url, "deny")
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["s1"] and "code" not in query
+
+
+async def _code(server, browser, app, merchant_email, verifier):
+    await sign_in(browser, merchant_email)
+    url = "/oauth/authorize?" + str(httpx.QueryParams({
+        "response_type": "code", "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": "orders:read",
+        "state": "s", "code_challenge": _challenge(verifier), "code_challenge_method": "S256"}))
+    answer = await consent(browser, url)
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+
+async def _exchange(browser, app, secret, code, verifier, redirect_uri=REDIRECT):
+    return await browser.post("/oauth/token", auth=(app.client_id, secret), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier})
+
+
+@pytest.mark.parametrize("case", ["wrong_verifier", "no_verifier", "wrong_redirect", "reused", "expired", "bad_secret"])
+async def test_bad_code_exchanges(server, server_rt, browser, developer, shop, case):
+    app, secret = developer
+    merchant, _ = shop
+    verifier = secrets.token_urlsafe(48)
+    code = await _code(server, browser, app, merchant.email, verifier)
+    if case == "wrong_verifier":
+        answer = await _exchange(browser, app, secret, code, secrets.token_urlsafe(48))
+    elif case == "no_verifier":
+        answer = await _exchange(browser, app, secret, code, "")
+    elif case == "wrong_redirect":
+        answer = await _exchange(browser, app, secret, code, verifier, REDIRECT + "/")
+    elif case == "reused":
+        first = await _exchange(browser, app, secret, code, verifier)
+        assert first.status_code == 200
+        answer = await _exchange(browser, app, secret, code, verifier)
+        # What the first exchange issued is revoked with it (the code may have been stolen).
+        check = await browser.get("/v1/orders", headers={"Authorization": f"Bearer {first.json()['access_token']}"})
+        assert check.status_code == 401
+    elif case == "expired":
+        async with server_rt.db.transaction() as conn:
+            await conn.execute("UPDATE oauth_codes SET expires_at = '2020-01-01T00:00:00.000000Z'")
+        answer = await _exchange(browser, app, secret, code, verifier)
+    else:
+        answer = await _exchange(browser, app, "fcs_wrong", code, verifier)
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+        assert answer.headers["www-authenticate"] == 'Basic realm="flint"'
+        return
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", answer.text
+    assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_the_metadata_document(browser, server):
+    meta = (await browser.get("/.well-known/oauth-authorization-server")).json()
+    assert meta["issuer"] == server.url and meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["token_endpoint"] == f"{server.url}/oauth/token"
+    assert meta["revocation_endpoint"] == f"{server.url}/oauth/revoke"
