@@ -25,11 +25,16 @@ What it does, in order:
    after ``flint serve`` has stopped: its own SQLite file, one ``flint worker`` process and a local
    receiver. Deliveries per second draining a backlog, against an httpx client posting straight to the
    same receiver in the same run; then event -> first delivery attempt (p50/p99) under a steady load.
-7. Drop-off recovery (bench/recovery.py; ``--no-recovery`` skips it, ``--recovery-only`` runs only it),
+7. The checkout hook (bench/hook.py; ``--no-hook`` skips it, ``--hook-only`` runs only it), after the load
+   server has stopped and before the webhook section: its own ``flint serve`` and SQLite file, a merchant
+   with an app installed whose ``checkout.before_payment`` hook (a local receiver) answers
+   ``{"actions": []}`` at once and a merchant without, and confirms one at a time, alternating the two:
+   the hook's p50 overhead on top of the app's own answer time.
+8. Drop-off recovery (bench/recovery.py; ``--no-recovery`` skips it, ``--recovery-only`` runs only it),
    last: its own SQLite file, no server. The sweeper's step ``sweep_dropped_off`` over 10,000 due
    drop-offs in this process (its own work), against the same writes as plain sqlite3 statements in
    the same run; then the expiry path with recovery, and the sweeper's listing query.
-8. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
+9. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
    scenario to healthz, CPU used by client and server during each window, the config, and the goals
    (pass/fail; a missed goal is reported, never an exit status).
 
@@ -57,7 +62,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from . import recovery, webhooks, widget
+from . import hook, recovery, webhooks, widget
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -626,6 +631,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-batch", type=int, default=5, help="events per producer transaction (default 5)")
     parser.add_argument("--webhooks-profile", action="store_true",
                         help="run the webhook worker under cProfile and put its top functions in the results")
+    hook_mode = parser.add_mutually_exclusive_group()
+    hook_mode.add_argument("--no-hook", action="store_true", help="skip the checkout hook section")
+    hook_mode.add_argument("--hook-only", action="store_true",
+                           help="run only the checkout hook section (its own flint serve; ~10 s)")
+    parser.add_argument("--hook-confirms", type=int, default=200,
+                        help="measured confirms per kind (app installed / none) in the hook section (default 200)")
+    parser.add_argument("--hook-warmup", type=int, default=20,
+                        help="discarded confirms per kind before those (default 20)")
+    parser.add_argument("--hook-profile", action="store_true",
+                        help="also run hook confirms under cProfile in the server and put the growth in the results")
     recovery_mode = parser.add_mutually_exclusive_group()
     recovery_mode.add_argument("--no-recovery", action="store_true", help="skip the drop-off recovery section")
     recovery_mode.add_argument("--recovery-only", action="store_true",
@@ -639,8 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery-profile", action="store_true",
                         help="also sweep a second set under cProfile and put its top functions in the results")
     args = parser.parse_args(argv)
-    if sum((args.webhooks_only, args.widget_only, args.recovery_only)) > 1:
-        parser.error("--widget-only, --webhooks-only and --recovery-only exclude each other")
+    if sum((args.webhooks_only, args.widget_only, args.recovery_only, args.hook_only)) > 1:
+        parser.error("--widget-only, --webhooks-only, --recovery-only and --hook-only exclude each other")
+    if args.hook_confirms < 10 or args.hook_warmup < 1:
+        parser.error("--hook-confirms >= 10, --hook-warmup >= 1")
     if args.recovery_sessions < 1 or args.recovery_expire < 0 or args.recovery_open < 0:
         parser.error("--recovery-sessions >= 1, --recovery-expire >= 0, --recovery-open >= 0")
     if args.webhook_events < 2 or args.webhook_rate <= 0 or args.webhook_duration <= 0 or args.webhook_batch < 1:
@@ -661,14 +678,22 @@ def main(argv: list[str] | None = None) -> int:
         chosen = []
         args.no_webhooks = True
         args.no_recovery = True
+        args.no_hook = True
     if args.webhooks_only:
         chosen = []
         args.no_widget = True
         args.no_recovery = True
+        args.no_hook = True
     if args.recovery_only:
         chosen = []
         args.no_widget = True
         args.no_webhooks = True
+        args.no_hook = True
+    if args.hook_only:
+        chosen = []
+        args.no_widget = True
+        args.no_webhooks = True
+        args.no_recovery = True
     need_server = bool(chosen) or not args.no_widget
 
     started = time.monotonic()
@@ -680,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     widget_out: dict | None = None
     webhooks_out: dict | None = None
     recovery_out: dict | None = None
+    hook_out: dict | None = None
     server_alive: bool | None = None  # at the end of the server's part (None: it never ran)
     try:
         if need_server:
@@ -792,6 +818,18 @@ def main(argv: list[str] | None = None) -> int:
         if client is not None:
             client.close()
             client = None
+        if not args.no_hook:
+            # Its own flint serve (the load server has stopped): one confirm at a time, with and without an app.
+            _log(f"hook: {args.hook_warmup} + {args.hook_confirms} confirms each with and without an app whose "
+                 f"checkout.before_payment hook answers at once")
+            try:
+                hook_out = hook.run(tmp / "hook", confirms=args.hook_confirms, warmup=args.hook_warmup,
+                                    profile=args.hook_profile, log=_log)
+            except Exception as error:  # reported with the rest; the other sections' results still count
+                message = f"{type(error).__name__}: {str(error)[:500]}"
+                hook_out = {"error": message, "goals": hook.goals_for({}),
+                            "notes": [f"the hook section failed: {message}"]}
+            notes.extend(hook_out.pop("notes"))
         if not args.no_webhooks:
             # Last, on a quiet box: no flint serve, its own database, one flint worker process.
             _log(f"webhooks: {args.webhook_events} backlogged deliveries through one flint worker, then "
@@ -851,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
         goals.update(webhooks_out.pop("goals"))
     if recovery_out is not None:
         goals.update(recovery_out.pop("goals"))
+    if hook_out is not None:
+        goals.update(hook_out.pop("goals"))
     if need_server and not server_alive:
         notes.append("the server process had exited before the benchmark stopped it")
     log_errors = [line for line in server_log.splitlines() if '"level": "error"' in line or "Traceback" in line]
@@ -868,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
                 "events": args.webhook_events, "rate_per_s": args.webhook_rate,
                 "duration_s": args.webhook_duration, "batch": args.webhook_batch,
                 "profiled": args.webhooks_profile},
+            "hook": None if args.no_hook else {
+                "confirms": args.hook_confirms, "warmup": args.hook_warmup, "profiled": args.hook_profile},
             "recovery": None if args.no_recovery else {
                 "sessions": args.recovery_sessions, "expire": args.recovery_expire,
                 "open_sessions": args.recovery_open, "profiled": args.recovery_profile},
@@ -879,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
         "widget": widget_out,
         "webhooks": webhooks_out,
         "recovery": recovery_out,
+        "hook": hook_out,
         "goals": goals,
         "server_log_errors": log_errors[:20],
         "notes": notes,
@@ -897,6 +940,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if webhooks_out is not None:
         print(webhooks.report(webhooks_out))
+        print()
+    if hook_out is not None:
+        print(hook.report(hook_out))
         print()
     if recovery_out is not None:
         print(recovery.report(recovery_out))

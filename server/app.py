@@ -86,6 +86,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
 
     from .accounts.routes import bp as accounts_bp
     from .apps.routes import bp as apps_bp
+    from .hooks.routes import bp as hooks_bp
     from .oauth.routes import bp as oauth_bp
     from .oauth.routes import installations_bp
     from .hosted.routes import bp as hosted_bp
@@ -95,7 +96,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     from .widget.routes import bp as widget_bp
 
     for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,
-                      events_bp, webhooks_bp, apps_bp, installations_bp, hosted_bp, widget_bp,
+                      events_bp, webhooks_bp, apps_bp, installations_bp, hooks_bp, hosted_bp, widget_bp,
                       accounts_bp, oauth_bp):
         app.register_blueprint(blueprint)
 
@@ -121,6 +122,9 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        from .hooks.service import close_clients
+
+        await close_clients()
         await app.extensions.pop("flint").stop()
 
     @app.before_request

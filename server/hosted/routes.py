@@ -240,7 +240,7 @@ async def _pay(rt: Runtime, visit: Visit) -> Response:
     except FlintError as error:
         if error.code in CLOSED_CODES:
             return await _state_page(rt, await _reload(rt, visit)) or await _checkout_page(rt, visit)
-        status = {400: 400, 409: 409, 503: 503}.get(error.status, 400)
+        status = {400: 400, 402: 402, 409: 409, 503: 503}.get(error.status, 400)
         return await _checkout_page(rt, visit, status, error=_MESSAGES.get(error.code, error.detail), fields=kept)
     if payment.status == SUCCEEDED:
         location = visit.success_location()

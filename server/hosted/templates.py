@@ -28,5 +28,15 @@ environment.install_gettext_callables(  # type: ignore[attr-defined]
 )
 
 
+def _translate_text(text: str) -> str:
+    """``{{ value|translate }}``: the catalogue's translation of a text held in a variable, as a
+    plain string, so autoescape still applies. (``_(variable)`` would return Markup: fine for our
+    own texts, an injection for one that came from outside, such as an app's block message.)"""
+    return str(i18n.translations(g.get("locale", "en")).gettext(str(text)))
+
+
+environment.filters["translate"] = _translate_text
+
+
 def render(name: str, **context: Any) -> str:
     return environment.get_template(name).render(g=g, **context)

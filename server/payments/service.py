@@ -30,6 +30,7 @@ from ..checkout import store as session_store
 from ..db import Conn
 from ..errors import FlintError, conflict, not_found
 from ..events import service as events
+from ..hooks import service as hooks
 from ..ids import new_id
 from ..links import service as links
 from ..links import store as link_store
@@ -193,6 +194,13 @@ def _outcome_unknown(payment: Payment) -> FlintError:
 
 async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> Payment:
     """Pay an order once, whatever the channel and the concurrency."""
+    async with rt.db.read() as conn:
+        order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
+    if order is not None and order.status == ORDER_OPEN:
+        # Installed apps' checkout.before_payment hook: before the attempt, outside any transaction;
+        # it may block it (402) or send an embedded buyer to the hosted page (409).
+        await hooks.before_payment(rt, order, channel=attempt.channel, checkout_session_id=attempt.checkout_session_id,
+                                   payment_link_id=attempt.payment_link_id)
     payment, _ = await begin_attempt(rt, attempt, card, actor)
     result = await _call_processor(
         rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card)), payment.id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+
+import httpx
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -117,3 +119,16 @@ async def check_destination(url: str, *, production: bool, param: str = "url") -
             raise invalid("url_unresolvable", f"The URL's host does not resolve ({detail}).", param) from None
         raise invalid("url_not_allowed", f"Webhooks cannot go to private, loopback or link-local addresses ({detail}).",
                       param) from None
+
+
+def pinned_request(client: httpx.AsyncClient, url: str, target: Target, body: bytes, headers: dict[str, str],
+                   user_agent: str) -> httpx.Request:
+    """A POST to the address ``resolve`` checked, not to a fresh DNS answer; the URL's host stays the
+    Host header and, over TLS, the server name the certificate must match."""
+    original = httpx.URL(url)
+    host_header = original.host + (f":{original.port}" if original.port else "")
+    return client.build_request(
+        "POST", original.copy_with(host=target.address), content=body,
+        headers={**headers, "content-type": "application/json", "user-agent": user_agent, "host": host_header},
+        extensions={"sni_hostname": original.host} if original.scheme == "https" else {},
+    )

@@ -193,7 +193,7 @@ class DeliveryWorker:
                                       event.id, int(attempted.timestamp()), body)
             async with asyncio.timeout(self.timeout):  # the lookup, connect, send and status line
                 target = await self._resolve(endpoint.url)
-                request = self._pinned_request(endpoint.url, target, body, headers)
+                request = egress.pinned_request(self.client, endpoint.url, target, body, headers, USER_AGENT)
                 response = await self.client.send(request, stream=True)
                 await response.aclose()  # the body is not read: only the status matters
             outcome.status_code = response.status_code
@@ -231,19 +231,6 @@ class DeliveryWorker:
             raise
         self.dns_cache[url] = (now + DNS_CACHE_SECONDS, target)
         return target
-
-    def _pinned_request(self, url: str, target: egress.Target, body: bytes, headers: dict[str, str]) -> httpx.Request:
-        """The request goes to the address egress checked, not to a fresh DNS answer; the URL's
-        host stays the Host header and, over TLS, the server name the certificate must match."""
-        original = httpx.URL(url)
-        pinned = original.copy_with(host=target.address)
-        host_header = original.host + (f":{original.port}" if original.port else "")
-        request = self.client.build_request(
-            "POST", pinned, content=body,
-            headers={**headers, "content-type": "application/json", "user-agent": USER_AGENT, "host": host_header},
-            extensions={"sni_hostname": original.host} if original.scheme == "https" else {},
-        )
-        return request
 
     # -- recording outcomes ----------------------------------------------------------------------------
 

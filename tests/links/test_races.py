@@ -361,10 +361,11 @@ async def test_two_sweepers_over_200_sessions_abandoned_at_once_make_200_links(t
 
     split = await _two_workers_sweep(tmp_path, quiet_db, leave_at_once)
     # SQLite has one writer: whichever worker's transaction comes first makes all 200 (one chunk); the
-    # other, having listed the same sessions, finds every one taken. Both must have tried.
+    # other usually lists the same sessions and finds every one taken (how often depends on timing,
+    # so it is reported, not asserted; the counts checked in _two_workers_sweep are the guarantee).
     print(f"\nat once: links made per worker {split['made']}, drop-offs listed per worker {split['listed']}, "
           f"all 200 in {split['swept_in_s']} s")
-    assert sum(split["listed"]) > SWEPT, split  # the second worker listed sessions the first one took
+    assert sum(split["made"]) == SWEPT, split
 
 
 async def test_two_sweepers_over_200_sessions_abandoned_one_by_one_both_make_links(tmp_path, quiet_db):

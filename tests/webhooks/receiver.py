@@ -26,6 +26,7 @@ class Script:
     statuses: list[int] = field(default_factory=lambda: [200])
     delay: float = 0.0
     served: int = 0
+    body: bytes = b""  # what to answer (a hook's JSON, say); empty for webhooks
 
     def next_status(self) -> int:
         status = self.statuses[min(self.served, len(self.statuses) - 1)]
@@ -80,9 +81,9 @@ class Receiver:
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def script(self, path: str, statuses: list[int] | None = None, delay: float = 0.0) -> str:
+    def script(self, path: str, statuses: list[int] | None = None, delay: float = 0.0, body: bytes = b"") -> str:
         with self.lock:
-            self.scripts[path] = Script(statuses or [200], delay)
+            self.scripts[path] = Script(statuses or [200], delay, body=body)
         return self.url(path)
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -122,11 +123,12 @@ class Receiver:
                 with self.lock:
                     self.received.append(Received(path, headers, body, arrived))
                     script = self.scripts.setdefault(path, Script())
-                    status, delay = script.next_status(), script.delay
+                    status, delay, answer = script.next_status(), script.delay, script.body
                 if delay:
                     await asyncio.sleep(delay)
                 writer.write(f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
-                             "Content-Length: 0\r\nConnection: keep-alive\r\n\r\n".encode())
+                             f"Content-Type: application/json\r\nContent-Length: {len(answer)}\r\n"
+                             "Connection: keep-alive\r\n\r\n".encode() + answer)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             return

@@ -225,6 +225,11 @@
     setBusy(false);
     showView("pay-view");
     var code = body.code || "payment_failed";
+    if (code === "route_to_hosted") {
+      // Flint (an installed app's hook) asks for the hosted page: the loader swaps in its link.
+      send("fallback", { reason: "requested" });
+      return;
+    }
     if (code === "invalid_card_number") mark(number, code);
     showAlert(text[code] || body.detail || text.payment_failed);
     if (answer.status === 401 || /^(session_expired|order_already_paid|order_canceled|session_not_open)$/.test(code)) {

@@ -1,0 +1,204 @@
+"""The ``checkout.before_payment`` hook (API.md 10): before every payment attempt on every channel,
+each app installed on the merchant that declares the hook is asked, in parallel, with at most 2 s to
+answer. Never inside a database transaction.
+
+An answer is ``{"actions": [...]}``; Flint applies three kinds and ignores everything else (other
+action types, other fields: nothing an app says can change an amount, a currency or where money
+goes). A timeout, an error, a non-2xx status or an answer that is not that shape is a *failure*:
+no actions under the app's ``hook_failure_mode: "allow"``, a block under ``"block"``. Several apps
+combine deterministically, in the order they were installed: every annotation is kept (each under
+its app), the first block wins, and any ``route_to_hosted`` sends an embedded buyer to the hosted page.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .. import clock
+from ..errors import FlintError
+from ..ids import new_id
+from ..orders.models import Order
+from ..runtime import Runtime
+from ..webhooks import egress, signing
+from . import store
+
+HOOK = "checkout.before_payment"
+TIMEOUT_SECONDS = 2.0
+MAX_MESSAGE = 200
+MAX_ANNOTATION_BYTES = 4096
+MAX_ANSWER_BYTES = 64 * 1024
+USER_AGENT = "Flint-Hooks/1"
+FAILURE_BLOCK_MESSAGE = "This payment cannot be completed right now."
+
+_client: dict[int, httpx.AsyncClient] = {}
+
+
+def _http() -> httpx.AsyncClient:
+    """One pooled client per event loop: a hook call must cost the app's answer time and little else."""
+    loop = id(asyncio.get_running_loop())
+    client = _client.get(loop)
+    if client is None or client.is_closed:
+        client = _client[loop] = httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                                   timeout=httpx.Timeout(TIMEOUT_SECONDS))
+    return client
+
+
+async def close_clients() -> None:
+    for client in list(_client.values()):
+        await client.aclose()
+    _client.clear()
+
+
+@dataclass
+class Answer:
+    app_id: str
+    installation_id: str
+    failure_mode: str
+    outcome: str = "answered"  # answered | timeout | error | invalid
+    status_code: int | None = None
+    latency_ms: int = 0
+    actions: list[dict] = field(default_factory=list)
+    ignored: list[Any] = field(default_factory=list)
+    error: str | None = None
+
+
+def _parse(answer: Answer, raw: bytes) -> None:
+    """Keep the valid actions, note what is ignored; any other shape makes the answer invalid."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ValueError("the answer is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("actions"), list):
+        raise ValueError('the answer is not {"actions": [...]}')
+    answer.ignored += [{k: v} for k, v in body.items() if k != "actions"]
+    for action in body["actions"]:
+        kind = action.get("type") if isinstance(action, dict) else None
+        if kind == "block":
+            message = action.get("message")
+            if not isinstance(message, str) or not 0 < len(message) <= MAX_MESSAGE:
+                raise ValueError(f"a block needs a message of 1-{MAX_MESSAGE} characters")
+            answer.actions.append({"type": "block", "message": message})
+        elif kind == "annotate":
+            data = action.get("data")
+            if not isinstance(data, dict) or len(json.dumps(data)) > MAX_ANNOTATION_BYTES:
+                raise ValueError(f"annotate needs a data object of at most {MAX_ANNOTATION_BYTES} bytes")
+            answer.actions.append({"type": "annotate", "data": data})
+        elif kind == "route_to_hosted":
+            reason = action.get("reason", "")
+            answer.actions.append({"type": "route_to_hosted", "reason": str(reason)[:MAX_MESSAGE]})
+        else:
+            answer.ignored.append(action)  # e.g. an attempt to change the amount: never applied
+
+
+async def _ask(rt: Runtime, hooked: dict, payload: dict) -> Answer:
+    answer = Answer(hooked["app_id"], hooked["installation_id"], hooked["hook_failure_mode"])
+    started = time.perf_counter()
+    body = json.dumps(dict(payload, installation_id=hooked["installation_id"]), separators=(",", ":")).encode()
+    now = clock.now()
+    secrets_ = [rt.secrets.open(hooked["webhook_secret"])]
+    if hooked["previous_webhook_secret"] and (hooked["previous_webhook_secret_expires_at"] or "") > clock.iso(now):
+        secrets_.append(rt.secrets.open(hooked["previous_webhook_secret"]))
+    headers = signing.headers(secrets_, new_id("hk"), int(now.timestamp()), body)
+    try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):  # the lookup, connect, send and whole answer
+            target = await egress.resolve(hooked["hook_url"], allow_loopback=not rt.config.is_production)
+            client = _http()
+            response = await client.send(egress.pinned_request(client, hooked["hook_url"], target, body, headers,
+                                                               USER_AGENT), stream=True)
+            try:
+                answer.status_code = response.status_code
+                raw = b""
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_ANSWER_BYTES:
+                        raise ValueError("the answer is too large")
+            finally:
+                await response.aclose()
+        if not 200 <= response.status_code < 300:
+            answer.outcome, answer.error = "error", f"HTTP {response.status_code}"
+        else:
+            _parse(answer, raw)
+    except TimeoutError:
+        answer.outcome, answer.error = "timeout", f"no answer within {TIMEOUT_SECONDS:g} s"
+    except ValueError as bad:
+        answer.outcome, answer.error, answer.actions = "invalid", str(bad), []
+    except (httpx.HTTPError, egress.DestinationRefused) as failed:
+        answer.outcome, answer.error = "error", f"{type(failed).__name__}: {failed}"[:300]
+    answer.latency_ms = int((time.perf_counter() - started) * 1000)
+    return answer
+
+
+async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_session_id: str | None,
+                         payment_link_id: str | None) -> None:
+    """Ask the hooked apps, record every call, apply the answers: annotations into the order's
+    ``extension_data``; then raise 402 ``blocked_by_extension`` or 409 ``route_to_hosted`` if they say so."""
+    async with rt.db.read() as conn:
+        hooked = await store.select_hooked_installations(conn, order.merchant_id, HOOK)
+    if not hooked:
+        return
+    payload = {"type": HOOK, "order": order.to_dict(),
+               "checkout": {"channel": channel, "session_id": checkout_session_id, "payment_link_id": payment_link_id}}
+    answers = await asyncio.gather(*(_ask(rt, h, payload) for h in hooked))
+    block: str | None = None
+    route: str | None = None
+    annotations: dict[str, Any] = {}
+    calls = []
+    now = clock.now_iso()
+    for answer in answers:  # installation order: deterministic
+        applied: list[str] = []
+        if answer.outcome != "answered":
+            if answer.failure_mode == "block" and block is None:
+                block = FAILURE_BLOCK_MESSAGE
+                applied.append("block (failure mode)")
+        for action in answer.actions:
+            if action["type"] == "block" and block is None:
+                block = action["message"]
+                applied.append("block")
+            elif action["type"] == "annotate":
+                annotations[answer.app_id] = action["data"]
+                applied.append("annotate")
+            elif action["type"] == "route_to_hosted" and channel == "embedded" and route is None:
+                route = action["reason"] or "requested by an app"
+                applied.append("route_to_hosted")
+        calls.append({
+            "id": new_id("hc"), "merchant_id": order.merchant_id, "app_id": answer.app_id,
+            "installation_id": answer.installation_id, "order_id": order.id, "channel": channel,
+            "checkout_session_id": checkout_session_id, "payment_link_id": payment_link_id, "outcome": answer.outcome,
+            "status_code": answer.status_code, "latency_ms": answer.latency_ms, "actions": json.dumps(answer.actions),
+            "ignored": _capped(answer.ignored), "applied": json.dumps(applied), "error": answer.error,
+            "created_at": now})
+    async with rt.db.transaction() as conn:
+        await store.insert_calls(conn, calls)
+        if annotations:
+            await store.annotate_order(conn, order.id, annotations, now)
+    if block is not None:
+        # The app's words, shown as plain text by the widget and the hosted page alike.
+        raise FlintError(402, "blocked_by_extension", block)
+    if route is not None:
+        raise FlintError(409, "route_to_hosted", "Please complete this payment on the secure checkout page.",
+                         extra={"reason": route})
+
+
+def _capped(ignored: list) -> str:
+    text = json.dumps(ignored)
+    return text if len(text) <= 4000 else json.dumps([{"note": f"{len(ignored)} ignored items, too large to keep"}])
+
+
+def call_dict(row: dict) -> dict:
+    return {"id": row["id"], "object": "hook_call", "hook": HOOK, "app_id": row["app_id"],
+            "installation_id": row["installation_id"], "order_id": row["order_id"], "channel": row["channel"],
+            "checkout_session_id": row["checkout_session_id"], "payment_link_id": row["payment_link_id"],
+            "outcome": row["outcome"], "status_code": row["status_code"], "latency_ms": row["latency_ms"],
+            "actions": json.loads(row["actions"]), "ignored": json.loads(row["ignored"]),
+            "applied": json.loads(row["applied"]), "error": row["error"], "created_at": clock.public(row["created_at"])}
+
+
+async def list_calls(rt: Runtime, merchant_id: str, order_id: str | None, limit: int, starting_after: str | None):
+    async with rt.db.read() as conn:
+        rows, has_more = await store.select_calls_page(conn, merchant_id, order_id, limit, starting_after)
+    return [call_dict(r) for r in rows], has_more
