@@ -106,11 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
 
     demo = commands.add_parser(
-        "demo", help="migrate, seed a demo merchant and its webhook endpoint, and run Flint and a demo merchant "
-                     "shop (examples/shop) that receives the webhooks")
-    demo.add_argument("--host", default="127.0.0.1", help="where both servers listen")
+        "demo", help="migrate, seed a demo merchant, its webhook endpoint and a demo partner app, and run Flint, "
+                     "a demo merchant shop (examples/shop) that receives the webhooks and the partner app "
+                     "(examples/partner_app)")
+    demo.add_argument("--host", default="127.0.0.1", help="where the servers listen")
     demo.add_argument("--port", type=int, default=8000, help="Flint's port")
     demo.add_argument("--shop-port", type=int, default=8001, help="the demo shop's port (its own origin)")
+    demo.add_argument("--app-port", type=int, default=8002, help="the demo partner app's port (its own origin)")
 
     args = parser.parse_args(argv)
     from .logs import configure
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from .demo import run_demo
 
-        run_demo(config, args.host, args.port, args.shop_port)
+        run_demo(config, args.host, args.port, args.shop_port, args.app_port)
 
 
 if __name__ == "__main__":  # pragma: no cover

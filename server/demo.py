@@ -1,6 +1,8 @@
 """``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant and its
-webhook endpoint (all events, to the shop's ``/webhooks``), then run Flint and the demo merchant
-shop (examples/shop) on another origin in one process, and print the URLs and the login."""
+webhook endpoint (all events, to the shop's ``/webhooks``) and register a demo partner app with the
+demo merchant as its developer, then run Flint, the demo merchant shop (examples/shop) and the
+partner app (examples/partner_app), each on its own origin, in one process, and print the URLs and
+the login."""
 from __future__ import annotations
 
 import asyncio
@@ -23,6 +25,8 @@ DEMO_EMAIL = "demo@flint.test"
 DEMO_PASSWORD = "flint-demo-password"
 DEMO_NAME = "Demo Coffee Roasters"
 DEMO_WEBHOOK_DESCRIPTION = "The demo shop (flint demo)"
+DEMO_APP_NAME = "Risk Check (flint demo)"
+DEMO_APP_SCOPES = ["orders:read", "payments:read", "events:read"]
 
 log = logging.getLogger("flint.demo")
 
@@ -36,6 +40,16 @@ class Seeded:
     allowed_origins: tuple[str, ...]
     webhook_endpoint_id: str | None = None
     webhook_secret: str | None = None  # whsec_..., for the in-process shop; None: webhooks are off
+    partner_app: PartnerApp | None = None  # None: no partner app this run
+
+
+@dataclass(frozen=True)
+class PartnerApp:
+    """The demo partner app's registration, with fresh secrets for the in-process app."""
+    app_id: str
+    client_id: str
+    client_secret: str
+    webhook_secret: str
 
 
 def _url_host(host: str) -> str:
@@ -81,10 +95,47 @@ async def _webhook_endpoint(rt: Runtime, merchant_id: str, url: str) -> tuple[st
         return None
 
 
-async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
-    """Idempotent: a first run creates the demo merchant and its webhook endpoint; a re-run makes
-    sure the shop's origins are allowed and the endpoint is there, and makes a fresh secret key and
-    a fresh webhook secret (both are shown once, never read back)."""
+async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerApp | None:
+    """The demo partner app, developed by the demo merchant: registered on a first run; on a re-run
+    the same app (found by name), pointed at this run's app URL, with both its secrets rotated, since
+    they are shown once and never read back. None when this Flint refuses the app's URLs (production
+    wants https and a public address for webhooks and hooks): the demo then runs without it."""
+    from .apps import service as apps
+    from .errors import FlintError
+
+    settings = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
+                "webhook_events": ["order.*", "payment.*"], "hook_url": f"{app_url}/hook",
+                "hooks": ["checkout.before_payment"]}
+    existing = None
+    after = None
+    while existing is None:
+        page, has_more = await apps.list_apps(rt, developer_id, 100, after)
+        existing = next((a for a in page if a.name == DEMO_APP_NAME), None)
+        if not has_more or not page:
+            break
+        after = page[-1].id
+    try:
+        if existing is None:
+            app, client_secret, webhook_secret = await apps.create_app(
+                rt, developer_id, name=DEMO_APP_NAME, scopes=DEMO_APP_SCOPES, description=(
+                    "A demo partner app (examples/partner_app): blocks orders over $500.00 and gives the "
+                    "others a risk score."), **settings)
+        else:
+            # Installations made by an earlier run keep their webhook endpoint at the URL of that run.
+            await apps.update_app(rt, developer_id, existing.id, settings)
+            _, client_secret = await apps.rotate_client_secret(rt, developer_id, existing.id)
+            app, webhook_secret = await apps.rotate_webhook_secret(rt, developer_id, existing.id)
+    except FlintError as error:
+        log.warning("the demo partner app is off: %s: %s", error.code, error.detail)
+        return None
+    return PartnerApp(app.id, app.client_id, client_secret, webhook_secret)
+
+
+async def seed(config: Config, origins: list[str], shop_url: str, app_url: str | None = None) -> Seeded:
+    """Idempotent: a first run creates the demo merchant, its webhook endpoint and (with
+    ``app_url``) the demo partner app; a re-run makes sure the shop's origins are allowed and the
+    endpoint and app are there, and makes a fresh secret key, webhook secret and app secrets (all
+    are shown once, never read back)."""
     from .actors import Actor
     from .checkout import service as checkout
     from .db.migrate import migrate
@@ -108,6 +159,7 @@ async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
             _, secret = await merchants.create_key(rt, merchant.id)
         # Before the checkout below, so its events (order.created, ...) reach the shop too.
         webhook = await _webhook_endpoint(rt, merchant.id, f"{shop_url}/webhooks")
+        partner = await _partner_app(rt, merchant.id, app_url) if app_url else None
         # An open hosted checkout for the buyer curl below; it returns to the shop's success page.
         session = await checkout.create_session(rt, merchant.id, checkout.NewSession(
             mode="hosted", success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
@@ -118,7 +170,7 @@ async def seed(config: Config, origins: list[str], shop_url: str) -> Seeded:
         return Seeded(merchant.id, secret, shown["id"], shown["client_token"],
                       tuple(json.loads(merchant.allowed_origins)),
                       webhook_endpoint_id=webhook[0] if webhook else None,
-                      webhook_secret=webhook[1] if webhook else None)
+                      webhook_secret=webhook[1] if webhook else None, partner_app=partner)
     finally:
         await rt.stop()
 
@@ -132,22 +184,29 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as error:
             reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
-            sys.exit(f"flint demo: {host}:{port} {reason}; choose another with --port / --shop-port.")
+            sys.exit(f"flint demo: {host}:{port} {reason}; choose another with --port / --shop-port / --app-port.")
 
 
-def _banner(config: Config, seeded: Seeded, shop_url: str) -> str:
+def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str) -> str:
     flint = config.public_url
     if seeded.webhook_endpoint_id:
         webhooks = (f"{shop_url}/webhooks\n      the events Flint signed and sent to the shop "
                     f"(endpoint {seeded.webhook_endpoint_id}, all events), as the shop verified them.")
     else:
         webhooks = f"off (this Flint refused {shop_url}/webhooks as a webhook URL)"
+    if seeded.partner_app:
+        partner = (f"{app_url}/\n      Risk Check, a demo partner app (app {seeded.partner_app.app_id}): "
+                   f"sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, then click Install.\n"
+                   f"      Installed, it blocks orders over $500.00 and gives the others a risk score.")
+    else:
+        partner = f"off (this Flint refused {app_url} for the app's webhooks and hook)"
     return f"""
 Flint demo is running.
 
   Open this in a browser: {shop_url}/
       {DEMO_NAME}, a demo merchant shop on its own origin, paying with Flint's embedded checkout.
   Webhooks:      {webhooks}
+  Partner app:   {partner}
   Flint:         {flint}
   Merchant:      {seeded.merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Secret key:    {seeded.secret_key}
@@ -161,14 +220,16 @@ Pay the demo checkout {seeded.session_id} as a buyer would (its client_token is 
     -H "Content-Type: application/json" \\
     -d '{{"card": {{"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}}}'
 
-Press Ctrl+C to stop both servers.
+Press Ctrl+C to stop the servers.
 """
 
 
-async def _run(config: Config, host: str, port: int, shop_port: int, seeded: Seeded, shop_url: str) -> None:
+async def _run(config: Config, host: str, port: int, shop_port: int, seeded: Seeded, shop_url: str,
+               app_port: int, app_url: str) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
+    from examples.partner_app import create_partner_app
     from examples.shop import create_shop, serve_shop, wait_listening
 
     from .app import create_app
@@ -178,17 +239,24 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    # The shop calls Flint's API where this process listens; buyers' browsers load the widget
-    # from Flint's public URL. It starts first: Flint's delivery worker starts with Flint and sends
-    # the seeded checkout's events at once (a refused first attempt would wait for its retry).
-    shop = create_shop(f"http://{_url_host(host)}:{port}", seeded.secret_key, config.public_url,
-                       webhook_secret=seeded.webhook_secret)
-    shop_task = asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait))
+    # The shop and the partner app call Flint's API where this process listens; browsers load the
+    # widget and the consent page from Flint's public URL. They start first: Flint's delivery worker
+    # starts with Flint and sends the seeded checkout's events at once (a refused first attempt would
+    # wait for its retry).
+    flint_api = f"http://{_url_host(host)}:{port}"
+    shop = create_shop(flint_api, seeded.secret_key, config.public_url, webhook_secret=seeded.webhook_secret)
+    started = [(asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait)), shop_port)]
+    if seeded.partner_app:
+        partner = create_partner_app(flint_api, seeded.partner_app.client_id, seeded.partner_app.client_secret,
+                                     seeded.partner_app.webhook_secret, public_url=app_url,
+                                     flint_public_url=config.public_url)
+        started.append((asyncio.create_task(serve_shop(partner, host, app_port, stop.wait)), app_port))
     try:
-        await wait_listening(host, shop_port, serving=shop_task)
+        for task, task_port in started:
+            await wait_listening(host, task_port, serving=task)
     except BaseException:
         stop.set()
-        await asyncio.gather(shop_task, return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in started), return_exceptions=True)
         raise
 
     hyper = HypercornConfig()
@@ -197,16 +265,16 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.graceful_timeout = 5
     flint_task = asyncio.create_task(serve(create_app(config), hyper, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    tasks = (flint_task, shop_task)
+    tasks = (flint_task, *(task for task, _ in started))
     try:
         await wait_listening(host, port, serving=flint_task)
     except BaseException:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    print(_banner(config, seeded, shop_url), flush=True)
+    print(_banner(config, seeded, shop_url, app_url), flush=True)
 
-    # Both stop on SIGINT/SIGTERM; if either server ends on its own, stop the other too.
+    # All stop on SIGINT/SIGTERM; if one server ends on its own, stop the others too.
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -215,16 +283,18 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
             raise result
 
 
-def run_demo(config: Config, host: str, port: int, shop_port: int = 8001) -> None:
-    if port == shop_port:
-        sys.exit("flint demo: Flint and the shop need different ports (--port, --shop-port).")
+def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_port: int = 8002) -> None:
+    if len({port, shop_port, app_port}) < 3:
+        sys.exit("flint demo: Flint, the shop and the partner app need different ports "
+                 "(--port, --shop-port, --app-port).")
     if "FLINT_PUBLIC_URL" not in os.environ:
         config = replace(config, public_url=f"http://{_url_host(host)}:{port}")
-    _check_port_free(host, port)
-    _check_port_free(host, shop_port)
+    for taken in (port, shop_port, app_port):
+        _check_port_free(host, taken)
     shop_url = f"http://{_url_host(host)}:{shop_port}"
-    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url))
+    app_url = f"http://{_url_host(host)}:{app_port}"
+    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url, app_url))
     try:
-        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url))
+        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url))
     except (OSError, TimeoutError, RuntimeError) as error:
         sys.exit(f"flint demo: {error}")

@@ -105,8 +105,11 @@ class DeliveryWorker:
                 if claimed and claimed == free:
                     continue  # more may be due: claim again once a slot frees (the loop checks)
                 self.slot_freed.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+                # lands as the inner wait ends, and a stopping server would wait on this loop forever.
                 try:
-                    await asyncio.wait_for(self.slot_freed.wait(), self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):
+                        await self.slot_freed.wait()
                 except TimeoutError:
                     pass
         finally:
@@ -164,7 +167,8 @@ class DeliveryWorker:
     async def _flush_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.flush_now.wait(), FLUSH_INTERVAL)
+                async with asyncio.timeout(FLUSH_INTERVAL):  # (not wait_for: see run)
+                    await self.flush_now.wait()
             except TimeoutError:
                 pass
             self.flush_now.clear()

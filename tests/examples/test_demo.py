@@ -1,6 +1,7 @@
-"""``flint demo``: one process runs Flint and the demo shop on two origins, prints the URLs and a
-working secret key, delivers the merchant's webhooks to the shop, and stops cleanly on SIGTERM. Its
-seeding is idempotent across re-runs."""
+"""``flint demo``: one process runs Flint, the demo shop and the demo partner app on three origins,
+prints the URLs and a working secret key, delivers the merchant's webhooks to the shop, registers the
+partner app (which installs through Flint's consent page), and stops cleanly on SIGTERM. Its seeding
+is idempotent across re-runs."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,8 @@ from standardwebhooks import Webhook
 
 from server import clock
 from server.config import Config
-from server.demo import DEMO_EMAIL, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
+from server.apps import service as apps
+from server.demo import DEMO_APP_NAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
 from server.merchants import service as merchants
 from server.runtime import Runtime
 from server.webhooks import service as webhooks
@@ -35,20 +37,22 @@ def _answers(url: str) -> bool:
         return False
 
 
-async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path: Path):
-    port, shop_port = free_port(), free_port()
+async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_cleanly(tmp_path: Path):
+    port, shop_port, app_port = free_port(), free_port(), free_port()
     flint_url, shop_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{shop_port}"
+    app_url = f"http://127.0.0.1:{app_port}"
     env = {k: v for k, v in os.environ.items() if k != "FLINT_PUBLIC_URL"}
     env.update(FLINT_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}", FLINT_SECRET_KEY=TEST_SECRET,
                FLINT_ENV="development")
     out_path, err_path = tmp_path / "demo.out", tmp_path / "demo.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         process = subprocess.Popen([sys.executable, "-m", "server.cli", "demo", "--port", str(port),
-                                    "--shop-port", str(shop_port)], cwd=ROOT, env=env, stdout=out, stderr=err)
+                                    "--shop-port", str(shop_port), "--app-port", str(app_port)],
+                                   cwd=ROOT, env=env, stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + 30
         while not (_answers(f"{flint_url}/healthz") and _answers(f"{shop_url}/healthz")
-                   and "Press Ctrl+C" in out_path.read_text()):
+                   and _answers(f"{app_url}/healthz") and "Press Ctrl+C" in out_path.read_text()):
             assert process.poll() is None, err_path.read_text()[-3000:]
             assert time.monotonic() < deadline, "flint demo did not come up in 30 s:\n" + err_path.read_text()[-3000:]
             time.sleep(0.1)
@@ -58,6 +62,9 @@ async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path:
         assert f"Flint:         {flint_url}" in printed
         assert f"{flint_url}/v1/openapi.json" in printed and DEMO_EMAIL in printed
         assert re.search(rf"Webhooks:\s+{re.escape(shop_url)}/webhooks\n.*endpoint we_[0-9A-Za-z]+, all events",
+                         printed), printed
+        assert re.search(rf"Partner app:\s+{re.escape(app_url)}/\n.*\(app app_[0-9A-Za-z]+\): "
+                         rf"sign in as {re.escape(DEMO_EMAIL)} / {re.escape(DEMO_PASSWORD)}, then click Install\.",
                          printed), printed
         keys = re.findall(r"Secret key:\s+(sk_test_[0-9A-Za-z]+)", printed)
         assert len(keys) == 1
@@ -103,6 +110,33 @@ async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path:
                 assert time.monotonic() < deadline, f"missing at the shop after 15 s: {wanted - listed}"
                 await asyncio.sleep(0.2)
             assert "✓</span> verified" in hooks.text and "0 rejected" in hooks.text
+
+        # The partner app answers on its own origin, and its install button leads to this Flint's
+        # consent page, which the demo merchant reaches after signing in.
+        async with httpx.AsyncClient(timeout=30) as person:
+            home = await person.get(f"{app_url}/")
+            assert home.status_code == 200 and 'href="/install">Install on Flint</a>' in home.text
+            start = await person.get(f"{app_url}/install")
+            assert start.status_code == 302 and start.headers["location"].startswith(f"{flint_url}/oauth/authorize?")
+            login = await person.get(f"{flint_url}/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+            signed_in = await person.post(f"{flint_url}/login", data={
+                "csrf_token": csrf, "email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+            assert signed_in.status_code == 303
+            consent = await person.get(start.headers["location"])
+            assert consent.status_code == 200 and DEMO_APP_NAME in consent.text and "Approve" in consent.text
+            consent_token = re.search(r'name="consent" value="([^"]+)"', consent.text).group(1)
+            approved = await person.post(f"{flint_url}/oauth/authorize",
+                                         data={"consent": consent_token, "decision": "approve"})
+            assert approved.headers["location"].startswith(f"{app_url}/callback?")
+            installed = await person.get(approved.headers["location"])
+            assert installed.status_code == 200 and "Installed on" in installed.text and me["id"] in installed.text
+            orders = await person.get(f"{app_url}/orders")  # the demo merchant's orders, with the app's token
+            assert orders.status_code == 200 and session["order_id"] in orders.text
+            deadline = time.monotonic() + 15  # the app hears its install, signed with the secret the demo gave it
+            while '<td class="event-type">app.installed</td>' not in (await person.get(f"{app_url}/events")).text:
+                assert time.monotonic() < deadline, "app.installed did not reach the partner app in 15 s"
+                await asyncio.sleep(0.2)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -119,8 +153,8 @@ async def test_flint_demo_serves_flint_and_the_shop_then_stops_cleanly(tmp_path:
 async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_key(tmp_path: Path):
     config = Config(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", secret_keys=(TEST_SECRET,),
                     public_url="http://127.0.0.1:8000")
-    first = await seed(config, shop_origins("127.0.0.1", 8001), "http://127.0.0.1:8001")
-    second = await seed(config, shop_origins("127.0.0.1", 9001), "http://127.0.0.1:9001")
+    first = await seed(config, shop_origins("127.0.0.1", 8001), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    second = await seed(config, shop_origins("127.0.0.1", 9001), "http://127.0.0.1:9001", "http://127.0.0.1:9002")
     assert first.merchant_id == second.merchant_id
     assert first.secret_key != second.secret_key and second.secret_key.startswith("sk_test_")
     assert set(second.allowed_origins) == {"http://127.0.0.1:8001", "http://localhost:8001",
@@ -145,5 +179,18 @@ async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_k
             assert key is not None and key.merchant_id == first.merchant_id
         merchant = await merchants.get_merchant(rt, first.merchant_id)
         assert json.loads(merchant.allowed_origins) == sorted(second.allowed_origins)
+
+        # One demo partner app, developed by the demo merchant, moved to this run's app URL, with
+        # fresh secrets: the previous client secret stops working, the new one works.
+        [app] = (await apps.list_apps(rt, first.merchant_id, 100, None))[0]
+        assert app.name == DEMO_APP_NAME and app.id == first.partner_app.app_id == second.partner_app.app_id
+        assert (app.redirect_uri_list, app.webhook_url, app.hook_url) == (
+            ["http://127.0.0.1:9002/callback"], "http://127.0.0.1:9002/webhooks", "http://127.0.0.1:9002/hook")
+        assert (app.scope_list, app.event_filters, app.hook_list) == (
+            ["orders:read", "payments:read", "events:read"], ["order.*", "payment.*"], ["checkout.before_payment"])
+        assert await apps.authenticate_client(rt, app.client_id, first.partner_app.client_secret) is None
+        assert await apps.authenticate_client(rt, app.client_id, second.partner_app.client_secret) is not None
+        assert second.partner_app.webhook_secret != first.partner_app.webhook_secret
+        assert second.partner_app.webhook_secret in apps.webhook_signing_secrets(rt, app, clock.now_iso())
     finally:
         await rt.stop()
