@@ -214,7 +214,13 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
         _check_pairs(webhook_url=merged.webhook_url, webhook_events=merged.event_filters,
                      hook_url=merged.hook_url, hooks=merged.hook_list)
         updated = await store.update_app(conn, app.id, dict(fields, updated_at=clock.now_iso()))
-    assert updated is not None
+        assert updated is not None
+        if "webhook_url" in fields or "webhook_events" in fields:
+            # Installations made before the change hear about it too, in the same transaction.
+            from ..webhooks import service as webhooks  # webhooks does not build on apps
+
+            await webhooks.sync_app_endpoints(conn, app_id=updated.id, url=updated.webhook_url,
+                                              filters=updated.event_filters, sealed_secret=updated.webhook_secret)
     return updated
 
 

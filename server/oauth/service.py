@@ -168,7 +168,7 @@ async def _install(conn, rt: Runtime, app: App, code: dict, now: str) -> dict:
         await store.insert_installation(conn, installation)
         if app.webhook_url:
             # Before the event, so app.installed is the app endpoint's first delivery.
-            await webhooks.add_app_endpoint(conn, rt, app_id=app.id, installation_id=installation["id"],
+            await webhooks.add_app_endpoint(conn, app_id=app.id, installation_id=installation["id"],
                                             merchant_id=code["merchant_id"], url=app.webhook_url,
                                             filters=app.event_filters, sealed_secret=app.webhook_secret)
         await events.record(conn, merchant_id=code["merchant_id"], type="app.installed",

@@ -212,7 +212,7 @@ async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: s
                             actor=SYSTEM, obj=closed.to_dict())
 
 
-async def add_app_endpoint(conn: Conn, rt: Runtime, *, app_id: str, installation_id: str, merchant_id: str,
+async def add_app_endpoint(conn: Conn, *, app_id: str, installation_id: str, merchant_id: str,
                            url: str, filters: list[str], sealed_secret: str) -> None:
     """Inside the install's transaction: the app's endpoint on this merchant, subscribed to its
     webhook_events and always to app.installed / app.uninstalled."""
@@ -222,3 +222,22 @@ async def add_app_endpoint(conn: Conn, rt: Runtime, *, app_id: str, installation
         description=None, status=ENABLED, disabled_reason=None, secret=sealed_secret, previous_secret=None,
         previous_expires_at=None, failing_since=None, created_at=now, updated_at=now, app_id=app_id,
         installation_id=installation_id))
+
+
+async def sync_app_endpoints(conn: Conn, *, app_id: str, url: str | None, filters: list[str],
+                             sealed_secret: str) -> None:
+    """An app changed its webhook_url or webhook_events: every active installation's endpoint
+    follows (made where the app had no URL before, retired where it has none now)."""
+    now = clock.now_iso()
+    for row in await store.select_active_installations_of_app(conn, app_id):
+        endpoint = row["endpoint_id"]
+        if url is None:
+            if endpoint is not None:
+                await store.retire_endpoints_of_installation(conn, row["installation_id"], now)
+        elif endpoint is None:
+            await add_app_endpoint(conn, app_id=app_id, installation_id=row["installation_id"],
+                                   merchant_id=row["merchant_id"], url=url, filters=filters,
+                                   sealed_secret=sealed_secret)
+        else:
+            await store.update_endpoint(conn, endpoint, {
+                "url": url, "events": json.dumps(sorted(set(filters) | {"app.*"})), "updated_at": now})

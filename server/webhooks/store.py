@@ -238,3 +238,12 @@ async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[s
         f"""SELECT id, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at FROM apps
             WHERE id IN ({', '.join(':' + k for k in binds)})""", binds)
     return {row["id"]: row for row in rows}
+
+
+async def select_active_installations_of_app(conn: Conn, app_id: str) -> list[dict[str, Any]]:
+    """The app's active installations, each with its enabled endpoint's id (None if it has none)."""
+    return await conn.fetch_all(
+        """SELECT i.id AS installation_id, i.merchant_id,
+                  (SELECT e.id FROM webhook_endpoints e
+                   WHERE e.installation_id = i.id AND e.status = 'enabled') AS endpoint_id
+           FROM installations i WHERE i.app_id = :app_id AND i.status = 'active'""", {"app_id": app_id})

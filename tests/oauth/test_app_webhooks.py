@@ -67,3 +67,30 @@ async def test_an_app_hears_its_installations_events_and_nothing_after_uninstall
     time.sleep(1)
     assert len(receiver.at(path)) == 3  # nothing after app.uninstalled
     assert {json.loads(r.body)["merchant_id"] for r in receiver.at(path)} == {shop.id}
+
+
+async def test_an_apps_new_webhook_url_reaches_installations_made_before_it(server, server_rt, browser, receiver):
+    dev, dev_key = await merchants.create_merchant(server_rt, name="Dev", email=f"d{secrets.token_hex(4)}@dev.example",
+                                                   password=PASSWORD)
+    app, client_secret, webhook_secret = await apps.create_app(  # no webhook_url yet
+        server_rt, dev.id, name="Late Listener", redirect_uris=["http://127.0.0.1:9/callback"],
+        scopes=["orders:read", "payments:read"])
+    shop, key = await merchants.create_merchant(server_rt, name="Shop", email=f"s{secrets.token_hex(4)}@shop.example",
+                                                password=PASSWORD)
+    await install(server, browser, app, client_secret, shop.email)
+    first, second = f"/late-{secrets.token_hex(4)}", f"/moved-{secrets.token_hex(4)}"
+    async with server.async_client(dev_key) as developer, server.async_client(key) as owner:
+        changed = await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": receiver.url(first),
+                                                                    "webhook_events": ["order.created"]})
+        assert changed.status_code == 200, changed.text
+        await owner.post("/v1/orders", json=ORDER)
+        got = Webhook(webhook_secret).verify(receiver.wait_for(first, 1)[0].body, receiver.wait_for(first, 1)[0].headers)
+        assert got["type"] == "order.created" and got["merchant_id"] == shop.id
+        await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": receiver.url(second)})
+        await owner.post("/v1/orders", json=ORDER)
+        assert Webhook(webhook_secret).verify(receiver.wait_for(second, 1)[0].body,
+                                              receiver.wait_for(second, 1)[0].headers)["type"] == "order.created"
+        await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": None, "webhook_events": []})
+        await owner.post("/v1/orders", json=ORDER)
+    time.sleep(1)
+    assert len(receiver.at(first)) == 1 and len(receiver.at(second)) == 1
