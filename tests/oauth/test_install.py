@@ -63,15 +63,15 @@ async def consent(browser, url: str, decision: str = "approve") -> httpx.Respons
     return await browser.post("/oauth/authorize", data={"consent": csrf_of(page.text, "consent"), "decision": decision})
 
 
-def client_for(server, app, client_secret, **kwargs) -> AsyncOAuth2Client:
+def client_for(server, app, client_secret, scope="orders:read payments:read", **kwargs) -> AsyncOAuth2Client:
     return AsyncOAuth2Client(client_id=app.client_id, client_secret=client_secret, redirect_uri=REDIRECT,
-                             scope="orders:read payments:read", code_challenge_method="S256",
+                             scope=scope, code_challenge_method="S256",
                              token_endpoint_auth_method="client_secret_basic", **kwargs)
 
 
-async def install(server, browser, app, client_secret, shop_email):
+async def install(server, browser, app, client_secret, shop_email, scope="orders:read payments:read"):
     await sign_in(browser, shop_email)
-    async with client_for(server, app, client_secret) as client:
+    async with client_for(server, app, client_secret, scope) as client:
         verifier = secrets.token_urlsafe(48)
         url, state = client.create_authorization_url(f"{server.url}/oauth/authorize", code_verifier=verifier)
         answer = await consent(browser, url.removeprefix(server.url))
@@ -271,3 +271,24 @@ async def test_the_metadata_document(browser, server):
     assert meta["issuer"] == server.url and meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["token_endpoint"] == f"{server.url}/oauth/token"
     assert meta["revocation_endpoint"] == f"{server.url}/oauth/revoke"
+
+
+async def test_what_an_app_does_shows_as_the_apps_action(server, server_rt, browser, shop):
+    """API.md 10: every action an app takes shows in events as actor {type: "app", id: "app_..."}."""
+    merchant, key = shop
+    dev, _ = await merchants.create_merchant(server_rt, name="Writer", email=f"w{secrets.token_hex(4)}@dev.example",
+                                             password=PASSWORD)
+    app, client_secret, _ = await apps.create_app(server_rt, dev.id, name="Order Writer", redirect_uris=[REDIRECT],
+                                                  scopes=["orders:read", "orders:write", "payments:read"])
+    token, _ = await install(server, browser, app, client_secret, merchant.email,
+                             scope="orders:read orders:write payments:read")
+    async with AsyncOAuth2Client(token=token) as api:
+        made = await api.post(f"{server.url}/v1/orders", json=ORDER, headers={"Idempotency-Key": "app-order-1"})
+        again = await api.post(f"{server.url}/v1/orders", json=ORDER, headers={"Idempotency-Key": "app-order-1"})
+    assert made.status_code == 200 and again.json()["id"] == made.json()["id"]  # keys scoped per app
+    async with server.async_client(key) as owner:
+        events = (await owner.get(f"/v1/orders/{made.json()['id']}/events")).json()["data"]
+        # The merchant's own key with the same Idempotency-Key is another scope: a new order.
+        mine = await owner.post("/v1/orders", json=ORDER, headers={"Idempotency-Key": "app-order-1"})
+    assert [(e["type"], e["actor"]) for e in events] == [("order.created", {"type": "app", "id": app.id})]
+    assert mine.json()["id"] != made.json()["id"]
