@@ -26,6 +26,20 @@ class Database(Protocol):
     def transaction(self) -> AsyncContextManager[Conn]: ...
 
 
+async def insert_rows(conn: Conn, table: str, columns: str, rows: list[Any]) -> None:
+    """One multi-row INSERT of objects' attributes named in ``columns`` ("a, b, c"): a change that
+    writes several rows (events, deliveries, attempts) costs one statement, not one each."""
+    if not rows:
+        return
+    names = [name.strip() for name in columns.split(",")]
+    binds: dict[str, Any] = {}
+    values = []
+    for i, row in enumerate(rows):
+        values.append("(" + ", ".join(f":{name}_{i}" for name in names) + ")")
+        binds.update({f"{name}_{i}": getattr(row, name) for name in names})
+    await conn.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}", binds)
+
+
 def database_for(url: str, *, readers: int = 4) -> Database:
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteDatabase

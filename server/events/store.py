@@ -1,7 +1,7 @@
 """SQL for events (the outbox)."""
 from __future__ import annotations
 
-from ..db import Conn
+from ..db import Conn, insert_rows
 from .models import Event
 
 _FIELDS = ("id", "merchant_id", "order_id", "sequence", "type", "actor_type", "actor_id", "data", "created_at")
@@ -19,13 +19,7 @@ async def reserve_order_sequences(conn: Conn, order_id: str, count: int) -> int:
 
 
 async def insert_events(conn: Conn, events: list[Event]) -> None:
-    """One multi-row INSERT: a state change's events cost one statement, not one each."""
-    binds: dict = {}
-    rows = []
-    for i, event in enumerate(events):
-        rows.append("(" + ", ".join(f":{name}_{i}" for name in _FIELDS) + ")")
-        binds.update({f"{name}_{i}": value for name, value in event.__dict__.items()})
-    await conn.execute(f"INSERT INTO events ({_COLUMNS}) VALUES {', '.join(rows)}", binds)
+    await insert_rows(conn, "events", _COLUMNS, events)
 
 
 async def select_event(conn: Conn, merchant_id: str, event_id: str) -> Event | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
+from ..db import Conn, insert_rows
 from ..db.pages import select_page
 from .models import Attempt, Delivery, Endpoint
 
@@ -117,15 +117,7 @@ async def fail_pending_of_endpoint(conn: Conn, endpoint_id: str, error: str, at:
 # -- deliveries -----------------------------------------------------------------------------------------
 
 async def insert_deliveries(conn: Conn, deliveries: list[Delivery]) -> None:
-    if not deliveries:
-        return
-    names = DELIVERY_COLUMNS.split(", ")
-    binds: dict[str, Any] = {}
-    rows = []
-    for i, delivery in enumerate(deliveries):
-        rows.append("(" + ", ".join(f":{name}_{i}" for name in names) + ")")
-        binds.update({f"{name}_{i}": getattr(delivery, name) for name in names})
-    await conn.execute(f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {', '.join(rows)}", binds)
+    await insert_rows(conn, "webhook_deliveries", DELIVERY_COLUMNS, deliveries)
 
 
 async def select_delivery(conn: Conn, merchant_id: str, delivery_id: str) -> Delivery | None:
@@ -203,15 +195,7 @@ async def make_due_now(conn: Conn, delivery_id: str, *, final_attempt: int, at: 
 
 
 async def insert_attempts(conn: Conn, attempts: list[Attempt]) -> None:
-    if not attempts:
-        return
-    names = ATTEMPT_COLUMNS.split(", ")
-    binds: dict[str, Any] = {}
-    rows = []
-    for i, attempt in enumerate(attempts):
-        rows.append("(" + ", ".join(f":{name}_{i}" for name in names) + ")")
-        binds.update({f"{name}_{i}": getattr(attempt, name) for name in names})
-    await conn.execute(f"INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) VALUES {', '.join(rows)}", binds)
+    await insert_rows(conn, "webhook_attempts", ATTEMPT_COLUMNS, attempts)
 
 
 async def select_attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
