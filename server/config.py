@@ -44,6 +44,8 @@ class Config:
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
     sqlite_readers: int = 4
+    # PostgreSQL connections per process (asyncpg pool); several processes share max_connections.
+    database_pool_size: int = 10
     log_level: str = "INFO"
 
     @property
@@ -79,6 +81,7 @@ class Config:
             ("webhook_poll_interval", "FLINT_WEBHOOK_POLL_INTERVAL", float),
             ("webhook_disable_after_seconds", "FLINT_WEBHOOK_DISABLE_AFTER_SECONDS", float),
             ("log_level", "FLINT_LOG_LEVEL", str),
+            ("database_pool_size", "FLINT_DATABASE_POOL_SIZE", int),
         ):
             if env.get(key):
                 values[name] = kind(env[key])

@@ -19,7 +19,8 @@ class Runtime:
 
     @classmethod
     async def start(cls, config: Config, processor: Processor | None = None) -> "Runtime":
-        db = await open_database(config.database_url, readers=config.sqlite_readers)
+        db = await open_database(config.database_url, readers=config.sqlite_readers,
+                                 pool_size=config.database_pool_size)
         return cls(config=config, db=db, signer=Signer(config.secret_keys),
                    processor=processor or SimulatedProcessor(), secrets=SecretBox(config.secret_keys))
 

@@ -17,6 +17,7 @@ from server.config import Config
 from server.db.migrate import migrate
 from server.runtime import Runtime
 
+from . import pg
 from .factories import make_merchant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +30,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Storage, service and race tests run on every backend available: SQLite always, PostgreSQL when
+# FLINT_TEST_POSTGRES_URL is set (`.ci/run` sets it). FLINT_TEST_BACKEND=postgresql also puts the
+# live `server` fixture (all HTTP tests) on PostgreSQL.
+BACKENDS = ["sqlite"] + (["postgresql"] if pg.POSTGRES_URL else [])
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'flint.sqlite3'}"
+
+
+def fresh_database(backend: str, tmp: Path, cleanups: list) -> str:
+    """A FLINT_DATABASE_URL for an empty database on ``backend``; ``cleanups`` collects its removal."""
+    if backend == "postgresql":
+        schema, url = pg.create_schema()
+        cleanups.append(lambda: pg.drop_schema(schema))
+        return url
+    return f"sqlite:///{tmp / 'flint.sqlite3'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path):
+    cleanups: list = []
+    yield fresh_database(backend, tmp_path, cleanups)
+    for cleanup in cleanups:
+        cleanup()
 
 
 @pytest.fixture
@@ -103,11 +132,23 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    live = start_server(tmp_path_factory.mktemp("server"))
+SERVER_BACKEND = os.environ.get("FLINT_TEST_BACKEND", "sqlite")
+
+
+def serve_on(backend: str, tmp_path_factory: pytest.TempPathFactory):
+    """A live ``flint serve`` on a fresh database of ``backend``, for a module-scoped fixture."""
+    tmp = tmp_path_factory.mktemp("server")
+    cleanups: list = []
+    live = start_server(tmp, db_url=fresh_database(backend, tmp, cleanups))
     yield live
     stop_server(live)
+    for cleanup in cleanups:
+        cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    yield from serve_on(SERVER_BACKEND, tmp_path_factory)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ Params = dict[str, Any] | None
 
 
 class Conn(Protocol):
+    dialect: str  # "sqlite" | "postgresql"
+
     async def fetch_one(self, sql: str, params: Params = None) -> dict[str, Any] | None: ...
     async def fetch_all(self, sql: str, params: Params = None) -> list[dict[str, Any]]: ...
     async def execute(self, sql: str, params: Params = None) -> int: ...
@@ -40,17 +42,29 @@ async def insert_rows(conn: Conn, table: str, columns: str, rows: list[Any]) -> 
     await conn.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}", binds)
 
 
-def database_for(url: str, *, readers: int = 4) -> Database:
+def for_update(conn: Conn, *, skip_locked: bool = False) -> str:
+    """The row-lock suffix for a SELECT inside ``transaction()`` whose rows the transaction then
+    decides on. PostgreSQL locks them (READ COMMITTED would let two processes read the same
+    state and both act on it); with ``skip_locked`` concurrent claimers take disjoint rows.
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the whole database."""
+    if conn.dialect == "postgresql":
+        return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+    return ""
+
+
+def database_for(url: str, *, readers: int = 4, pool_size: int = 10) -> Database:
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteDatabase
 
         return SqliteDatabase(url[len("sqlite:///"):], readers=readers)
     if url.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError("The PostgreSQL backend arrives with the scale-out work (issue 8).")
+        from .postgres import PostgresDatabase
+
+        return PostgresDatabase(url, pool_size=pool_size)
     raise ValueError(f"Unsupported FLINT_DATABASE_URL: {url.split(':', 1)[0]}://...")
 
 
-async def open_database(url: str, *, readers: int = 4) -> Database:
-    db = database_for(url, readers=readers)
+async def open_database(url: str, *, readers: int = 4, pool_size: int = 10) -> Database:
+    db = database_for(url, readers=readers, pool_size=pool_size)
     await db.open()
     return db

@@ -37,6 +37,8 @@ PRAGMAS = (
 
 
 class SqliteConn:
+    dialect = "sqlite"
+
     def __init__(self, sync: sqlite3.Connection) -> None:
         self.sync = sync
 

@@ -14,6 +14,7 @@ from server.apps import service as apps
 from server.runtime import Runtime
 from tests.conftest import start_server, stop_server
 from tests.factories import make_merchant
+from tests.pg import table_names
 
 APP = {"name": "Loyalty Points", "redirect_uris": ["https://app.example/oauth/callback"],
        "scopes": ["orders:read", "events:read"]}
@@ -71,7 +72,7 @@ async def test_secrets_are_stored_as_a_digest_and_encrypted(api, server_rt):
     body = create(api, webhook_url="http://127.0.0.1:9/w", webhook_events=["*"])
     async with server_rt.db.read() as conn:
         row = await conn.fetch_one("SELECT * FROM apps WHERE id = :id", {"id": body["id"]})
-        tables = [r["name"] for r in await conn.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = await table_names(conn)
         everything = json.dumps([await conn.fetch_all(f"SELECT * FROM {table}") for table in tables], default=str)
     assert row["client_secret_hash"] == hashlib.sha256(body["client_secret"].encode()).hexdigest()
     assert "whsec_" not in row["webhook_secret"] and server_rt.secrets.open(row["webhook_secret"]) == body["webhook_secret"]

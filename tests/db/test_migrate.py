@@ -15,14 +15,29 @@ async def _versions(db):
 
 async def _schema(db):
     async with db.read() as conn:
-        return await conn.fetch_all("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        if db.dialect == "sqlite":
+            return await conn.fetch_all("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        columns = await conn.fetch_all(
+            """SELECT table_name, column_name, data_type, is_nullable, column_default
+               FROM information_schema.columns WHERE table_schema = current_schema()
+               ORDER BY table_name, column_name""")
+        indexes = await conn.fetch_all(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname")
+        return columns + indexes
+
+
+async def _tables(db) -> set[str]:
+    sql = ("SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect == "sqlite" else
+           "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()")
+    async with db.read() as conn:
+        return {r["name"] for r in await conn.fetch_all(sql)}
 
 
 async def test_migrate_on_a_current_database_is_a_no_op(db_url):
     db = await open_database(db_url)
     try:
         first = await migrate(db)
-        assert first == [m.version for m in available()] and len(first) >= 2
+        assert first == [m.version for m in available(db.dialect)] and len(first) >= 2
         before = await _schema(db)
         assert await migrate(db) == []
         assert await _schema(db) == before
@@ -38,9 +53,7 @@ async def test_migrate_upgrades_an_older_schema_and_keeps_its_data(db_url):
             await conn.execute(
                 "INSERT INTO merchants (id, name, email, password_hash, allowed_origins, created_at) "
                 "VALUES ('mer_old', 'Old Shop', 'old@shop.example', 'x', '[]', '2026-01-01T00:00:00.000000Z')")
-        async with db.read() as conn:
-            tables = {r["name"] for r in await conn.fetch_all("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert "idempotency_keys" not in tables
+        assert "idempotency_keys" not in await _tables(db)
         assert await migrate(db) == [m.version for m in available() if m.version > 1]
         assert await _versions(db) == [m.version for m in available()]
         async with db.read() as conn:
@@ -60,8 +73,8 @@ def test_flint_migrate_command(tmp_path):
     assert json.loads(second.stdout) == {"applied": []}
 
 
-async def test_sqlite_is_configured_for_durability(db_url):
-    db = await open_database(db_url)
+async def test_sqlite_is_configured_for_durability(sqlite_url):
+    db = await open_database(sqlite_url)
     try:
         async with db.read() as conn:
             assert (await conn.fetch_one("PRAGMA journal_mode"))["journal_mode"] == "wal"

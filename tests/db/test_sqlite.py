@@ -10,8 +10,8 @@ from server.db.migrate import migrate
 
 
 @pytest.fixture
-async def db(db_url):
-    database = await open_database(db_url)
+async def db(sqlite_url):
+    database = await open_database(sqlite_url)
     await migrate(database)
     yield database
     await database.close()
@@ -51,8 +51,8 @@ async def test_a_failing_commit_rolls_back_and_the_next_write_works(db):
     assert await _count(db) == 1
 
 
-async def test_a_caller_cancelled_while_waiting_for_another_process_lock(db, db_url):
-    other = sqlite3.connect(db_url[len("sqlite:///"):], isolation_level=None)
+async def test_a_caller_cancelled_while_waiting_for_another_process_lock(db, sqlite_url):
+    other = sqlite3.connect(sqlite_url[len("sqlite:///"):], isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
 
     async def write():
