@@ -56,16 +56,17 @@ widget: $(WIDGET_DIST)
 demo: setup widget
 	$(BIN)/flint demo
 
-# The whole suite, unit to browser tests; CI (.ci/run) runs exactly this.
+# The whole suite, unit to browser tests; CI (.ci/run) runs exactly this. .ci/postgres starts the
+# local PostgreSQL if it is down: storage, service and race tests run on SQLite and PostgreSQL.
 test: setup widget chromium e2e-deps
-	$(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
+	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
 
 # The browser tests alone, headless; see README.md, "Browser tests (QA)".
 e2e: setup widget chromium e2e-deps
 	$(BIN)/python -m pytest e2e -q $(E2E_OPTS) $(ARGS)
 
 bench: setup widget chromium e2e-deps
-	$(BIN)/python -m bench.run
+	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache e2e/node_modules widget/node_modules widget/dist test-results

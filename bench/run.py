@@ -30,11 +30,14 @@ What it does, in order:
    with an app installed whose ``checkout.before_payment`` hook (a local receiver) answers
    ``{"actions": []}`` at once and a merchant without, and confirms one at a time, alternating the two:
    the hook's p50 overhead on top of the app's own answer time.
-8. Drop-off recovery (bench/recovery.py; ``--no-recovery`` skips it, ``--recovery-only`` runs only it),
+8. Scale-out (bench/scaleout.py; ``--no-scaleout`` skips it, ``--scaleout-only`` runs only it), after the hook
+   section: session creation with one and two ``flint serve`` processes on PostgreSQL (a fresh schema each),
+   and on SQLite alongside, under one cheap load-generator process: two processes against one, same run.
+9. Drop-off recovery (bench/recovery.py; ``--no-recovery`` skips it, ``--recovery-only`` runs only it),
    last: its own SQLite file, no server. The sweeper's step ``sweep_dropped_off`` over 10,000 due
    drop-offs in this process (its own work), against the same writes as plain sqlite3 statements in
    the same run; then the expiry path with recovery, and the sweeper's listing query.
-9. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
+10. Prints a table and writes bench/results.json: rps, latency percentiles, errors, the ratio of each
    scenario to healthz, CPU used by client and server during each window, the config, and the goals
    (pass/fail; a missed goal is reported, never an exit status).
 
@@ -62,7 +65,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from . import hook, recovery, webhooks, widget
+from . import hook, recovery, scaleout, webhooks, widget
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -641,6 +644,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="discarded confirms per kind before those (default 20)")
     parser.add_argument("--hook-profile", action="store_true",
                         help="also run hook confirms under cProfile in the server and put the growth in the results")
+    scaleout_mode = parser.add_mutually_exclusive_group()
+    scaleout_mode.add_argument("--no-scaleout", action="store_true", help="skip the scale-out section")
+    scaleout_mode.add_argument("--scaleout-only", action="store_true",
+                               help="run only the scale-out section (its own flint serve processes; ~90 s)")
+    parser.add_argument("--scaleout-connections", type=int, default=32,
+                        help="load-generator connections, spread round robin over the servers (default 32)")
+    parser.add_argument("--scaleout-duration", type=float, default=5.0,
+                        help="measured seconds per scale-out run (default 5)")
+    parser.add_argument("--scaleout-warmup", type=float, default=2.0,
+                        help="discarded warm-up seconds per scale-out run (default 2)")
+    parser.add_argument("--scaleout-rounds", type=int, default=3,
+                        help="PostgreSQL rounds, each one run with 1 and one with 2 processes, ABBA order (default 3)")
+    parser.add_argument("--scaleout-no-sqlite2", action="store_true",
+                        help="skip the two-processes-on-one-SQLite-file run")
+    parser.add_argument("--scaleout-profile", action="store_true",
+                        help="also run PostgreSQL 1 and 2 processes with cProfile in the servers (not in the ratio)")
+    parser.add_argument("--postgres-url", default=None,
+                        help="PostgreSQL for the scale-out section (default $FLINT_BENCH_POSTGRES_URL, "
+                             f"$FLINT_TEST_POSTGRES_URL or {scaleout.DEFAULT_PG_URL}); a schema per run, dropped after")
     recovery_mode = parser.add_mutually_exclusive_group()
     recovery_mode.add_argument("--no-recovery", action="store_true", help="skip the drop-off recovery section")
     recovery_mode.add_argument("--recovery-only", action="store_true",
@@ -654,8 +676,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery-profile", action="store_true",
                         help="also sweep a second set under cProfile and put its top functions in the results")
     args = parser.parse_args(argv)
-    if sum((args.webhooks_only, args.widget_only, args.recovery_only, args.hook_only)) > 1:
-        parser.error("--widget-only, --webhooks-only, --recovery-only and --hook-only exclude each other")
+    if sum((args.webhooks_only, args.widget_only, args.recovery_only, args.hook_only, args.scaleout_only)) > 1:
+        parser.error("--widget-only, --webhooks-only, --recovery-only, --hook-only and --scaleout-only exclude each other")
+    if args.scaleout_connections < 2 or args.scaleout_duration <= 0 or args.scaleout_warmup < 0 \
+            or args.scaleout_rounds < 1:
+        parser.error("--scaleout-connections >= 2, --scaleout-duration > 0, --scaleout-warmup >= 0, --scaleout-rounds >= 1")
     if args.hook_confirms < 10 or args.hook_warmup < 1:
         parser.error("--hook-confirms >= 10, --hook-warmup >= 1")
     if args.recovery_sessions < 1 or args.recovery_expire < 0 or args.recovery_open < 0:
@@ -679,21 +704,31 @@ def main(argv: list[str] | None = None) -> int:
         args.no_webhooks = True
         args.no_recovery = True
         args.no_hook = True
+        args.no_scaleout = True
     if args.webhooks_only:
         chosen = []
         args.no_widget = True
         args.no_recovery = True
         args.no_hook = True
+        args.no_scaleout = True
     if args.recovery_only:
         chosen = []
         args.no_widget = True
         args.no_webhooks = True
         args.no_hook = True
+        args.no_scaleout = True
     if args.hook_only:
         chosen = []
         args.no_widget = True
         args.no_webhooks = True
         args.no_recovery = True
+        args.no_scaleout = True
+    if args.scaleout_only:
+        chosen = []
+        args.no_widget = True
+        args.no_webhooks = True
+        args.no_recovery = True
+        args.no_hook = True
     need_server = bool(chosen) or not args.no_widget
 
     started = time.monotonic()
@@ -706,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     webhooks_out: dict | None = None
     recovery_out: dict | None = None
     hook_out: dict | None = None
+    scaleout_out: dict | None = None
     server_alive: bool | None = None  # at the end of the server's part (None: it never ran)
     try:
         if need_server:
@@ -830,6 +866,22 @@ def main(argv: list[str] | None = None) -> int:
                 hook_out = {"error": message, "goals": hook.goals_for({}),
                             "notes": [f"the hook section failed: {message}"]}
             notes.extend(hook_out.pop("notes"))
+        if not args.no_scaleout:
+            # Its own flint serve processes (1 and 2, SQLite and PostgreSQL) and one load-generator process.
+            _log(f"scale-out: POST /v1/checkout/sessions, 1 vs 2 flint serve on PostgreSQL ({args.scaleout_rounds} "
+                 f"rounds) and SQLite, {args.scaleout_connections} connections, {args.scaleout_warmup:g} s + "
+                 f"{args.scaleout_duration:g} s each")
+            try:
+                scaleout_out = scaleout.run(tmp / "scaleout", pg_url=args.postgres_url,
+                                            connections=args.scaleout_connections, warmup=args.scaleout_warmup,
+                                            duration=args.scaleout_duration, repeats=args.scaleout_rounds,
+                                            sqlite_two=not args.scaleout_no_sqlite2, timeout=args.timeout,
+                                            profile=args.scaleout_profile, log=_log)
+            except Exception as error:  # reported with the rest; the other sections' results still count
+                message = f"{type(error).__name__}: {str(error)[:500]}"
+                scaleout_out = {"error": message, "goals": scaleout.goals_for({}),
+                                "notes": [f"the scale-out section failed: {message}"]}
+            notes.extend(scaleout_out.pop("notes"))
         if not args.no_webhooks:
             # Last, on a quiet box: no flint serve, its own database, one flint worker process.
             _log(f"webhooks: {args.webhook_events} backlogged deliveries through one flint worker, then "
@@ -891,6 +943,8 @@ def main(argv: list[str] | None = None) -> int:
         goals.update(recovery_out.pop("goals"))
     if hook_out is not None:
         goals.update(hook_out.pop("goals"))
+    if scaleout_out is not None:
+        goals.update(scaleout_out.pop("goals"))
     if need_server and not server_alive:
         notes.append("the server process had exited before the benchmark stopped it")
     log_errors = [line for line in server_log.splitlines() if '"level": "error"' in line or "Traceback" in line]
@@ -910,6 +964,10 @@ def main(argv: list[str] | None = None) -> int:
                 "profiled": args.webhooks_profile},
             "hook": None if args.no_hook else {
                 "confirms": args.hook_confirms, "warmup": args.hook_warmup, "profiled": args.hook_profile},
+            "scaleout": None if args.no_scaleout else {
+                "connections": args.scaleout_connections, "duration_s": args.scaleout_duration,
+                "warmup_s": args.scaleout_warmup, "rounds": args.scaleout_rounds,
+                "sqlite_two_processes": not args.scaleout_no_sqlite2, "profiled": args.scaleout_profile},
             "recovery": None if args.no_recovery else {
                 "sessions": args.recovery_sessions, "expire": args.recovery_expire,
                 "open_sessions": args.recovery_open, "profiled": args.recovery_profile},
@@ -922,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         "webhooks": webhooks_out,
         "recovery": recovery_out,
         "hook": hook_out,
+        "scaleout": scaleout_out,
         "goals": goals,
         "server_log_errors": log_errors[:20],
         "notes": notes,
@@ -943,6 +1002,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if hook_out is not None:
         print(hook.report(hook_out))
+        print()
+    if scaleout_out is not None:
+        print(scaleout.report(scaleout_out))
         print()
     if recovery_out is not None:
         print(recovery.report(recovery_out))

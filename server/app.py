@@ -38,7 +38,7 @@ _HTTP_CODES = {
 
 def is_api(path: str) -> bool:
     # JSON endpoints: their errors are problem+json, never an HTML page.
-    return path.startswith(("/v1/", "/oauth/token", "/oauth/revoke", "/.well-known/")) or path == "/healthz"
+    return path.startswith(("/v1/", "/oauth/token", "/oauth/revoke", "/.well-known/")) or path in ("/healthz", "/readyz")
 
 
 def problem_response(error: FlintError) -> Response:
@@ -103,14 +103,29 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     @app.get("/healthz")
     @auth.public
     async def get_healthz():
+        """Liveness: the process answers (the benchmarks' baseline, so it touches nothing)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    @auth.public
+    async def get_readyz():
+        """Readiness for a load balancer: this process reaches the database and its schema."""
+        rt = app.extensions["flint"]
+        try:
+            async with rt.db.read() as conn:
+                await conn.fetch_one("SELECT MAX(version) AS version FROM schema_migrations")
+        except Exception:
+            log.warning("readiness check failed: the database is unreachable", exc_info=True)
+            raise FlintError(503, "database_unavailable", "This process cannot reach its database.",
+                             headers={"Retry-After": "5"})
+        return {"status": "ok", "database": rt.db.dialect}
 
     @app.before_serving
     async def start_runtime() -> None:
         rt = await Runtime.start(config, processor)
         await migrate(rt.db)
         app.extensions["flint"] = rt
-        if run_sweeper:
+        if run_sweeper and config.background:
             # The background work of `flint serve`: the sweeper and the webhook delivery worker.
             app.extensions["flint.sweeper"] = asyncio.create_task(sweeper.run(rt))
             app.extensions["flint.webhooks"] = asyncio.create_task(webhook_worker.run(rt))

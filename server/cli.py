@@ -1,4 +1,4 @@
-"""The ``flint`` command: serve | worker | migrate | merchants create | demo."""
+"""The ``flint`` command: serve | worker | migrate | copy | merchants create | demo."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import replace
 
 from .config import Config
 
@@ -20,18 +19,35 @@ def _config() -> Config:
         sys.exit(f"flint: {error}")
 
 
-async def _serve(config: Config, host: str, port: int) -> None:
-    from hypercorn.asyncio import serve
+def _hypercorn(host: str, port: int):
     from hypercorn.config import Config as HypercornConfig
 
-    from .app import create_app
-
-    app = create_app(config)
     hyper = HypercornConfig()
     hyper.bind = [f"{host}:{port}"]
     hyper.accesslog = None  # our own structured request log replaces it
     hyper.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, once
     hyper.graceful_timeout = 5
+    return hyper
+
+
+def _serve_processes(host: str, port: int, workers: int) -> int:
+    """Hypercorn's own worker processes, sharing one listening socket; each builds the app from
+    the FLINT_* environment (server/asgi.py). SIGTERM or SIGINT stops them all."""
+    from hypercorn.run import run
+
+    hyper = _hypercorn(host, port)
+    hyper.workers = workers
+    hyper.application_path = "server.asgi:app"
+    return run(hyper)
+
+
+async def _serve(config: Config, host: str, port: int) -> None:
+    from hypercorn.asyncio import serve
+
+    from .app import create_app
+
+    app = create_app(config)
+    hyper = _hypercorn(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,6 +73,17 @@ async def _worker(config: Config) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await rt.stop()
+
+
+async def _reseal(config: Config) -> dict:
+    from .maintenance.reseal import reseal_all
+    from .runtime import Runtime
+
+    rt = await Runtime.start(config)
+    try:
+        return await reseal_all(rt)
     finally:
         await rt.stop()
 
@@ -89,12 +116,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="flint", description="Flint: order-backed checkout payments.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the API server (with the sweeper in-process)")
+    serve = commands.add_parser("serve", help="run the API server (with the webhook worker and sweeper in-process)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes sharing the port (several need PostgreSQL or one machine's SQLite file)")
+    serve.add_argument("--no-background", action="store_true",
+                       help="deliver no webhooks and sweep nothing here: `flint worker` processes do it")
 
     commands.add_parser("worker", help="run the background worker and sweeper alone")
     commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser(
+        "reseal-secrets", help="re-encrypt stored secrets under the newest FLINT_SECRET_KEY (key rotation)",
+        description="After putting a new key first in FLINT_SECRET_KEY (NEW,OLD), re-encrypt every stored "
+                    "secret (webhook and app signing secrets, stored idempotent responses) under it, so the old "
+                    "key can later leave the list. Safe while Flint serves. See docs/deploy.md.")
 
     merchants = commands.add_parser("merchants", help="manage merchants")
     merchant_commands = merchants.add_subparsers(dest="merchants_command", required=True)
@@ -104,6 +140,18 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--password", required=True)
     create.add_argument("--origin", action="append", default=[], help="an origin allowed to embed (repeatable)")
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
+
+    copy = commands.add_parser(
+        "copy", help="copy a SQLite database into an empty PostgreSQL database (moving to PostgreSQL)",
+        description="Migrate the PostgreSQL database, then copy every table of the SQLite database into it in "
+                    "one transaction, and verify the row counts; refuses a target that holds data and a source "
+                    "whose schema is not this Flint's (run `flint migrate` on it first). Stop every flint serve "
+                    "and worker on the source first. Values are copied unchanged: run Flint on PostgreSQL with "
+                    "the same FLINT_SECRET_KEY, or it cannot read the webhook and app signing secrets. "
+                    "See docs/migrating-to-postgresql.md.")
+    copy.add_argument("--to", required=True, metavar="postgresql://...", help="the target PostgreSQL database")
+    copy.add_argument("--from", dest="source", metavar="sqlite:///PATH",
+                      help="the SQLite database to copy (default: FLINT_DATABASE_URL)")
 
     demo = commands.add_parser(
         "demo", help="migrate, seed a demo merchant, its webhook endpoint and a demo partner app, and run Flint, "
@@ -121,10 +169,19 @@ def main(argv: list[str] | None = None) -> None:
     configure(config.log_level)
 
     if args.command == "serve":
+        if args.workers < 1:
+            sys.exit("flint: --workers must be at least 1")
         if "FLINT_PUBLIC_URL" not in os.environ:
             # Without a configured public URL, links point at where this process listens.
-            config = replace(config, public_url=f"http://{args.host}:{args.port}")
-        asyncio.run(_serve(config, args.host, args.port))
+            os.environ["FLINT_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+        if args.no_background:
+            os.environ["FLINT_BACKGROUND"] = "0"
+        if args.workers > 1:
+            asyncio.run(_migrate(config))  # once, before the processes start
+            sys.exit(_serve_processes(args.host, args.port, args.workers))
+        asyncio.run(_serve(_config(), args.host, args.port))
+    elif args.command == "reseal-secrets":
+        print(json.dumps({"resealed": asyncio.run(_reseal(config))}))
     elif args.command == "worker":
         asyncio.run(_worker(config))
     elif args.command == "migrate":
@@ -142,6 +199,22 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({"id": merchant.id, "secret_key": secret}))
         else:
             print(f"Merchant {merchant.id} created.\nSecret key (shown once): {secret}")
+    elif args.command == "copy":
+        from .db.copy import CopyError, copy_database, secret_keys_for_check
+
+        source = args.source or config.database_url
+        keys, dev_key_file = secret_keys_for_check(source, dict(os.environ), config.secret_keys)
+        try:
+            report = asyncio.run(copy_database(source, args.to, secret_keys=keys))
+        except CopyError as error:
+            sys.exit(f"flint copy: {error}")
+        if dev_key_file:
+            report["next"] += (f" The source ran without FLINT_SECRET_KEY: its key is in {dev_key_file}; "
+                               f"set FLINT_SECRET_KEY to that file's contents on the PostgreSQL deployment.")
+        if report["secret_key"].startswith("does not match"):
+            print(f"flint copy: warning: FLINT_SECRET_KEY {report['secret_key']}: the new deployment needs the "
+                  f"key the SQLite deployment used", file=sys.stderr)
+        print(json.dumps(report))
     elif args.command == "demo":
         from .demo import run_demo
 

@@ -46,6 +46,10 @@ class Config:
     sqlite_readers: int = 4
     # PostgreSQL connections per process (asyncpg pool); several processes share max_connections.
     database_pool_size: int = 10
+    # flint serve also delivers webhooks and sweeps (off: leave that to `flint worker` processes).
+    background: bool = True
+    # Load balancers whose X-Forwarded-For is believed (IPs or CIDRs); empty: the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     @property
@@ -71,6 +75,19 @@ class Config:
             if not schedule or any(s < 0 for s in schedule):
                 raise ValueError("FLINT_WEBHOOK_RETRY_SCHEDULE is comma-separated seconds, at least one, none negative")
             values["webhook_retry_schedule"] = schedule
+        if env.get("FLINT_BACKGROUND"):
+            if env["FLINT_BACKGROUND"] not in ("0", "1"):
+                raise ValueError("FLINT_BACKGROUND must be 1 (flint serve delivers webhooks and sweeps) or 0")
+            values["background"] = env["FLINT_BACKGROUND"] == "1"
+        if env.get("FLINT_TRUSTED_PROXIES"):
+            from .proxies import parse_networks
+
+            proxies = _split(env["FLINT_TRUSTED_PROXIES"])
+            try:
+                parse_networks(proxies)
+            except ValueError as error:
+                raise ValueError(f"FLINT_TRUSTED_PROXIES: {error}") from None
+            values["trusted_proxies"] = proxies
         for name, key, kind in (
             ("sweep_interval", "FLINT_SWEEP_INTERVAL", float),
             ("payment_lease_seconds", "FLINT_PAYMENT_LEASE_SECONDS", float),

@@ -91,6 +91,13 @@ class SecretBox:
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
 
+    def reseal(self, sealed: str) -> str | None:
+        """The same secret sealed under the newest key; None if no key in the list opens it."""
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            return None
+
     def open(self, sealed: str) -> str:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()

@@ -8,6 +8,7 @@ from ..api.auth import public
 from ..api.http import runtime
 from ..errors import FlintError
 from ..hosted import templates
+from ..proxies import client_address, parse_networks
 from ..runtime import Runtime
 from . import service
 
@@ -89,7 +90,8 @@ async def post_login():
     email, password = form.get("email", "")[:254], form.get("password", "")[:1024]
     next_path = safe_next(form.get("next"))
     try:
-        done = await service.sign_in(rt, email, password, request.remote_addr or "unknown")
+        done = await service.sign_in(rt, email, password, client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), parse_networks(rt.config.trusted_proxies)))
     except FlintError as refused:
         if refused.status not in (401, 429):
             raise

@@ -42,38 +42,53 @@ def _keys(email: str, address: str) -> tuple[str, str]:
     return f"email:{email.strip().lower()}", f"ip:{address}"
 
 
-async def _check_rate(rt: Runtime, email: str, address: str) -> None:
+async def _count_attempt(rt: Runtime, email: str, address: str) -> tuple[str, str]:
+    """Count this attempt as a failure *before* its password is checked, then refuse it if that puts
+    the email or the address over its limit. The counting is race-free across processes: the rows
+    are committed before the count is read, so of any number of concurrent attempts the k-th to
+    commit sees at least k rows, and no more than the limit get through to a password check (a
+    check-then-insert would let every one of a burst pass while the count is still low). Returns the
+    two rows' ids: a success takes them back, a failure keeps them."""
     by_email, by_address = _keys(email, address)
+    ids = (new_id("lf"), new_id("lf"))
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        await store.insert_failure(conn, id=ids[0], key=by_email, at=now)
+        await store.insert_failure(conn, id=ids[1], key=by_address, at=now)
     since = clock.later_iso(-WINDOW_SECONDS)
     async with rt.db.read() as conn:
         email_failures = await store.count_failures(conn, by_email, since)
         address_failures = await store.count_failures(conn, by_address, since)
-    if email_failures >= MAX_FAILURES_PER_EMAIL or address_failures >= MAX_FAILURES_PER_ADDRESS:
+    # This attempt is one of the rows counted: the limit is exceeded when there are more than MAX.
+    if email_failures > MAX_FAILURES_PER_EMAIL or address_failures > MAX_FAILURES_PER_ADDRESS:
+        async with rt.db.transaction() as conn:  # a refused attempt is not a failed one (as before)
+            await store.delete_failures(conn, list(ids))
         raise FlintError(429, "too_many_sign_in_attempts",
                          N_("Too many failed sign-ins. Wait a few minutes and try again."),
                          headers={"Retry-After": str(WINDOW_SECONDS)})
+    return ids
 
 
 async def sign_in(rt: Runtime, email: str, password: str, address: str) -> SignedIn:
     """A session for the merchant whose email and password these are; 401 otherwise (the same
     answer whether the email or the password was wrong); 429 once too many attempts failed."""
-    await _check_rate(rt, email, address)
+    counted = await _count_attempt(rt, email, address)
     async with rt.db.read() as conn:  # emails are stored lower-cased (merchants.service.create_merchant)
         merchant = await merchant_store.select_merchant_by_email(conn, email.strip().lower())
     # Argon2 costs tens of milliseconds of CPU: off the event loop.
     stored = merchant.password_hash if merchant is not None else _DUMMY_HASH
     matches = await asyncio.to_thread(password_matches, password, stored)
-    by_email, by_address = _keys(email, address)
-    now = clock.now_iso()
     if merchant is None or not matches:
-        async with rt.db.transaction() as conn:
-            await store.insert_failure(conn, id=new_id("lf"), key=by_email, at=now)
-            await store.insert_failure(conn, id=new_id("lf"), key=by_address, at=now)
         raise FlintError(401, "sign_in_failed", N_("That email and password do not match an account."))
+    by_email, _ = _keys(email, address)
+    now = clock.now_iso()
     token = new_secret("fws_")
     session_id = new_id("ws")
     async with rt.db.transaction() as conn:
+        # A success clears the email's failures (this attempt's row with them) and takes back its
+        # address row: it was counted in advance, and it did not fail.
         await store.clear_failures(conn, by_email)
+        await store.delete_failures(conn, [counted[1]])
         await store.insert_session(conn, id=session_id, merchant_id=merchant.id, token_hash=hash_secret(token),
                                    created_at=now, expires_at=clock.later_iso(SESSION_SECONDS))
     return SignedIn(session_id, merchant, token)

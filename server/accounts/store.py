@@ -38,6 +38,11 @@ async def insert_failure(conn: Conn, *, id: str, key: str, at: str) -> None:
                        {"id": id, "key": key, "at": at})
 
 
+async def delete_failures(conn: Conn, ids: list[str]) -> None:
+    binds = {f"id{i}": value for i, value in enumerate(ids)}
+    await conn.execute(f"DELETE FROM login_failures WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+
+
 async def clear_failures(conn: Conn, key: str) -> None:
     await conn.execute("DELETE FROM login_failures WHERE key = :key", {"key": key})
 

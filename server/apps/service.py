@@ -205,7 +205,9 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
                 await _check_url(rt, changes[name], name)  # before the transaction: it may look up DNS
             fields[name] = changes[name]
     async with rt.db.transaction() as conn:
-        app = await store.select_app(conn, developer_merchant_id, app_id)
+        # Locked: the pair checks run on the app as it will be, and the installations' endpoints
+        # follow this change; two updates (or an update and an install) apply one after the other.
+        app = await store.select_app(conn, developer_merchant_id, app_id, for_update=True)
         if app is None:
             raise not_found("app", app_id)
         if not fields:
@@ -229,7 +231,9 @@ async def rotate_client_secret(rt: Runtime, developer_merchant_id: str, app_id: 
     secret must die when it is replaced). Tokens already issued are not affected."""
     secret = new_secret(CLIENT_SECRET_PREFIX)
     async with rt.db.transaction() as conn:
-        if await store.select_app(conn, developer_merchant_id, app_id) is None:
+        # Locked, so of two rotations at once the later one's secret is the one that stands, and
+        # each caller's answer comes from its own UPDATE (RETURNING).
+        if await store.select_app(conn, developer_merchant_id, app_id, for_update=True) is None:
             raise not_found("app", app_id)
         app = await store.update_app(conn, app_id, {"client_secret_hash": hash_secret(secret),
                                                     "updated_at": clock.now_iso()})
@@ -242,7 +246,9 @@ async def rotate_webhook_secret(rt: Runtime, developer_merchant_id: str, app_id:
     (as webhook endpoints rotate), so the app can switch without failing a delivery."""
     secret = signing.new_secret()
     async with rt.db.transaction() as conn:
-        app = await store.select_app(conn, developer_merchant_id, app_id)
+        # Locked: two rotations at once must chain (S0 -> S1 -> S2, S1 kept as previous), not both
+        # keep S0 as previous and lose the S1 that one caller was just given.
+        app = await store.select_app(conn, developer_merchant_id, app_id, for_update=True)
         if app is None:
             raise not_found("app", app_id)
         app = await store.update_app(conn, app_id, {

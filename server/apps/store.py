@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Conn
+from ..db import for_update as lock_suffix
 from ..db.pages import select_page
 from .models import App
 
@@ -25,12 +26,23 @@ async def insert_app(conn: Conn, app: App) -> None:
     )
 
 
-async def select_app(conn: Conn, developer_merchant_id: str, app_id: str) -> App | None:
-    """One of the developer's own apps (None for anyone else's: the caller answers 404)."""
+async def select_app(conn: Conn, developer_merchant_id: str, app_id: str, *, for_update: bool = False) -> App | None:
+    """One of the developer's own apps (None for anyone else's: the caller answers 404).
+
+    ``for_update`` locks the app (PostgreSQL): the root of its settings, its secrets and its
+    installations' endpoints, taken before any installation or endpoint row."""
     row = await conn.fetch_one(
-        f"SELECT {APP_COLUMNS} FROM apps WHERE id = :id AND developer_merchant_id = :developer",
+        f"SELECT {APP_COLUMNS} FROM apps WHERE id = :id AND developer_merchant_id = :developer"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": app_id, "developer": developer_merchant_id},
     )
+    return App(**row) if row else None
+
+
+async def select_app_by_id(conn: Conn, app_id: str, *, for_update: bool = False) -> App | None:
+    """Any app by id (an install reads the app it installs; ``for_update`` as in select_app)."""
+    row = await conn.fetch_one(
+        f"SELECT {APP_COLUMNS} FROM apps WHERE id = :id" + (lock_suffix(conn) if for_update else ""), {"id": app_id})
     return App(**row) if row else None
 
 

@@ -12,7 +12,7 @@ from ..events import service as events
 from ..ids import new_id
 from ..orders import service as orders
 from ..orders import store as order_store
-from ..orders.models import CANCELED, OPEN as ORDER_OPEN
+from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
 from ..payments import guard
 from ..payments import store as payment_store
 from ..runtime import Runtime
@@ -70,7 +70,8 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             order = inline
         else:
             assert new.order_id is not None
-            order = await order_store.select_order(conn, merchant_id, new.order_id)
+            # Locks the order: a cancel or payment racing this waits, so no session opens on a closed order.
+            order = await order_store.select_order(conn, merchant_id, new.order_id, for_update=True)
             if order is None:
                 raise not_found("order", new.order_id, param="order")
             if order.status != ORDER_OPEN:
@@ -125,22 +126,26 @@ async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url
 
 async def expire_session(rt: Runtime, merchant_id: str, session_id: str, actor: Actor) -> CheckoutSession:
     async with rt.db.transaction() as conn:
-        session = await store.select_session(conn, merchant_id, session_id)
-        if session is None:
+        found = await store.select_session(conn, merchant_id, session_id)
+        if found is None:
             raise not_found("checkout_session", session_id)
+        # Locks the order, then the session: a payment settling (which completes the session) or a
+        # new attempt on it waits here, or this waits for it and then sees the session closed.
+        order = await order_store.select_order_by_id(conn, found.order_id, for_update=True)
+        session = await store.select_session(conn, merchant_id, session_id, for_update=True)
+        assert order is not None and session is not None
         if session.status != OPEN:
             raise conflict("session_not_open", f"Only open sessions can be expired; this one is {session.status}.")
-        displaced = await _make_way(conn, session)
+        displaced = await _make_way(conn, session, order)
         await _expire(conn, session, actor, rt.config.public_url)
     await guard.void_quietly(rt, displaced)
     return session
 
 
-async def _make_way(conn: Conn, session: CheckoutSession):
+async def _make_way(conn: Conn, session: CheckoutSession, order: Order):
     """A session cannot close under a payment still talking to the processor (409
-    payment_in_progress); a 3-D Secure challenge it was waiting on is abandoned with it."""
-    order = await order_store.select_order_by_id(conn, session.order_id)
-    assert order is not None
+    payment_in_progress); a 3-D Secure challenge it was waiting on is abandoned with it. The
+    caller holds the order's lock."""
     if order.attempt_payment_id is None:
         return None
     attempt = await payment_store.select_payment(conn, order.merchant_id, order.attempt_payment_id)
@@ -155,19 +160,22 @@ async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor,
 
 
 async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
-    """Expire open sessions past their time. Safe beside other sweepers: the conditional
-    status update lets exactly one of them emit the event."""
+    """Expire open sessions past their time. Safe beside other sweepers: each session's order is
+    locked (or skipped while another transaction holds it) and the session re-checked under it;
+    the conditional status update still lets exactly one of them emit the event."""
     now = clock.now_iso()
     async with rt.db.read() as conn:
-        due = await store.select_due_session_ids(conn, now, batch)
+        due = await store.select_due_sessions(conn, now, batch)
     expired = 0
-    for session_id in due:
+    for session_id, order_id in due:
         displaced = None
         try:
             async with rt.db.transaction() as conn:
-                session = await store.select_session_by_id(conn, session_id)
-                if session is not None and session.status == OPEN:
-                    displaced = await _make_way(conn, session)
+                # Locks the order, or skips it: another sweeper (or a payment) holding it settles it.
+                order = await order_store.select_order_by_id(conn, order_id, for_update=True, skip_locked=True)
+                session = await store.select_session_by_id(conn, session_id, for_update=True) if order else None
+                if order is not None and session is not None and session.status == OPEN:
+                    displaced = await _make_way(conn, session, order)
                     expired += await _expire(conn, session, actor, rt.config.public_url)
         except FlintError as busy:  # a payment is mid-flight: expire it on a later sweep
             if busy.code != "payment_in_progress":
@@ -245,6 +253,9 @@ async def record_fallback(rt: Runtime, session: CheckoutSession, reason: str, ac
     if reason not in FALLBACK_REASONS:
         raise invalid("fallback_reason_invalid", f"reason must be one of {', '.join(FALLBACK_REASONS)}.", "reason")
     async with rt.db.transaction() as conn:
+        # Locks the order before the session row (as every other writer does), since the event
+        # below updates the order: the other way round could deadlock with a payment.
+        await order_store.select_order_by_id(conn, session.order_id, for_update=True)
         marked = await store.mark_fallback(conn, session.id, reason, clock.now_iso())
         if marked is None:
             return await store.select_session_by_id(conn, session.id) or session

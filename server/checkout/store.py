@@ -1,7 +1,7 @@
 """SQL for checkout sessions."""
 from __future__ import annotations
 
-from ..db import Conn
+from ..db import Conn, for_update as lock_suffix
 from ..db.pages import select_page
 from .models import CheckoutSession
 
@@ -23,9 +23,12 @@ async def insert_session(conn: Conn, session: CheckoutSession) -> None:
     )
 
 
-async def select_session(conn: Conn, merchant_id: str, session_id: str) -> CheckoutSession | None:
+async def select_session(conn: Conn, merchant_id: str, session_id: str, *,
+                         for_update: bool = False) -> CheckoutSession | None:
+    """``for_update``: after its order's lock (orders.store.select_order), never before it."""
     row = await conn.fetch_one(
-        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id AND merchant_id = :merchant_id",
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id AND merchant_id = :merchant_id"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": session_id, "merchant_id": merchant_id},
     )
     return CheckoutSession(**row) if row else None
@@ -47,17 +50,21 @@ async def select_open_sessions_of_order(conn: Conn, order_id: str) -> list[Check
     return [CheckoutSession(**r) for r in rows]
 
 
-async def select_due_session_ids(conn: Conn, now: str, limit: int) -> list[str]:
+async def select_due_sessions(conn: Conn, now: str, limit: int) -> list[tuple[str, str]]:
+    """(session id, order id) of open sessions past their time, for the expiry sweeper."""
     rows = await conn.fetch_all(
-        """SELECT id FROM checkout_sessions WHERE status = 'open' AND expires_at <= :now
+        """SELECT id, order_id FROM checkout_sessions WHERE status = 'open' AND expires_at <= :now
            ORDER BY expires_at LIMIT :limit""",
         {"now": now, "limit": limit},
     )
-    return [r["id"] for r in rows]
+    return [(r["id"], r["order_id"]) for r in rows]
 
 
-async def select_session_by_id(conn: Conn, session_id: str) -> CheckoutSession | None:
-    row = await conn.fetch_one(f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id", {"id": session_id})
+async def select_session_by_id(conn: Conn, session_id: str, *, for_update: bool = False) -> CheckoutSession | None:
+    """``for_update``: after its order's lock (orders.store.select_order), never before it."""
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id = :id" + (lock_suffix(conn) if for_update else ""),
+        {"id": session_id})
     return CheckoutSession(**row) if row else None
 
 
@@ -132,12 +139,16 @@ async def select_dropped_off_ids(conn: Conn, now: str, limit: int) -> list[str]:
     return [r["id"] for r in rows]
 
 
-async def select_sessions_by_ids(conn: Conn, ids: list[str]) -> list[CheckoutSession]:
+async def select_sessions_by_ids(conn: Conn, ids: list[str], *, for_update: bool = False,
+                                 skip_locked: bool = False) -> list[CheckoutSession]:
+    """``for_update`` locks them in id order (after their orders' locks); with ``skip_locked`` the
+    ones another transaction holds are left out."""
     if not ids:
         return []
     binds = {f"s{i}": value for i, value in enumerate(ids)}
     rows = await conn.fetch_all(
-        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+        f"SELECT {COLUMNS} FROM checkout_sessions WHERE id IN ({', '.join(':' + k for k in binds)}) ORDER BY id"
+        + (lock_suffix(conn, skip_locked=skip_locked) if for_update else ""), binds)
     return [CheckoutSession(**r) for r in rows]
 
 

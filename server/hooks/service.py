@@ -173,9 +173,9 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
             "ignored": _capped(answer.ignored), "applied": json.dumps(applied), "error": answer.error,
             "created_at": now})
     async with rt.db.transaction() as conn:
-        await store.insert_calls(conn, calls)
-        if annotations:
+        if annotations:  # first: the order is locked before the call rows' foreign keys share-lock it
             await store.annotate_order(conn, order.id, annotations, now)
+        await store.insert_calls(conn, calls)
     if block is not None:
         # The app's words, shown as plain text by the widget and the hosted page alike.
         raise FlintError(402, "blocked_by_extension", block)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Conn
+from ..db import for_update as lock_suffix
 from ..db.pages import select_page
 
 CALL_COLUMNS = ("id, merchant_id, app_id, installation_id, order_id, channel, checkout_session_id, payment_link_id, "
@@ -33,9 +34,12 @@ async def insert_calls(conn: Conn, calls: list[dict[str, Any]]) -> None:
 
 
 async def annotate_order(conn: Conn, order_id: str, annotations: dict[str, Any], at: str) -> None:
+    """Merges the apps' annotations into the order's extension_data. The order is locked for the
+    read-merge-write (PostgreSQL): two payment attempts' hooks annotating it at once both land."""
     import json
 
-    row = await conn.fetch_one("SELECT extension_data FROM orders WHERE id = :id", {"id": order_id})
+    row = await conn.fetch_one("SELECT extension_data FROM orders WHERE id = :id" + lock_suffix(conn),
+                               {"id": order_id})
     data = json.loads(row["extension_data"]) if row else {}
     data.update(annotations)
     await conn.execute("UPDATE orders SET extension_data = :data, updated_at = :at WHERE id = :id",

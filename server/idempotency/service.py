@@ -23,7 +23,9 @@ MAX_KEY_LENGTH = 255
 NOT_STORED = {400, 401, 403, 413, 415, 429}
 # Answers about a passing state, not about this request: replaying them for 7 days would keep
 # refusing a request that would now succeed (Stripe does not store concurrency conflicts either).
-TRANSIENT_CODES = {"payment_in_progress", "processor_unavailable"}
+# Answers that say "not now", never stored: a retry with the same key must run again. Includes
+# concurrent_update (PostgreSQL: another process changed the same row at the same moment).
+TRANSIENT_CODES = {"payment_in_progress", "processor_unavailable", "concurrent_update", "database_unavailable"}
 
 
 @dataclass(frozen=True)
@@ -53,26 +55,37 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def begin(rt: Runtime, scope: str, key: str, request_hash: str) -> Replay | None:
-    """Claim the key, or return the stored response to replay. Raises on conflicts."""
+    """Claim the key, or return the stored response to replay. Raises on conflicts.
+
+    Safe with several processes on one PostgreSQL database: the INSERT ... ON CONFLICT decides who
+    creates the record (a second one waits for the first's commit, then finds it), and a record
+    found is read ``FOR UPDATE``, so only one process can restart an expired one or take over one
+    whose lock lapsed; the others then see it running (409) or done (the stored response)."""
     now = clock.now_iso()
     locked_until = clock.later_iso(rt.config.idempotency_lock_seconds)
-    async with rt.db.transaction() as conn:
-        if await store.insert_key(conn, scope, key, request_hash, locked_until, now):
-            return None
-        row = await store.select_key(conn, scope, key)
-        assert row is not None
-        if row["created_at"] < clock.later_iso(-rt.config.idempotency_ttl_seconds):
-            # Expired (older than 7 days) but not yet swept: start afresh.
-            await store.delete_key(conn, scope, key)
-            await store.insert_key(conn, scope, key, request_hash, locked_until, now)
-            return None
-        if row["request_hash"] != request_hash:
-            raise FlintError(422, "idempotency_key_reused",
-                             "This Idempotency-Key was used with a different request.")
-        if row["state"] == "done":
-            return Replay(row["response_status"], row["response_type"], rt.secrets.open(row["response_body"]))
-        if await store.relock_key(conn, scope, key, locked_until, now):
-            return None  # the first attempt died mid-way; this one takes over
+    expired_before = clock.later_iso(-rt.config.idempotency_ttl_seconds)
+    for _ in range(3):
+        async with rt.db.transaction() as conn:
+            if await store.insert_key(conn, scope, key, request_hash, locked_until, now):
+                return None
+            row = await store.select_key(conn, scope, key, for_update=True)
+            if row is None:
+                # Deleted since the INSERT found it (its request ended without storing an answer, or
+                # the sweeper purged it): on PostgreSQL that can happen in between. Claim it again.
+                continue
+            if row["created_at"] < expired_before:
+                # Expired (older than 7 days) but not yet swept: start afresh.
+                if await store.restart_key(conn, scope, key, request_hash, locked_until, now, expired_before):
+                    return None
+                continue
+            if row["request_hash"] != request_hash:
+                raise FlintError(422, "idempotency_key_reused",
+                                 "This Idempotency-Key was used with a different request.")
+            if row["state"] == "done":
+                return Replay(row["response_status"], row["response_type"], rt.secrets.open(row["response_body"]))
+            if await store.relock_key(conn, scope, key, locked_until, now):
+                return None  # the first attempt died mid-way; this one takes over
+            break
     raise FlintError(409, "idempotency_key_in_use",
                      "A request with this Idempotency-Key is still being processed.",
                      headers={"Retry-After": "1"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Conn
+from ..db import for_update as lock_suffix
 
 COLUMNS = "scope, idem_key, request_hash, state, locked_until, response_status, response_type, response_body, created_at"
 
@@ -17,9 +18,11 @@ async def insert_key(conn: Conn, scope: str, key: str, request_hash: str, locked
     )
 
 
-async def select_key(conn: Conn, scope: str, key: str) -> dict[str, Any] | None:
+async def select_key(conn: Conn, scope: str, key: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    """``for_update`` locks the record (PostgreSQL) for a decision on it: replay, take over, restart."""
     return await conn.fetch_one(
-        f"SELECT {COLUMNS} FROM idempotency_keys WHERE scope = :scope AND idem_key = :key",
+        f"SELECT {COLUMNS} FROM idempotency_keys WHERE scope = :scope AND idem_key = :key"
+        + (lock_suffix(conn) if for_update else ""),
         {"scope": scope, "key": key},
     )
 
@@ -30,6 +33,19 @@ async def relock_key(conn: Conn, scope: str, key: str, locked_until: str, now: s
         """UPDATE idempotency_keys SET locked_until = :locked_until
            WHERE scope = :scope AND idem_key = :key AND state = 'running' AND locked_until <= :now""",
         {"scope": scope, "key": key, "locked_until": locked_until, "now": now},
+    )
+
+
+async def restart_key(conn: Conn, scope: str, key: str, request_hash: str, locked_until: str, now: str,
+                      expired_before: str) -> int:
+    """A record past its time to live, not yet purged, starts afresh for a new request: one UPDATE
+    of the row (not DELETE then INSERT, which a second process could interleave with its own)."""
+    return await conn.execute(
+        """UPDATE idempotency_keys SET request_hash = :hash, state = 'running', locked_until = :locked_until,
+                  response_status = NULL, response_type = NULL, response_body = NULL, created_at = :now
+           WHERE scope = :scope AND idem_key = :key AND created_at < :expired_before""",
+        {"scope": scope, "key": key, "hash": request_hash, "locked_until": locked_until, "now": now,
+         "expired_before": expired_before},
     )
 
 

@@ -3,8 +3,10 @@ beacon) and did not come back within ``abandon_after``, idled that long, or let 
 exactly one recovery link to the same order, named in the session and announced by
 ``payment_link.created``. Never a second order.
 
-Safe with several sweepers at once: the conditional update of the session (only while it has no
-link) decides which one makes the link, and a partial unique index on recovery links backs it up.
+Safe with several sweepers at once: each locks the orders and sessions it takes, skipping those
+another holds (so they split the work), and re-checks each session under its lock; the conditional
+update of the session (only while it has no link) and a partial unique index on recovery links back
+that up.
 """
 from __future__ import annotations
 
@@ -48,9 +50,14 @@ async def sweep_dropped_off(rt: Runtime, actor: Actor, batch: int = 5000) -> int
     made = 0
     for start in range(0, len(due), CHUNK):
         async with rt.db.transaction() as conn:
-            sessions = await session_store.select_sessions_by_ids(conn, due[start:start + CHUNK])
-            orders = await order_store.select_orders_by_ids(conn, sorted({s.order_id for s in sessions}))
-            for session in sessions:
+            listed = await session_store.select_sessions_by_ids(conn, due[start:start + CHUNK])
+            # Claims the orders, then their sessions, skipping any another transaction holds (another
+            # sweeper's chunk, a payment): concurrent sweepers take disjoint sets, and never wait.
+            orders = await order_store.select_orders_by_ids(
+                conn, sorted({s.order_id for s in listed}), for_update=True, skip_locked=True)
+            sessions = await session_store.select_sessions_by_ids(
+                conn, [s.id for s in listed if s.order_id in orders], for_update=True, skip_locked=True)
+            for session in sessions:  # as they are now, under the locks: _abandon re-checks each
                 made += await _abandon(conn, rt, session, orders[session.order_id], actor, now)
     return made
 

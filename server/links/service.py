@@ -42,7 +42,8 @@ async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_i
         raise invalid("expires_in_invalid",
                       f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.", "expires_in")
     async with rt.db.transaction() as conn:
-        order = await order_store.select_order(conn, merchant_id, order_id)
+        # Locks the order: a cancel or payment racing this waits, so no link opens on a closed order.
+        order = await order_store.select_order(conn, merchant_id, order_id, for_update=True)
         if order is None:
             raise not_found("order", order_id, param="order")
         if order.status != ORDER_OPEN:
@@ -70,6 +71,9 @@ async def deactivate_link(rt: Runtime, merchant_id: str, link_id: str, actor: Ac
         link = await store.select_link(conn, merchant_id, link_id)
         if link is None:
             raise not_found("payment_link", link_id)
+        # Locks the order before the link row (the event below updates the order anyway): an
+        # attempt through this link either began before or sees it inactive, and no deadlock.
+        await order_store.select_order_by_id(conn, link.order_id, for_update=True)
         done = await store.deactivate(conn, link.id, clock.now_iso())
         if done is None:
             raise conflict("payment_link_inactive", "This payment link is already inactive.")

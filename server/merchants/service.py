@@ -97,9 +97,10 @@ async def create_merchant(
     )
     key, secret = _new_key(merchant.id)
     async with rt.db.transaction() as conn:
-        if await store.select_merchant_by_email(conn, merchant.email):
+        # ON CONFLICT, not a look first: two creations with one email at once both look before
+        # either inserts (PostgreSQL), and the loser's INSERT would be a unique violation.
+        if not await store.insert_merchant(conn, merchant):
             raise conflict("email_taken", "A merchant with this email already exists.")
-        await store.insert_merchant(conn, merchant)
         await store.insert_api_key(conn, key)
     return merchant, secret
 
@@ -151,12 +152,15 @@ async def list_keys(rt: Runtime, merchant_id: str) -> list[ApiKey]:
 
 async def revoke_key(rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:
     async with rt.db.transaction() as conn:
+        # The live keys are locked first, then this one read: of two revocations at once the second
+        # waits, then sees what the first revoked (two keys revoked at once must not leave none).
+        live = await store.count_live_keys(conn, merchant_id, for_update=True)
         key = await store.select_key(conn, merchant_id, key_id)
         if key is None:
             raise not_found("api_key", key_id)
         if key.revoked_at is not None:
             raise conflict("api_key_revoked", "This key is already revoked.")
-        if await store.count_live_keys(conn, merchant_id) <= 1:
+        if live <= 1:
             # Revoking the last key would lock the merchant out of the API for good.
             raise FlintError(409, "last_api_key", "Create a new key before revoking the last live one.")
         await store.revoke_api_key(conn, merchant_id, key_id, clock.now_iso())

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from ..db import Conn
+from ..db import for_update as lock_suffix
 from .models import ApiKey, Merchant
 
 _MERCHANT = "id, name, email, password_hash, allowed_origins, created_at, brand_color"
 _KEY = "id, merchant_id, key_hash, last4, created_at, revoked_at"
 
 
-async def insert_merchant(conn: Conn, merchant: Merchant) -> None:
-    await conn.execute(
-        f"INSERT INTO merchants ({_MERCHANT}) VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at, :brand_color)",
+async def insert_merchant(conn: Conn, merchant: Merchant) -> int:
+    """0 when the email is taken: the unique index decides, so of two creations with one email at
+    once (two processes) the second gets a clean answer instead of a unique violation."""
+    return await conn.execute(
+        f"""INSERT INTO merchants ({_MERCHANT})
+            VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at, :brand_color)
+            ON CONFLICT (email) DO NOTHING""",
         merchant.__dict__,
     )
 
@@ -59,7 +64,14 @@ async def select_keys(conn: Conn, merchant_id: str) -> list[ApiKey]:
     return [ApiKey(**r) for r in rows]
 
 
-async def count_live_keys(conn: Conn, merchant_id: str) -> int:
+async def count_live_keys(conn: Conn, merchant_id: str, *, for_update: bool = False) -> int:
+    """``for_update`` locks the live keys (in id order) and counts them: of two revocations at once,
+    the second waits, then no longer counts the key the first revoked (so the last key stays)."""
+    if for_update:  # (PostgreSQL locks no rows under an aggregate: count the locked rows here)
+        rows = await conn.fetch_all(
+            "SELECT id FROM api_keys WHERE merchant_id = :merchant_id AND revoked_at IS NULL ORDER BY id"
+            + lock_suffix(conn), {"merchant_id": merchant_id})
+        return len(rows)
     row = await conn.fetch_one(
         "SELECT COUNT(*) AS n FROM api_keys WHERE merchant_id = :merchant_id AND revoked_at IS NULL",
         {"merchant_id": merchant_id},

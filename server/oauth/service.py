@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .. import clock
 from ..actors import Actor
 from ..apps import service as apps
+from ..apps import store as app_store
 from ..apps.models import App
 from ..api.auth import SCOPES
 from ..events import service as events
@@ -137,7 +138,11 @@ async def exchange_code(rt: Runtime, app: App, code: str | None, redirect_uri: s
     now = clock.now_iso()
     replayed = None
     async with rt.db.transaction() as conn:
-        row = await store.select_code(conn, hash_secret(code))
+        # Locked: two exchanges of one code at once (two processes) run one after the other, so
+        # the second sees the code spent and the grant the first issued, and revokes it, as a
+        # replay later would (with a plain read both would see it unspent, and the loser of
+        # spend_code would leave the winner's tokens alive).
+        row = await store.select_code(conn, hash_secret(code), for_update=True)
         if row is None or row["app_id"] != app.id:
             raise OAuthError("invalid_grant", "The authorization code is not valid.")
         if row["used_at"] is not None:
@@ -160,7 +165,14 @@ async def exchange_code(rt: Runtime, app: App, code: str | None, redirect_uri: s
 
 async def _install(conn, rt: Runtime, app: App, code: dict, now: str) -> dict:
     scopes = json.loads(code["scopes"])
-    installation = await store.select_active_installation(conn, app.id, code["merchant_id"])
+    # The app, locked and read afresh (its client was authenticated before this transaction): two
+    # installs of one app on one merchant (two codes at once) apply one after the other, the second
+    # finding the first's installation, and an update of its webhook_url or webhook_events either
+    # comes before (this install uses the new ones) or after (and finds this installation).
+    locked = await app_store.select_app_by_id(conn, app.id, for_update=True)
+    assert locked is not None  # apps are never deleted
+    app = locked
+    installation = await store.select_active_installation(conn, app.id, code["merchant_id"], for_update=True)
     if installation is None:
         installation = {"id": new_id("inst"), "app_id": app.id, "merchant_id": code["merchant_id"],
                         "scopes": json.dumps(scopes), "status": "active", "created_at": now, "updated_at": now,
@@ -189,7 +201,9 @@ async def refresh(rt: Runtime, app: App, refresh_token: str | None) -> dict:
     now = clock.now_iso()
     token_hash = hash_secret(refresh_token)
     async with rt.db.transaction() as conn:
-        row = await store.select_token(conn, token_hash)
+        # Locked: of two refreshes with one token at once, the second waits and then reads it spent,
+        # which is a reuse (the grant dies), exactly as when the two come one after the other.
+        row = await store.select_token(conn, token_hash, for_update=True)
         if row is None or row["kind"] != "refresh" or row["app_id"] != app.id:
             raise OAuthError("invalid_grant", "The refresh token is not valid.")
         dead = row["revoked_at"] or row["grant_revoked_at"] or row["installation_status"] != "active"

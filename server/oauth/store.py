@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Conn
+from ..db import for_update as lock_suffix
 from ..db.pages import select_page
 
 INSTALLATION_COLUMNS = "id, app_id, merchant_id, scopes, status, created_at, updated_at, uninstalled_at"
@@ -11,10 +12,14 @@ INSTALLATION_COLUMNS = "id, app_id, merchant_id, scopes, status, created_at, upd
 
 # -- installations -------------------------------------------------------------------------------------
 
-async def select_active_installation(conn: Conn, app_id: str, merchant_id: str) -> dict[str, Any] | None:
+async def select_active_installation(conn: Conn, app_id: str, merchant_id: str, *,
+                                     for_update: bool = False) -> dict[str, Any] | None:
+    """``for_update`` locks it (after the app's lock): an uninstall waits for the grant being added,
+    or, having committed first, leaves nothing active to find."""
     return await conn.fetch_one(
         f"""SELECT {INSTALLATION_COLUMNS} FROM installations
-            WHERE app_id = :app_id AND merchant_id = :merchant_id AND status = 'active'""",
+            WHERE app_id = :app_id AND merchant_id = :merchant_id AND status = 'active'"""
+        + (lock_suffix(conn) if for_update else ""),
         {"app_id": app_id, "merchant_id": merchant_id})
 
 
@@ -62,10 +67,13 @@ async def insert_code(conn: Conn, row: dict[str, Any]) -> None:
         row)
 
 
-async def select_code(conn: Conn, code_hash: str) -> dict[str, Any] | None:
+async def select_code(conn: Conn, code_hash: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    """``for_update`` locks the code: a second exchange of it waits for the first to commit, then
+    reads it spent, with the grant it issued (which the replay revokes)."""
     return await conn.fetch_one(
         """SELECT code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge, expires_at, used_at, grant_id
-           FROM oauth_codes WHERE code_hash = :code_hash""", {"code_hash": code_hash})
+           FROM oauth_codes WHERE code_hash = :code_hash""" + (lock_suffix(conn) if for_update else ""),
+        {"code_hash": code_hash})
 
 
 async def spend_code(conn: Conn, code_hash: str, at: str) -> int:
@@ -96,14 +104,21 @@ async def insert_token(conn: Conn, *, token_hash: str, kind: str, grant_id: str,
          "created_at": created_at})
 
 
-async def select_token(conn: Conn, token_hash: str) -> dict[str, Any] | None:
-    """A token with its grant and installation, whatever their state (the caller decides)."""
+async def select_token(conn: Conn, token_hash: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    """A token with its grant and installation, whatever their state (the caller decides).
+
+    ``for_update`` locks the token row only (the lock sits in the subquery, so the grant and the
+    installation are read, not locked: an uninstall, which locks those first, never waits on a
+    refresh that waits on it). A second refresh with the same token waits for the first to
+    commit, then reads it spent."""
     return await conn.fetch_one(
-        """SELECT t.token_hash, t.kind, t.grant_id, t.expires_at, t.used_at, t.revoked_at,
+        f"""SELECT t.token_hash, t.kind, t.grant_id, t.expires_at, t.used_at, t.revoked_at,
                   g.installation_id, g.app_id, g.merchant_id, g.scopes, g.revoked_at AS grant_revoked_at,
                   i.status AS installation_status
-           FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id JOIN installations i ON i.id = g.installation_id
-           WHERE t.token_hash = :token_hash""", {"token_hash": token_hash})
+           FROM (SELECT token_hash, kind, grant_id, expires_at, used_at, revoked_at FROM oauth_tokens
+                 WHERE token_hash = :token_hash{lock_suffix(conn) if for_update else ""}) AS t
+                JOIN oauth_grants g ON g.id = t.grant_id JOIN installations i ON i.id = g.installation_id""",
+        {"token_hash": token_hash})
 
 
 async def spend_refresh_token(conn: Conn, token_hash: str, at: str) -> int:

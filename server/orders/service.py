@@ -100,7 +100,8 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
     from ..payments import guard
 
     async with rt.db.transaction() as conn:
-        order = await store.select_order(conn, merchant_id, order_id)
+        # Locks the order: a confirm racing the cancel waits here (or this waits for its attempt).
+        order = await store.select_order(conn, merchant_id, order_id, for_update=True)
         if order is None:
             raise not_found("order", order_id)
         if order.status != OPEN:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
+from ..db import Conn, for_update as lock_suffix
 from ..db.pages import select_page
 from .models import Order
 
@@ -25,17 +25,26 @@ async def insert_order(conn: Conn, order: Order) -> None:
     )
 
 
-async def select_order(conn: Conn, merchant_id: str, order_id: str) -> Order | None:
+async def select_order(conn: Conn, merchant_id: str, order_id: str, *, for_update: bool = False) -> Order | None:
+    """``for_update`` locks the order, the root of everything that hangs on it (payments, sessions,
+    links, refunds): a transaction that decides on any of them takes this lock first."""
     row = await conn.fetch_one(
-        f"SELECT {COLUMNS} FROM orders WHERE id = :id AND merchant_id = :merchant_id",
+        f"SELECT {COLUMNS} FROM orders WHERE id = :id AND merchant_id = :merchant_id"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": order_id, "merchant_id": merchant_id},
     )
     return Order(**row) if row else None
 
 
-async def select_order_by_id(conn: Conn, order_id: str) -> Order | None:
-    """For system paths (buyer, sweeper) that already proved which merchant they act for."""
-    row = await conn.fetch_one(f"SELECT {COLUMNS} FROM orders WHERE id = :id", {"id": order_id})
+async def select_order_by_id(conn: Conn, order_id: str, *, for_update: bool = False,
+                             skip_locked: bool = False) -> Order | None:
+    """For system paths (buyer, sweeper) that already proved which merchant they act for. With
+    ``skip_locked`` a sweeper gets None for an order another transaction holds (it moves on)."""
+    row = await conn.fetch_one(
+        f"SELECT {COLUMNS} FROM orders WHERE id = :id"
+        + (lock_suffix(conn, skip_locked=skip_locked) if for_update else ""),
+        {"id": order_id},
+    )
     return Order(**row) if row else None
 
 
@@ -113,9 +122,14 @@ async def select_lapsed_attempts(conn: Conn, now: str, limit: int = 100) -> list
     )
 
 
-async def select_orders_by_ids(conn: Conn, ids: list[str]) -> dict[str, Order]:
+async def select_orders_by_ids(conn: Conn, ids: list[str], *, for_update: bool = False,
+                               skip_locked: bool = False) -> dict[str, Order]:
+    """``for_update`` locks them in id order; with ``skip_locked`` the ones another transaction
+    holds are left out (a sweeper takes the rest, concurrent sweepers take disjoint sets)."""
     if not ids:
         return {}
     binds = {f"o{i}": value for i, value in enumerate(ids)}
-    rows = await conn.fetch_all(f"SELECT {COLUMNS} FROM orders WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+    rows = await conn.fetch_all(
+        f"SELECT {COLUMNS} FROM orders WHERE id IN ({', '.join(':' + k for k in binds)}) ORDER BY id"
+        + (lock_suffix(conn, skip_locked=skip_locked) if for_update else ""), binds)
     return {row["id"]: Order(**row) for row in rows}

@@ -2,9 +2,11 @@
 
 The order guard, in three short transactions with no network call inside any of them:
 
-1. *Begin*: in one write transaction, check the channel and the order, take the order's
+1. *Begin*: in one write transaction, lock the order (``FOR UPDATE`` on PostgreSQL; SQLite's
+   ``BEGIN IMMEDIATE`` already serialises), check the channel and the order, take the order's
    attempt lease (a conditional UPDATE only one attempt can win) and record the payment as
-   ``processing``.
+   ``processing``. Every transaction that decides on an order's payments, sessions, links or
+   refunds locks the order row first, so they queue on it in one order and never deadlock.
 2. *Charge*: call the processor, outside any transaction.
 3. *Settle*: in one write transaction, and only if this attempt still holds the lease, record
    the outcome, mark the order paid and write the events.
@@ -79,7 +81,8 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor)
     """Step 1: take the order guard. Returns the new payment and any earlier one it displaced."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
-        order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
+        # Locks the order: a concurrent attempt on another process waits here, then sees this one's lease.
+        order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id, for_update=True)
         if order is None:
             raise not_found("order", attempt.order_id)
         await _check_channel(conn, attempt, order, now)
@@ -107,7 +110,8 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
     now = clock.now_iso()
     void_ref = None
     async with rt.db.transaction() as conn:
-        order = await order_store.select_order_by_id(conn, payment.order_id)
+        # Locks the order: the lease this attempt holds cannot be taken or freed while it settles.
+        order = await order_store.select_order_by_id(conn, payment.order_id, for_update=True)
         assert order is not None
         holds_guard = order.attempt_payment_id == payment.id and order.status == ORDER_OPEN
         if holds_guard and result.status == SUCCEEDED:
@@ -218,10 +222,14 @@ async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, appr
         payment = await store.select_payment(conn, merchant_id, payment_id)
         if payment is None or (checkout_session_id and payment.checkout_session_id != checkout_session_id):
             raise not_found("payment", payment_id, param="payment")
+        # Locks the order, then re-reads the payment under it: a second answer, a new attempt or the
+        # sweeper freeing the order waits here and then sees what this one decided.
+        order = await order_store.select_order_by_id(conn, payment.order_id, for_update=True)
+        assert order is not None
+        payment = await store.select_payment(conn, merchant_id, payment_id, for_update=True)
+        assert payment is not None
         if payment.status != REQUIRES_ACTION:
             raise conflict("payment_not_awaiting_action", f"This payment is {payment.status}, not awaiting action.")
-        order = await order_store.select_order_by_id(conn, payment.order_id)
-        assert order is not None
         if order.attempt_payment_id != payment.id or not order.attempt_live(now):
             # Too late: fail it here (and commit that), then tell the buyer below.
             if order.attempt_payment_id == payment.id:
@@ -247,14 +255,16 @@ async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, appr
 
 
 async def recover_lapsed_attempts(rt: Runtime, batch: int = 100) -> int:
-    """Sweeper step: free orders whose attempt died mid-way."""
+    """Sweeper step: free orders whose attempt died mid-way. Safe beside other sweepers: each
+    order is locked (or skipped, if another sweeper or a new attempt holds it) and re-checked."""
     async with rt.db.read() as conn:
         lapsed = await order_store.select_lapsed_attempts(conn, clock.now_iso(), batch)
     freed = 0
     for row in lapsed:
         displaced = None
         async with rt.db.transaction() as conn:
-            order = await order_store.select_order_by_id(conn, row["id"])
+            # Locks the order, or skips it: whoever holds it (another sweeper, a new attempt) frees it.
+            order = await order_store.select_order_by_id(conn, row["id"], for_update=True, skip_locked=True)
             now = clock.now_iso()
             if order is not None and order.attempt_payment_id == row["attempt_payment_id"] and not order.attempt_live(now):
                 displaced = await clear_guard(conn, order, now)

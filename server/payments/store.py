@@ -1,7 +1,7 @@
 """SQL for payments."""
 from __future__ import annotations
 
-from ..db import Conn
+from ..db import Conn, for_update as lock_suffix
 from ..db.pages import select_page
 from .models import Payment
 
@@ -23,17 +23,21 @@ async def insert_payment(conn: Conn, payment: Payment) -> None:
     )
 
 
-async def select_payment(conn: Conn, merchant_id: str, payment_id: str) -> Payment | None:
+async def select_payment(conn: Conn, merchant_id: str, payment_id: str, *,
+                         for_update: bool = False) -> Payment | None:
+    """``for_update``: after its order's lock (orders.store.select_order), never before it."""
     row = await conn.fetch_one(
-        f"SELECT {COLUMNS} FROM payments WHERE id = :id AND merchant_id = :merchant_id",
+        f"SELECT {COLUMNS} FROM payments WHERE id = :id AND merchant_id = :merchant_id"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": payment_id, "merchant_id": merchant_id},
     )
     return Payment(**row) if row else None
 
 
-async def select_succeeded_payment_of_order(conn: Conn, order_id: str) -> Payment | None:
+async def select_succeeded_payment_of_order(conn: Conn, order_id: str, *, for_update: bool = False) -> Payment | None:
     row = await conn.fetch_one(
-        f"SELECT {COLUMNS} FROM payments WHERE order_id = :order_id AND status = 'succeeded'",
+        f"SELECT {COLUMNS} FROM payments WHERE order_id = :order_id AND status = 'succeeded'"
+        + (lock_suffix(conn) if for_update else ""),
         {"order_id": order_id},
     )
     return Payment(**row) if row else None

@@ -2,9 +2,10 @@
 
 Like payments, a refund runs in three steps with no network call inside a transaction:
 reserve the amount (a conditional UPDATE on the payment is the limit, so racing refunds can
-never together exceed it), call the processor, then settle. A refund whose process died after
-reserving stays ``pending`` and is re-driven by the sweeper with the same refund id, which is
-the processor's idempotency key.
+never together exceed it; the order is locked first, so a loser sees the winners' reservations and
+is refused with the same code as on SQLite), call the processor, then settle. A refund whose
+process died after reserving stays ``pending`` and is re-driven by the sweeper with the same
+refund id, which is the processor's idempotency key.
 """
 from __future__ import annotations
 
@@ -45,16 +46,21 @@ async def issue_refund(rt: Runtime, merchant_id: str, new: NewRefund, actor: Act
         raise invalid("amount_too_small", "A refund amount must be a positive integer.", "amount")
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
+        # Locks the order, then the payment: a racing refund waits here and then sees this one's
+        # reservation, so it is refused with the same code as on a serialised database.
         if new.payment_id is not None:
-            payment = await payment_store.select_payment(conn, merchant_id, new.payment_id)
-            if payment is None:
+            found = await payment_store.select_payment(conn, merchant_id, new.payment_id)
+            if found is None:
                 raise not_found("payment", new.payment_id, param="payment")
+            await order_store.select_order_by_id(conn, found.order_id, for_update=True)
+            payment = await payment_store.select_payment(conn, merchant_id, found.id, for_update=True)
+            assert payment is not None
         else:
             assert new.order_id is not None
-            order = await order_store.select_order(conn, merchant_id, new.order_id)
+            order = await order_store.select_order(conn, merchant_id, new.order_id, for_update=True)
             if order is None:
                 raise not_found("order", new.order_id, param="order")
-            payment = await payment_store.select_succeeded_payment_of_order(conn, order.id)
+            payment = await payment_store.select_succeeded_payment_of_order(conn, order.id, for_update=True)
             if payment is None:
                 raise conflict("order_not_paid", "This order has no successful payment to refund.")
         if payment.status != PAYMENT_SUCCEEDED:
@@ -95,6 +101,9 @@ async def _settle(rt: Runtime, refund: Refund, result: RefundResult, actor: Acto
     now = clock.now_iso()
     succeeded = result.status == SUCCEEDED
     async with rt.db.transaction() as conn:
+        # Locks the order first, as issue_refund does (it then takes the payment): the same order
+        # of locks everywhere, so a refund settling beside a new one waits instead of deadlocking.
+        await order_store.select_order_by_id(conn, refund.order_id, for_update=True)
         changed = await store.finish_refund(
             conn, refund.id, status=SUCCEEDED if succeeded else FAILED, processor_ref=result.processor_ref,
             failure_code=None if succeeded else (result.failure_code or "refund_failed"), now=now)
@@ -118,9 +127,11 @@ async def _settle(rt: Runtime, refund: Refund, result: RefundResult, actor: Acto
 
 
 async def redrive_stale(rt: Runtime, actor: Actor, older_than: float, batch: int = 50) -> int:
-    """Sweeper step: finish refunds whose process died between reserve and settle."""
-    async with rt.db.read() as conn:
-        stale = await store.select_stale_pending(conn, clock.later_iso(-older_than), batch)
+    """Sweeper step: finish refunds whose process died between reserve and settle. Each is claimed
+    first (locked, skipping others' claims, and touched), so concurrent sweepers split them and a
+    refund is asked again at most once per ``older_than``."""
+    async with rt.db.transaction() as conn:
+        stale = await store.claim_stale_pending(conn, clock.later_iso(-older_than), clock.now_iso(), batch)
     for refund in stale:
         async with rt.db.read() as conn:
             payment = await payment_store.select_payment(conn, refund.merchant_id, refund.payment_id)

@@ -1,7 +1,7 @@
 """SQL for refunds."""
 from __future__ import annotations
 
-from ..db import Conn
+from ..db import Conn, for_update as lock_suffix
 from ..db.pages import select_page
 from .models import Refund
 
@@ -35,12 +35,22 @@ async def select_refunds_page(conn: Conn, merchant_id: str, limit: int, starting
     return [Refund(**r) for r in rows], has_more
 
 
-async def select_stale_pending(conn: Conn, before: str, limit: int) -> list[Refund]:
+async def claim_stale_pending(conn: Conn, before: str, now: str, limit: int) -> list[Refund]:
+    """Inside a transaction: pending refunds untouched since ``before``, locked (skipping those another
+    sweeper is claiming) and touched (``updated_at = now``), so no other sweeper lists them again
+    until they go stale anew."""
     rows = await conn.fetch_all(
-        f"SELECT {COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at <= :before LIMIT :limit",
+        f"""SELECT {COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at <= :before
+            ORDER BY updated_at LIMIT :limit""" + lock_suffix(conn, skip_locked=True),
         {"before": before, "limit": limit},
     )
-    return [Refund(**r) for r in rows]
+    if not rows:
+        return []
+    binds = {f"r{i}": row["id"] for i, row in enumerate(rows)}
+    await conn.execute(
+        f"UPDATE refunds SET updated_at = :now WHERE id IN ({', '.join(':' + k for k in binds)})",
+        {**binds, "now": now})
+    return [Refund(**{**r, "updated_at": now}) for r in rows]
 
 
 async def finish_refund(conn: Conn, refund_id: str, *, status: str, processor_ref: str | None,

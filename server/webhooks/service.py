@@ -85,7 +85,9 @@ async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, ur
         fields["description"] = description
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
-        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id)
+        # Locked: the status transition is decided on what this reads (a concurrent disable and
+        # enable must apply one after the other, each seeing the other's result).
+        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, for_update=True)
         if endpoint is None:
             raise not_found("webhook_endpoint", endpoint_id)
         if status == DISABLED and endpoint.status == ENABLED:
@@ -115,7 +117,9 @@ async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str) -> tupl
     """A new secret signs from now on; the current one keeps signing beside it for 24 hours."""
     secret = signing.new_secret()
     async with rt.db.transaction() as conn:
-        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id)
+        # Locked: two rotations at once must chain (S0 -> S1 -> S2, S1 kept as previous), not both
+        # keep S0 and lose the S1 one caller was just given.
+        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, for_update=True)
         if endpoint is None:
             raise not_found("webhook_endpoint", endpoint_id)
         fields = {"secret": rt.secrets.seal(secret), "previous_secret": endpoint.secret,
@@ -167,12 +171,18 @@ async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str) -> Del
     succeeded and wanted again) gets one more attempt outside the schedule."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
-        delivery = await store.select_delivery(conn, merchant_id, delivery_id)
-        if delivery is None:
+        found = await store.select_delivery(conn, merchant_id, delivery_id)
+        if found is None:
             raise not_found("webhook_delivery", delivery_id)
-        endpoint = await store.select_endpoint(conn, merchant_id, delivery.endpoint_id)
+        # Locked, endpoint first (the order close_endpoint and the worker take them in): a disable
+        # cannot slip between the check and the reset (it would leave this delivery pending on a
+        # closed endpoint), nor can a worker's claim between the lease check and make_due_now
+        # (the claim skips locked rows; one that got in first shows its lease).
+        endpoint = await store.select_endpoint(conn, merchant_id, found.endpoint_id, for_update=True)
         if endpoint is None or endpoint.status != ENABLED:
             raise conflict("webhook_endpoint_disabled", "Enable the endpoint before retrying its deliveries.")
+        delivery = await store.select_delivery(conn, merchant_id, delivery_id, for_update=True)
+        assert delivery is not None
         if delivery.status == PENDING and delivery.lease_until and delivery.lease_until > now:
             raise conflict("webhook_delivery_in_flight", "This delivery is being sent right now.")
         await store.make_due_now(conn, delivery.id, final_attempt=int(delivery.status != PENDING), at=now)
@@ -229,7 +239,9 @@ async def sync_app_endpoints(conn: Conn, *, app_id: str, url: str | None, filter
     """An app changed its webhook_url or webhook_events: every active installation's endpoint
     follows (made where the app had no URL before, retired where it has none now)."""
     now = clock.now_iso()
-    for row in await store.select_active_installations_of_app(conn, app_id):
+    # Locked (the app is, by the caller): an uninstall racing this change either commits first and
+    # its installation is not listed, or waits and retires the endpoint made or changed here.
+    for row in await store.select_active_installations_of_app(conn, app_id, for_update=True):
         endpoint = row["endpoint_id"]
         if url is None:
             if endpoint is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import Conn, insert_rows
+from ..db import for_update as lock_suffix
 from ..db.pages import select_page
 from .models import Attempt, Delivery, Endpoint
 
@@ -30,10 +31,15 @@ async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
     )
 
 
-async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str) -> Endpoint | None:
+async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str, *,
+                          for_update: bool = False) -> Endpoint | None:
+    """``for_update`` locks the endpoint (PostgreSQL): a change decided on what it read (a status
+    transition, the secret a rotation keeps as previous) cannot interleave with another one. Lock
+    order: an endpoint before its deliveries, as close_endpoint and the worker's flush take them."""
     row = await conn.fetch_one(
         f"""SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
-            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL""",
+            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL"""
+        + (lock_suffix(conn) if for_update else ""),
         {"id": endpoint_id, "merchant_id": merchant_id},
     )
     return Endpoint(**row) if row else None
@@ -120,9 +126,12 @@ async def insert_deliveries(conn: Conn, deliveries: list[Delivery]) -> None:
     await insert_rows(conn, "webhook_deliveries", DELIVERY_COLUMNS, deliveries)
 
 
-async def select_delivery(conn: Conn, merchant_id: str, delivery_id: str) -> Delivery | None:
+async def select_delivery(conn: Conn, merchant_id: str, delivery_id: str, *,
+                          for_update: bool = False) -> Delivery | None:
+    """``for_update``: after its endpoint's lock (select_endpoint), never before it."""
     row = await conn.fetch_one(
-        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = :id AND merchant_id = :merchant_id",
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = :id AND merchant_id = :merchant_id"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": delivery_id, "merchant_id": merchant_id},
     )
     return Delivery(**row) if row else None
@@ -144,9 +153,20 @@ async def claim_due(conn: Conn, *, now: str, lease_until: str, limit: int, per_e
     again once it lapses.
 
     Only the ``scan`` oldest due rows are considered, read through the due index, so a claim costs
-    the same with a backlog of a million as of ten (fairness is exact within that window)."""
+    the same with a backlog of a million as of ten (fairness is exact within that window).
+
+    Several workers claim at once on PostgreSQL: the window's rows are locked ``FOR UPDATE SKIP
+    LOCKED``, so each claimer ranks and leases only rows no other claim holds, and a row another
+    worker leased since this statement's snapshot is re-read and dropped (its lease is live).
+    PostgreSQL refuses a row lock beside a window function, so the lock sits in the innermost
+    SELECT and ROW_NUMBER ranks its result one level up. On SQLite ``BEGIN IMMEDIATE`` already
+    serialises claims and ``for_update`` adds nothing: one SQL text for both."""
+    # The window is sized to the claim: every row in it is locked (PostgreSQL) and ranked (both), so
+    # a claim for one free slot does not pay for 512 rows; a few times the demand still leaves room
+    # for busy endpoints' rows that the per-endpoint limit passes over.
+    window = min(scan, 4 * max(limit, per_endpoint))
     binds: dict[str, Any] = {"now": now, "lease_until": lease_until, "limit": limit, "per_endpoint": per_endpoint,
-                             "scan": scan}
+                             "scan": window}
     full = [endpoint for endpoint, count in inflight.items() if count >= per_endpoint]
     busy = {endpoint: count for endpoint, count in inflight.items() if 0 < count < per_endpoint}
     skip = ""
@@ -169,7 +189,7 @@ async def claim_due(conn: Conn, *, now: str, lease_until: str, limit: int, per_e
                     FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries
                           WHERE status = 'pending' AND next_attempt_at <= :now
                             AND (lease_until IS NULL OR lease_until <= :now){skip}
-                          ORDER BY next_attempt_at LIMIT :scan) AS window_rows
+                          ORDER BY next_attempt_at LIMIT :scan{lock_suffix(conn, skip_locked=True)}) AS window_rows
                 ) AS due
                 WHERE nth <= {room} ORDER BY next_attempt_at LIMIT :limit)
             RETURNING id, endpoint_id, event_id, attempts, final_attempt""",
@@ -177,12 +197,17 @@ async def claim_due(conn: Conn, *, now: str, lease_until: str, limit: int, per_e
     )
 
 
-async def record_result(conn: Conn, delivery_id: str, fields: dict[str, Any]) -> int:
+async def record_result(conn: Conn, delivery_id: str, lease_until: str, fields: dict[str, Any]) -> int:
     """Writes an attempt's outcome, but only while the delivery is still pending (a delivery the
-    merchant disabled meanwhile stays as it is)."""
+    merchant disabled meanwhile stays as it is) and still under the lease this attempt was claimed
+    with: once that lease lapsed and another worker claimed the delivery again (a new lease_until),
+    or a manual retry made it due afresh (NULL), the late outcome must not clear the newer lease and
+    let a third worker send it while the second still is. 0 when it no longer applies."""
     sets = ", ".join(f"{name} = :{name}" for name in fields)
     return await conn.execute(
-        f"UPDATE webhook_deliveries SET {sets} WHERE id = :id AND status = 'pending'", dict(fields, id=delivery_id))
+        f"""UPDATE webhook_deliveries SET {sets}
+            WHERE id = :id AND status = 'pending' AND lease_until = :claimed_lease""",
+        dict(fields, id=delivery_id, claimed_lease=lease_until))
 
 
 async def make_due_now(conn: Conn, delivery_id: str, *, final_attempt: int, at: str) -> None:
@@ -224,10 +249,14 @@ async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[s
     return {row["id"]: row for row in rows}
 
 
-async def select_active_installations_of_app(conn: Conn, app_id: str) -> list[dict[str, Any]]:
-    """The app's active installations, each with its enabled endpoint's id (None if it has none)."""
+async def select_active_installations_of_app(conn: Conn, app_id: str, *,
+                                             for_update: bool = False) -> list[dict[str, Any]]:
+    """The app's active installations, each with its enabled endpoint's id (None if it has none).
+    ``for_update`` locks the installations (in id order), so none is uninstalled while its endpoint
+    is being made or changed: an uninstall that committed first drops out of the result."""
     return await conn.fetch_all(
         """SELECT i.id AS installation_id, i.merchant_id,
                   (SELECT e.id FROM webhook_endpoints e
                    WHERE e.installation_id = i.id AND e.status = 'enabled') AS endpoint_id
-           FROM installations i WHERE i.app_id = :app_id AND i.status = 'active'""", {"app_id": app_id})
+           FROM installations i WHERE i.app_id = :app_id AND i.status = 'active' ORDER BY i.id"""
+        + (lock_suffix(conn) if for_update else ""), {"app_id": app_id})

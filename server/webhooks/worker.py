@@ -8,6 +8,12 @@ that dies mid-send leaves leases that lapse; the deliveries are then sent again,
 
 Fairness: at most ``per_endpoint`` deliveries of one endpoint are in flight in a worker, and a
 claim skips endpoints already at that limit, so a slow receiver holds only its own slots.
+
+Several workers (``flint serve`` and ``flint worker`` processes on one PostgreSQL database) claim
+disjoint deliveries (store.claim_due locks its window ``FOR UPDATE SKIP LOCKED``), so none is sent
+by two of them at once unless a lease lapsed; an outcome is written only under the lease it was
+claimed with. The limits are each worker's own: N workers may have up to N x ``per_endpoint`` in
+flight to one endpoint.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ JITTER = 0.2  # each retry waits its scheduled delay ±20%, so failing endpoints
 @dataclass
 class Outcome:
     delivery_id: str
+    lease_until: str  # the lease it was claimed under: its outcome applies only while that lease stands
     endpoint: Endpoint
     attempts_before: int
     final_attempt: bool
@@ -52,10 +59,15 @@ class Outcome:
     status_code: int | None = None
     error: str | None = None
     retry_after: float | None = None
+    closed: bool = False  # not sent: the endpoint was closed (no attempt, no verdict on the endpoint)
 
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _Closed(Exception):
+    """The claimed delivery's endpoint is disabled or deleted (the message is the delivery's error)."""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -137,9 +149,10 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         now = clock.now_iso()
+        lease_until = clock.later_iso(self.timeout + LEASE_MARGIN_SECONDS)
         try:
             async with self.rt.db.transaction() as conn:
-                rows = await store.claim_due(conn, now=now, lease_until=clock.later_iso(self.timeout + LEASE_MARGIN_SECONDS),
+                rows = await store.claim_due(conn, now=now, lease_until=lease_until,
                                              limit=free, per_endpoint=self.per_endpoint, inflight=dict(self.inflight))
             if not rows:
                 return 0
@@ -155,7 +168,8 @@ class DeliveryWorker:
         for row in rows:
             endpoint, event = endpoints[row["endpoint_id"]], events[row["event_id"]]
             self.inflight[endpoint.id] += 1
-            task = asyncio.create_task(self._send(row["id"], row["attempts"], bool(row["final_attempt"]), endpoint, event))
+            task = asyncio.create_task(self._send(row["id"], lease_until, row["attempts"], bool(row["final_attempt"]),
+                                                  endpoint, event))
             self.tasks.add(task)
             task.add_done_callback(self._done)
         return len(rows)
@@ -179,13 +193,14 @@ class DeliveryWorker:
 
     # -- one attempt ---------------------------------------------------------------------------------
 
-    async def _send(self, delivery_id: str, attempts: int, final: bool, endpoint: Endpoint, event: Event) -> None:
+    async def _send(self, delivery_id: str, lease_until: str, attempts: int, final: bool, endpoint: Endpoint,
+                    event: Event) -> None:
         started = time.perf_counter()
         attempted = clock.now()
-        outcome = Outcome(delivery_id, endpoint, attempts, final, clock.iso(attempted), 0)
+        outcome = Outcome(delivery_id, lease_until, endpoint, attempts, final, clock.iso(attempted), 0)
         try:
             if endpoint.status not in (ENABLED, RETIRED):
-                return  # closed since it was claimed: its pending deliveries were failed with it
+                raise _Closed(f"endpoint_{endpoint.status}")
             payload = event.to_dict()
             app = None
             if endpoint.app_id is not None:
@@ -202,6 +217,12 @@ class DeliveryWorker:
                 await response.aclose()  # the body is not read: only the status matters
             outcome.status_code = response.status_code
             outcome.retry_after = _retry_after(response.headers.get("retry-after"))
+        except _Closed as closed:
+            # Closed since it was claimed: nothing is sent. Its pending deliveries were failed with it,
+            # normally (the lease check then ignores this outcome); but one that an event transaction
+            # wrote while the close committed (possible on PostgreSQL, where they run side by side)
+            # was not, and would be claimed again at every lease lapse: it fails here as they did.
+            outcome.closed, outcome.error = True, str(closed)
         except egress.DestinationRefused as refused:
             outcome.error = str(refused)
         except TimeoutError:
@@ -251,37 +272,53 @@ class DeliveryWorker:
         now = clock.now()
         now_iso = clock.iso(now)
         attempts = [Attempt(id=new_id("wha"), delivery_id=o.delivery_id, attempted_at=o.attempted_at,
-                            status_code=o.status_code, error=o.error, duration_ms=o.duration_ms) for o in batch]
+                            status_code=o.status_code, error=o.error, duration_ms=o.duration_ms)
+                    for o in batch if not o.closed]
+        results: list[tuple[Outcome, dict]] = []
+        succeeded: set[str] = set()
+        failed: set[str] = set()
+        gone: set[str] = set()
+        endpoints: dict[str, Endpoint] = {}
+        for outcome in batch:
+            if outcome.closed:  # as close_endpoint fails its pending deliveries
+                results.append((outcome, {"status": FAILED, "next_attempt_at": None, "lease_until": None,
+                                          "last_error": outcome.error, "updated_at": now_iso}))
+                continue
+            endpoints[outcome.endpoint.id] = outcome.endpoint
+            fields = {"attempts": outcome.attempts_before + 1, "lease_until": None,
+                      "last_status_code": outcome.status_code, "last_error": outcome.error,
+                      "last_attempt_at": outcome.attempted_at, "updated_at": now_iso}
+            if outcome.succeeded:
+                fields.update(status=SUCCEEDED, next_attempt_at=None, final_attempt=0)
+                succeeded.add(outcome.endpoint.id)
+            else:
+                delay = self._delay(outcome.attempts_before + 1, outcome.retry_after)
+                if outcome.final_attempt or delay is None or outcome.status_code == 410:
+                    fields.update(status=FAILED, next_attempt_at=None, final_attempt=0)
+                else:
+                    fields.update(status=PENDING, next_attempt_at=clock.iso(now + timedelta(seconds=delay)))
+                (gone if outcome.status_code == 410 else failed).add(outcome.endpoint.id)
+            results.append((outcome, fields))
+        # Row locks in one order in every worker, so that two workers' flushes on PostgreSQL queue
+        # behind each other instead of deadlocking: endpoint rows first (by id), then deliveries (by
+        # id), then the pending deliveries of the endpoints disabled here.
         async with self.rt.db.transaction() as conn:
             await store.insert_attempts(conn, attempts)
-            succeeded_endpoints: set[str] = set()
-            failed: dict[str, Endpoint] = {}
-            gone: dict[str, Endpoint] = {}
-            for outcome in batch:
-                fields = {"attempts": outcome.attempts_before + 1, "lease_until": None,
-                          "last_status_code": outcome.status_code, "last_error": outcome.error,
-                          "last_attempt_at": outcome.attempted_at, "updated_at": now_iso}
-                if outcome.succeeded:
-                    fields.update(status=SUCCEEDED, next_attempt_at=None, final_attempt=0)
-                    succeeded_endpoints.add(outcome.endpoint.id)
-                else:
-                    delay = self._delay(outcome.attempts_before + 1, outcome.retry_after)
-                    if outcome.final_attempt or delay is None or outcome.status_code == 410:
-                        fields.update(status=FAILED, next_attempt_at=None, final_attempt=0)
-                    else:
-                        fields.update(status=PENDING, next_attempt_at=clock.iso(now + timedelta(seconds=delay)))
-                    (gone if outcome.status_code == 410 else failed)[outcome.endpoint.id] = outcome.endpoint
-                await store.record_result(conn, outcome.delivery_id, fields)
-            await store.note_endpoint_success(conn, sorted(succeeded_endpoints))
-            for endpoint_id, endpoint in failed.items():
-                if endpoint_id in succeeded_endpoints:
-                    continue  # it answered 2xx in this same batch: not failing every attempt
-                since = await store.note_endpoint_failure(conn, endpoint_id, now_iso)
-                if (now - clock.parse(since)).total_seconds() >= self.rt.config.webhook_disable_after_seconds:
-                    await service.disable_failing(conn, self.rt, endpoint, "failing", now_iso)
-            for endpoint in gone.values():
-                # 410 Gone: the receiver says the endpoint no longer exists (Standard Webhooks).
-                await service.disable_failing(conn, self.rt, endpoint, "gone", now_iso)
+            disable: list[tuple[str, str]] = []
+            for endpoint_id in sorted(succeeded | failed | gone):
+                if endpoint_id in succeeded:
+                    await store.note_endpoint_success(conn, [endpoint_id])
+                elif endpoint_id in failed:  # (one that answered 2xx in this batch is not failing every attempt)
+                    since = await store.note_endpoint_failure(conn, endpoint_id, now_iso)
+                    if (now - clock.parse(since)).total_seconds() >= self.rt.config.webhook_disable_after_seconds:
+                        disable.append((endpoint_id, "failing"))
+                if endpoint_id in gone:
+                    # 410 Gone: the receiver says the endpoint no longer exists (Standard Webhooks).
+                    disable.append((endpoint_id, "gone"))
+            for outcome, fields in sorted(results, key=lambda result: result[0].delivery_id):
+                await store.record_result(conn, outcome.delivery_id, outcome.lease_until, fields)
+            for endpoint_id, reason in disable:
+                await service.disable_failing(conn, self.rt, endpoints[endpoint_id], reason, now_iso)
 
     def _delay(self, attempts_made: int, retry_after: float | None) -> float | None:
         """Seconds until the next attempt after ``attempts_made`` attempts, None when the schedule is spent."""

@@ -225,13 +225,20 @@ async def test_session_confirm_and_recovery_link_confirm_at_the_same_moment_pay_
 _PROBE = """
 import logging, sys
 from server.checkout import store
+from server.db import migrate as migrations
 _list = store.select_dropped_off_ids
-async def _probed(conn, now, limit):
-    ids = await _list(conn, now, limit)
+async def _probed(*args, **kwargs):
+    ids = await _list(*args, **kwargs)
     if ids:
         logging.getLogger("flint.test_probe").info("listed", extra={"listed": len(ids)})
     return ids
 store.select_dropped_off_ids = _probed
+_migrate = migrations.migrate
+async def _migrated(*args, **kwargs):
+    done = await _migrate(*args, **kwargs)
+    logging.getLogger("flint.test_probe").info("migrated")
+    return done
+migrations.migrate = _migrated
 from server.cli import main
 main(["worker"])
 """
@@ -247,13 +254,9 @@ class Worker:
             self.process = subprocess.Popen([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, stdout=log,
                                             stderr=subprocess.STDOUT)
 
-    def has_open(self, path: str) -> bool:
-        """The worker opened the database (so it has migrated and is about to sweep)."""
-        fds = Path(f"/proc/{self.process.pid}/fd")
-        try:
-            return any(os.readlink(fd).startswith(path) for fd in fds.iterdir())
-        except OSError:
-            return False
+    def ready(self) -> bool:
+        """The worker has migrated (so it is about to sweep), on either backend."""
+        return '"migrated"' in self.logs()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -276,28 +279,28 @@ class Worker:
 
 
 @pytest.fixture
-async def quiet_db(tmp_path: Path):
-    """A migrated SQLite file that no sweeper serves (yet), a Runtime on it and a merchant."""
-    db_path = str(tmp_path / "sweep.sqlite3")
-    config = Config(database_url=f"sqlite:///{db_path}", secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9")
+async def quiet_db(db_url: str):
+    """A migrated database (SQLite file or PostgreSQL schema) that no sweeper serves (yet), a
+    Runtime on it and a merchant."""
+    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9")
     runtime = await Runtime.start(config)
     await migrate(runtime.db)
     merchant, _ = await make_merchant(runtime)
-    yield runtime, merchant, db_path
+    yield runtime, merchant
     await runtime.stop()
 
 
 async def _two_workers_sweep(tmp_path: Path, quiet_db, leave) -> dict:
     """Seeds 200 watched sessions (not due), starts two workers, lets ``leave(rt, ids)`` make the
     buyers leave, waits for the links, stops the workers and checks everything. Returns the split."""
-    rt, merchant, db_path = quiet_db
+    rt, merchant = quiet_db
     sessions = [await make_session(rt, merchant.id, amount=100 + i, recovery=True, abandon_after=900)
                 for i in range(SWEPT)]
     ids = [s.id for s in sessions]
     workers = [Worker(tmp_path, f"worker-{n}", rt.config.database_url) for n in (1, 2)]
     try:
         deadline = time.monotonic() + 30
-        while not all(w.has_open(db_path) for w in workers):
+        while not all(w.ready() for w in workers):
             assert all(w.process.poll() is None for w in workers), [w.logs()[-2000:] for w in workers]
             assert time.monotonic() < deadline, "the workers did not start"
             await asyncio.sleep(0.05)
@@ -366,9 +369,9 @@ async def test_two_sweepers_over_200_sessions_abandoned_at_once_make_200_links(t
                 assert await _gone(conn, session_id) == 1
 
     split = await _two_workers_sweep(tmp_path, quiet_db, leave_at_once)
-    # SQLite has one writer: whichever worker's transaction comes first makes all 200 (one chunk); the
-    # other usually lists the same sessions and finds every one taken (how often depends on timing,
-    # so it is reported, not asserted; the counts checked in _two_workers_sweep are the guarantee).
+    # On SQLite (one writer) whichever worker's transaction comes first often makes all 200; on
+    # PostgreSQL the workers split them. How they split depends on timing, so it is reported, not
+    # asserted; the counts checked in _two_workers_sweep are the guarantee.
     print(f"\nat once: links made per worker {split['made']}, drop-offs listed per worker {split['listed']}, "
           f"all 200 in {split['swept_in_s']} s")
     assert sum(split["made"]) == SWEPT, split

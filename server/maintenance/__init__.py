@@ -1,0 +1,1 @@
+"""Operator tasks run from the command line, across domains (key rotation)."""
