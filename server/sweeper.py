@@ -1,6 +1,8 @@
 """The sweeper: the clock-driven side of Flint (expiry, drop-off recovery, lapsed payment
 leases, stuck refunds, old idempotency keys). Runs inside ``flint serve`` and in ``flint worker``; every
-step is safe to run in several processes at once (conditional updates decide)."""
+step is safe to run in several processes at once: each item is locked and re-checked in its own
+transaction before it changes (on PostgreSQL, ``FOR UPDATE SKIP LOCKED``, so sweepers split the
+work instead of waiting on each other), and the purges are plain DELETEs."""
 from __future__ import annotations
 
 import asyncio

@@ -46,9 +46,14 @@ def for_update(conn: Conn, *, skip_locked: bool = False) -> str:
     """The row-lock suffix for a SELECT inside ``transaction()`` whose rows the transaction then
     decides on. PostgreSQL locks them (READ COMMITTED would let two processes read the same
     state and both act on it); with ``skip_locked`` concurrent claimers take disjoint rows.
-    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the whole database."""
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the whole database.
+
+    ``FOR NO KEY UPDATE``: exclusive against every other locker of the row, but (unlike ``FOR
+    UPDATE``) it lets other transactions insert rows that reference it (an event or a hook call
+    for a locked order, a delivery for a locked endpoint) without waiting. Flint never changes a
+    key, so nothing needs the stronger lock."""
     if conn.dialect == "postgresql":
-        return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+        return " FOR NO KEY UPDATE SKIP LOCKED" if skip_locked else " FOR NO KEY UPDATE"
     return ""
 
 
