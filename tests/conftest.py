@@ -2,6 +2,7 @@
 on a free loopback port (``server``) with its own SQLite file, logs captured to a file."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -71,6 +72,27 @@ async def rt(db_url: str):
     await migrate(runtime.db)
     yield runtime
     await runtime.stop()
+
+
+async def warm_pool(runtime: Runtime, connections: int = 4) -> None:
+    """Open the pool's connections now, so racing transactions start together instead of one of
+    them waiting for a new connection (which would serialise the race a test is about)."""
+    async def hold() -> None:
+        async with runtime.db.read() as conn:
+            await conn.fetch_one("SELECT 1 AS one")
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(*(hold() for _ in range(connections)))
+
+
+@pytest.fixture
+async def second_rt(rt: Runtime):
+    """Another process on the same database as ``rt``: a Runtime of its own (its own PostgreSQL
+    pool, or its own SQLite connections), both pools warm."""
+    second = await Runtime.start(rt.config)
+    await asyncio.gather(warm_pool(rt), warm_pool(second))
+    yield second
+    await second.stop()
 
 
 @dataclass

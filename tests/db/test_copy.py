@@ -33,7 +33,6 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from standardwebhooks import Webhook
 
-from server.config import Config
 from server.db import copy as db_copy
 from server.db import open_database
 from server.db.migrate import available, migrate

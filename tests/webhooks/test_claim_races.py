@@ -22,25 +22,9 @@ from tests.factories import make_merchant
 from .receiver import Receiver
 
 
-async def _warm(runtime: Runtime, connections: int = 4) -> None:
-    """Open the pool's connections now, so the racing transactions start together instead of one
-    of them waiting for a new connection (which would serialise the race the test is about)."""
-    async def hold() -> None:
-        async with runtime.db.read() as conn:
-            await conn.fetch_one("SELECT 1 AS one")
-            await asyncio.sleep(0.02)
-
-    await asyncio.gather(*(hold() for _ in range(connections)))
-
-
 @pytest.fixture
-async def other(rt: Runtime):
-    """Another process on the same database: a Runtime of its own (its own PostgreSQL pool, or its
-    own SQLite connections)."""
-    second = await Runtime.start(rt.config)
-    await asyncio.gather(_warm(rt), _warm(second))
-    yield second
-    await second.stop()
+def other(second_rt: Runtime) -> Runtime:
+    return second_rt
 
 
 @pytest.fixture
