@@ -119,7 +119,9 @@ class LiveServer:
         return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), public_url=self.url)
 
 
-def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str | None = None) -> LiveServer:
+def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str | None = None,
+                 args: tuple[str, ...] = (), ready_path: str = "/healthz") -> LiveServer:
+    """``flint serve`` (plus ``args``) on a free loopback port, once ``ready_path`` answers 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     db_url = db_url or f"sqlite:///{tmp / 'flint.sqlite3'}"
@@ -128,13 +130,14 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str
     env.update(extra_env or {})
     log_path = tmp / f"server-{port}.log"
     log = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                                *args],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             pass

@@ -13,7 +13,7 @@ POSTGRES_URL = os.environ.get("FLINT_TEST_POSTGRES_URL", "")
 _counter = itertools.count()
 
 
-def _run(coro_factory):
+def run_in_thread(coro_factory):
     """Run a coroutine to completion on a fresh loop in a thread: callers may be inside a loop."""
     result: list = []
     errors: list[BaseException] = []
@@ -42,7 +42,7 @@ def _admin(sql: str) -> None:
         finally:
             await conn.close()
 
-    _run(go)
+    run_in_thread(go)
 
 
 def with_search_path(url: str, schema: str) -> str:

@@ -44,16 +44,9 @@ def available(dialect: str = "sqlite") -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def _serialise(db: Database, conn) -> None:
-    # SQLite's BEGIN IMMEDIATE already serialises; PostgreSQL takes an advisory lock to COMMIT.
-    lock = getattr(db, "lock_migrations", None)
-    if lock is not None:
-        await lock(conn)
-
-
 async def applied_versions(db: Database) -> list[int]:
     async with db.transaction() as conn:
-        await _serialise(db, conn)
+        await db.lock_migrations(conn)  # processes starting together migrate in turn
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    version    INTEGER PRIMARY KEY,
@@ -72,7 +65,7 @@ async def migrate(db: Database, *, target: int | None = None) -> list[int]:
         if target is not None and migration.version > target:
             break
         async with db.transaction() as conn:
-            await _serialise(db, conn)
+            await db.lock_migrations(conn)  # processes starting together migrate in turn
             row = await conn.fetch_one(
                 "SELECT version FROM schema_migrations WHERE version = :v", {"v": migration.version}
             )

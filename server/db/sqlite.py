@@ -172,3 +172,6 @@ class SqliteDatabase:
                 # write connection must not stay inside a transaction: every later write would fail.
                 if writer.sync.in_transaction:
                     writer.sync.execute("ROLLBACK")
+
+    async def lock_migrations(self, conn: SqliteConn) -> None:
+        """Nothing to take: the migration's BEGIN IMMEDIATE already excludes other processes."""

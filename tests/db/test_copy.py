@@ -21,7 +21,6 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,24 +52,6 @@ HOOK_ANSWER = {"actions": [{"type": "annotate", "data": {"risk": "niedrig", "not
 LISTINGS = ["/v1/merchant", "/v1/orders?limit=100", "/v1/events?limit=100", "/v1/payments?limit=100",
             "/v1/refunds?limit=100", "/v1/payment_links?limit=100", "/v1/webhook_endpoints?limit=100",
             "/v1/apps?limit=100", "/v1/installations?limit=100", "/v1/merchant/keys"]
-
-
-def _in_thread(make_coro):
-    """Run a coroutine on a loop of its own (a sync module fixture may be set up inside a test's loop)."""
-    result, errors = [], []
-
-    def target():
-        try:
-            result.append(asyncio.run(make_coro()))
-        except BaseException as error:  # re-raised below
-            errors.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0]
 
 
 @dataclass
@@ -229,7 +210,7 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Demo:
-    return _in_thread(lambda: _build(tmp_path_factory.mktemp("demo"), receiver))
+    return pg.run_in_thread(lambda: _build(tmp_path_factory.mktemp("demo"), receiver))
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 
 from server.config import Config
 from server.runtime import Runtime
 from server.webhooks import service as webhooks
-from tests.conftest import ROOT, TEST_SECRET, free_port, fresh_database
+from tests.conftest import ROOT, TEST_SECRET, fresh_database, start_server, stop_server
 from tests.factories import make_merchant
 from tests.webhooks.receiver import Receiver
 
@@ -33,58 +31,38 @@ def _children(pid: int) -> list[int]:
 async def test_serve_with_workers_and_no_background_leaves_webhooks_to_flint_worker(backend, tmp_path):
     cleanups: list = []
     db_url = fresh_database(backend, tmp_path, cleanups)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_PUBLIC_URL=url,
-               FLINT_ENV="development", FLINT_LOG_LEVEL="INFO", FLINT_WEBHOOK_POLL_INTERVAL="0.05")
-    log = open(tmp_path / "serve.log", "wb")
-    serve = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                              "--workers", "2", "--no-background"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    live = start_server(tmp_path, {"FLINT_WEBHOOK_POLL_INTERVAL": "0.05"}, db_url=db_url,
+                        args=("--workers", "2", "--no-background"), ready_path="/readyz")
     receiver = Receiver().start()
     worker = None
-    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url=url))
+    runtime = await Runtime.start(live.runtime_config())
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert serve.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(0.1)
-        assert len(_children(serve.pid)) >= 2  # Hypercorn's two worker processes on one port
+        assert len(_children(live.process.pid)) >= 2  # Hypercorn's two worker processes on one port
 
         merchant, key = await make_merchant(runtime)
         await webhooks.create_endpoint(runtime, merchant.id, url=receiver.url("/no-bg"), events=["order.*"],
                                        description=None)
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
-            for n in range(6):  # new connections: the kernel spreads them over both processes
-                async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as fresh:
-                    created = await fresh.post("/v1/orders", json={
-                        "currency": "usd", "line_items": [{"name": "Bg", "quantity": 1, "unit_amount": 100 + n}]})
-                    assert created.status_code == 200, created.text
+        for n in range(6):  # new connections each time: the kernel spreads them over both processes
+            async with live.async_client(key) as fresh:
+                created = await fresh.post("/v1/orders", json={
+                    "currency": "usd", "line_items": [{"name": "Bg", "quantity": 1, "unit_amount": 100 + n}]})
+                assert created.status_code == 200, created.text
+        async with live.async_client(key) as api:
             assert (await api.get("/v1/orders")).json()["data"][0]["amount_total"] == 105
         time.sleep(1.5)
         assert receiver.at("/no-bg") == []  # no process delivers: background work is off in flint serve
         worker = start_worker(tmp_path, db_url, {"FLINT_WEBHOOK_POLL_INTERVAL": "0.05"})
         assert len(receiver.wait_for("/no-bg", 6, timeout=30)) == 6  # the worker does
     finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            code = serve.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            raise
+        stop_server(live)
         if worker is not None:
             stop_process(worker)
         receiver.stop()
         await runtime.stop()
         for cleanup in cleanups:
             cleanup()
-    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
-    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    assert live.process.returncode == 0, live.logs()[-3000:]  # SIGTERM stops the processes cleanly
+    assert "Traceback" not in live.logs()
 
 
 async def test_reseal_secrets_command(backend, tmp_path):
