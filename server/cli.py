@@ -12,11 +12,19 @@ import sys
 from .config import Config
 
 
-def _config() -> Config:
+def _config(*, require_secret: bool = True) -> Config:
     try:
-        return Config.from_env()
+        return Config.from_env(require_secret=require_secret)
     except ValueError as error:
         sys.exit(f"flint: {error}")
+
+
+def _announce_mode(config: Config) -> None:
+    """Development is never silent: it allows loopback webhook and hook targets and a key file."""
+    if not config.is_production:
+        logging.getLogger("flint").warning(
+            "FLINT_ENV=development: loopback webhook and hook targets are allowed, a missing "
+            "FLINT_SECRET_KEY is generated into a file. Never use it in production.")
 
 
 def _hypercorn(host: str, port: int):
@@ -137,7 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     create = merchant_commands.add_parser("create", help="create a merchant and its first secret key")
     create.add_argument("--name", required=True)
     create.add_argument("--email", required=True)
-    create.add_argument("--password", required=True)
+    secret = create.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password", help="the owner's password (visible to other users of this machine "
+                                           "in the process list: prefer --password-stdin)")
+    secret.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (its first line)")
     create.add_argument("--origin", action="append", default=[], help="an origin allowed to embed (repeatable)")
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
 
@@ -165,8 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from .logs import configure
 
-    config = _config()
+    if args.command == "demo":
+        # The demo is a local first look: development, chosen here explicitly (and said in its log).
+        os.environ.setdefault("FLINT_ENV", "development")
+    config = _config(require_secret=args.command not in ("migrate",))
     configure(config.log_level)
+    if args.command in ("serve", "worker", "demo"):
+        _announce_mode(config)
 
     if args.command == "serve":
         if args.workers < 1:
@@ -190,9 +207,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "merchants":
         from .errors import FlintError
 
+        password = args.password
+        if args.password_stdin:
+            # Like `docker login --password-stdin`: one line, its newline dropped.
+            password = sys.stdin.readline().rstrip("\r\n")
         try:
             merchant, secret = asyncio.run(
-                _create_merchant(config, args.name, args.email, args.password, args.origin))
+                _create_merchant(config, args.name, args.email, password, args.origin))
         except FlintError as error:
             sys.exit(f"flint: {error.code}: {error.detail}")
         if args.json:

@@ -24,7 +24,9 @@ class Config:
     # Newest first; all verify, the first signs (rotation without logging anyone out).
     secret_keys: tuple[str, ...] = field(default_factory=lambda: (secrets.token_urlsafe(32),))
     public_url: str = "http://127.0.0.1:8000"
-    env: str = "development"
+    # Production unless development is chosen explicitly (flint demo, the tests, a local walkthrough):
+    # a forgotten FLINT_ENV must never allow loopback webhook targets or a generated signing key.
+    env: str = "production"
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 10.0  # per attempt, connect to last byte of the status line
     webhook_concurrency: int = 64  # attempts in flight in one worker
@@ -51,13 +53,20 @@ class Config:
     # Load balancers whose X-Forwarded-For is believed (IPs or CIDRs); empty: the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # Card testing (API.md 13): failed attempts per checkout session and per payment link in a rolling
+    # hour, and attempts per client address per minute over all sessions.
+    max_failed_attempts: int = 10
+    attempts_per_address: int = 30
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
+    def from_env(cls, environ: dict[str, str] | None = None, *, require_secret: bool = True,
+                 **overrides) -> "Config":
+        """``require_secret=False`` for commands that sign and open nothing (``flint migrate``): in
+        production they run without FLINT_SECRET_KEY, under a random key that is never kept."""
         env = os.environ if environ is None else environ
         values: dict = {}
         if env.get("FLINT_DATABASE_URL"):
@@ -99,6 +108,8 @@ class Config:
             ("webhook_disable_after_seconds", "FLINT_WEBHOOK_DISABLE_AFTER_SECONDS", float),
             ("log_level", "FLINT_LOG_LEVEL", str),
             ("database_pool_size", "FLINT_DATABASE_POOL_SIZE", int),
+            ("max_failed_attempts", "FLINT_MAX_FAILED_ATTEMPTS", int),
+            ("attempts_per_address", "FLINT_ATTEMPTS_PER_ADDRESS", int),
         ):
             if env.get(key):
                 values[name] = kind(env[key])
@@ -107,7 +118,10 @@ class Config:
             config = replace(config, **overrides)
         if "FLINT_SECRET_KEY" not in env and "secret_keys" not in overrides:
             if config.is_production:
-                raise ValueError("FLINT_SECRET_KEY is required in production")
+                if require_secret:
+                    raise ValueError("FLINT_SECRET_KEY is required in production (FLINT_ENV is production "
+                                     "unless set to development)")
+                return config
             config = replace(config, secret_keys=(config.development_secret(),))
         return config
 

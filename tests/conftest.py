@@ -66,7 +66,7 @@ def db_url(backend: str, tmp_path: Path):
 
 @pytest.fixture
 async def rt(db_url: str):
-    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9",
+    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://127.0.0.1:9",
                     payment_lease_seconds=60)
     runtime = await Runtime.start(config)
     await migrate(runtime.db)
@@ -116,7 +116,7 @@ class LiveServer:
         return self.log_path.read_text()
 
     def runtime_config(self) -> Config:
-        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), public_url=self.url)
+        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), env="development", public_url=self.url)
 
 
 def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str | None = None,

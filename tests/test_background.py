@@ -19,9 +19,10 @@ from tests.factories import make_merchant, make_session
 async def rt_on_file(tmp_path):
     """A migrated database file, a Runtime on it, and the environment for a process on it."""
     url = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
-    runtime = await Runtime.start(Config(database_url=url, secret_keys=(TEST_SECRET,)))
+    runtime = await Runtime.start(Config(database_url=url, secret_keys=(TEST_SECRET,), env="development"))
     await migrate(runtime.db)
-    env = dict(os.environ, FLINT_DATABASE_URL=url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_SWEEP_INTERVAL="0.2")
+    env = dict(os.environ, FLINT_DATABASE_URL=url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_SWEEP_INTERVAL="0.2",
+               FLINT_ENV="development")
     yield runtime, env
     await runtime.stop()
 
@@ -103,10 +104,13 @@ async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
 def test_development_secret_survives_a_restart_and_production_demands_one(tmp_path):
     from server.config import Config
 
-    env = {"FLINT_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}"}
+    env = {"FLINT_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}", "FLINT_ENV": "development"}
     first, second = Config.from_env(env), Config.from_env(env)
     assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
     assert oct((tmp_path / "flint-dev-secret-key").stat().st_mode & 0o777) == "0o600"
     assert Config.from_env(dict(env, FLINT_SECRET_KEY="new,old")).secret_keys == ("new", "old")
     with pytest.raises(ValueError):
         Config.from_env(dict(env, FLINT_ENV="production"))
+    # Production is the default: no FLINT_ENV and no key refuses to start (tests/security holds the CLI).
+    with pytest.raises(ValueError, match="FLINT_SECRET_KEY is required"):
+        Config.from_env({"FLINT_DATABASE_URL": env["FLINT_DATABASE_URL"]})

@@ -151,7 +151,7 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
 
 
 async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_key(tmp_path: Path):
-    config = Config(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", secret_keys=(TEST_SECRET,),
+    config = Config(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", secret_keys=(TEST_SECRET,), env="development",
                     public_url="http://127.0.0.1:8000")
     first = await seed(config, shop_origins("127.0.0.1", 8001), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
     second = await seed(config, shop_origins("127.0.0.1", 9001), "http://127.0.0.1:9001", "http://127.0.0.1:9002")

@@ -290,7 +290,7 @@ class Worker:
 async def quiet_db(db_url: str):
     """A migrated database (SQLite file or PostgreSQL schema) that no sweeper serves (yet), a
     Runtime on it and a merchant."""
-    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9")
+    config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://127.0.0.1:9")
     runtime = await Runtime.start(config)
     await migrate(runtime.db)
     merchant, _ = await make_merchant(runtime)

@@ -42,7 +42,7 @@ async def test_reseal_moves_every_sealed_secret_to_the_newest_key(rt: Runtime):
                                          "idempotency_keys.response_body")), before
 
     # Every process now lists the new key first; the old one still opens what it sealed.
-    rotated = await Runtime.start(Config(database_url=rt.config.database_url, secret_keys=(NEW_KEY, TEST_SECRET),
+    rotated = await Runtime.start(Config(database_url=rt.config.database_url, secret_keys=(NEW_KEY, TEST_SECRET), env="development",
                                          public_url=rt.config.public_url))
     try:
         report = await reseal_all(rotated)

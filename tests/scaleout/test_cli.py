@@ -68,7 +68,7 @@ async def test_serve_with_workers_and_no_background_leaves_webhooks_to_flint_wor
 async def test_reseal_secrets_command(backend, tmp_path):
     cleanups: list = []
     db_url = fresh_database(backend, tmp_path, cleanups)
-    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9"))
+    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://127.0.0.1:9"))
     try:
         from server.db.migrate import migrate
 

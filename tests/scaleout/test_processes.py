@@ -68,7 +68,7 @@ class Cluster:
         return self.a, self.b
 
     def config(self) -> Config:
-        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), public_url=self.a.url)
+        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), env="development", public_url=self.a.url)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -303,7 +303,7 @@ async def test_killing_one_process_mid_load_loses_no_committed_order_payment_or_
     db_url = fresh_database(backend, tmp_path, cleanups)
     a = start_server(tmp_path, db_url=db_url)
     b = start_server(tmp_path, db_url=db_url)
-    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url=a.url))
+    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url=a.url))
     try:
         _, key = await make_merchant(runtime)
         load = Load([a.url, b.url], key)
@@ -364,7 +364,7 @@ async def test_two_workers_deliver_a_thousand_events_once_each(backend, tmp_path
 
     cleanups: list = []
     db_url = fresh_database(backend, tmp_path, cleanups)
-    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), public_url="http://127.0.0.1:9"))
+    runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://127.0.0.1:9"))
     receiver = Receiver().start()
     workers: list[subprocess.Popen] = []
     try:
