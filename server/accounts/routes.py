@@ -2,6 +2,9 @@
 session cookie is HttpOnly, SameSite=Lax, and Secure whenever Flint is reached over HTTPS."""
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import unquote, urlsplit
+
 from quart import Blueprint, Response, redirect, request
 
 from ..api.auth import public
@@ -29,11 +32,33 @@ def _cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=_secure(rt))
 
 
+MAX_NEXT = 2048
+
+
+def _unsafe(ch: str) -> bool:
+    # Browsers drop TAB, CR and LF anywhere in a URL and trim spaces and controls around it, so
+    # "/<TAB>/evil.example" arrives as "//evil.example"; and they read "\\" as "/". None of these
+    # belongs in a path Flint sends itself to.
+    return ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] in "CZ"
+
+
+def _same_origin_path(target: str) -> bool:
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    parts = urlsplit(target)  # no "//": no netloc, so nothing here can raise
+    return not parts.scheme and not parts.netloc
+
+
 def safe_next(target: str | None) -> str | None:
-    """Where to go after signing in: only a path on Flint itself (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and "\n" not in target:
-        return target
-    return None
+    """Where to go after signing in: only a path on Flint itself (no open redirect), checked as
+    given and once more percent-decoded (whatever decodes it next must not find another site)."""
+    if not target or len(target) > MAX_NEXT or any(_unsafe(ch) for ch in target):
+        return None
+    if not _same_origin_path(target) or not _same_origin_path(unquote(target)):
+        return None
+    if any(_unsafe(ch) for ch in unquote(urlsplit(target).path)):
+        return None
+    return target
 
 
 def csrf_token(rt: Runtime, subject: str) -> str:

@@ -10,12 +10,12 @@ a route with no declaration is refused (fail closed), and a meta-test keeps it t
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from quart import current_app, g, request
 
+from .. import jsonsafe
 from ..actors import Actor
 from ..checkout import service as checkout
 from ..checkout.models import CheckoutSession
@@ -130,8 +130,10 @@ async def _app_principal(rt: Runtime, token: str, declared: tuple[str, str | Non
 
 
 async def _token_from_body() -> str:
+    # Read before anyone is authenticated: a body that does not parse (deeply nested, say) simply
+    # carries no token.
     try:
-        body = json.loads(await request.get_data(as_text=True) or "{}")
+        body = jsonsafe.loads(await request.get_data(as_text=False) or b"{}")
     except ValueError:
         body = None
     token = body.get("client_token") if isinstance(body, dict) else None

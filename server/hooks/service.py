@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from .. import clock
+from .. import clock, jsonsafe
 from ..errors import FlintError
 from ..ids import new_id
 from ..orders.models import Order
@@ -32,9 +33,14 @@ TIMEOUT_SECONDS = 2.0
 MAX_MESSAGE = 200
 MAX_ANNOTATION_BYTES = 4096
 MAX_ANSWER_BYTES = 64 * 1024
+# Deeper than any honest answer needs; what is kept must also be served back (hook_calls,
+# extension_data) and serialised inside webhook payloads without hitting recursion limits.
+MAX_ANSWER_DEPTH = 32
+MAX_IGNORED_TEXT = 4000
 USER_AGENT = "Flint-Hooks/1"
 FAILURE_BLOCK_MESSAGE = "This payment cannot be completed right now."
 
+log = logging.getLogger("flint.hooks")
 _client: dict[int, httpx.AsyncClient] = {}
 
 
@@ -68,11 +74,12 @@ class Answer:
 
 
 def _parse(answer: Answer, raw: bytes) -> None:
-    """Keep the valid actions, note what is ignored; any other shape makes the answer invalid."""
+    """Keep the valid actions, note what is ignored; any other shape makes the answer invalid.
+    Raises only ValueError, whatever the app sent: its answer is untrusted input."""
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ValueError("the answer is not JSON") from None
+        body = jsonsafe.loads(raw, max_depth=MAX_ANSWER_DEPTH)
+    except ValueError as bad:
+        raise ValueError(f"the answer is not JSON ({str(bad)[:120]})") from None
     if not isinstance(body, dict) or not isinstance(body.get("actions"), list):
         raise ValueError('the answer is not {"actions": [...]}')
     answer.ignored += [{k: v} for k, v in body.items() if k != "actions"]
@@ -89,48 +96,66 @@ def _parse(answer: Answer, raw: bytes) -> None:
                 raise ValueError(f"annotate needs a data object of at most {MAX_ANNOTATION_BYTES} bytes")
             answer.actions.append({"type": "annotate", "data": data})
         elif kind == "route_to_hosted":
-            reason = action.get("reason", "")
-            answer.actions.append({"type": "route_to_hosted", "reason": str(reason)[:MAX_MESSAGE]})
+            reason = action.get("reason")
+            if reason is not None and not isinstance(reason, str):
+                raise ValueError("route_to_hosted takes a reason that is a string")
+            answer.actions.append({"type": "route_to_hosted", "reason": (reason or "")[:MAX_MESSAGE]})
         else:
             answer.ignored.append(action)  # e.g. an attempt to change the amount: never applied
 
 
 async def _ask(rt: Runtime, hooked: dict, payload: dict) -> Answer:
+    """One app's answer. Never raises (short of cancellation): whatever goes wrong while calling,
+    reading or parsing is this app's failure, recorded with its call, and the payment goes on as its
+    failure mode says. An exception here would fail every payment of the merchant, unrecorded."""
     answer = Answer(hooked["app_id"], hooked["installation_id"], hooked["hook_failure_mode"])
     started = time.perf_counter()
+    try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):  # the lookup, connect, send and whole answer
+            raw = await _call(rt, hooked, payload, answer)
+        if not 200 <= (answer.status_code or 0) < 300:
+            answer.outcome, answer.error = "error", f"HTTP {answer.status_code}"
+        else:
+            _parse(answer, raw)
+    except TimeoutError:
+        answer.outcome, answer.error = "timeout", f"no answer within {TIMEOUT_SECONDS:g} s"
+    except ValueError as bad:
+        answer.outcome, answer.error = "invalid", str(bad)[:300]
+    except (httpx.HTTPError, egress.DestinationRefused) as failed:
+        answer.outcome, answer.error = "error", f"{type(failed).__name__}: {failed}"[:300]
+    except Exception as unexpected:  # noqa: BLE001 - see the docstring
+        log.warning("hook call failed unexpectedly", exc_info=True,
+                    extra={"app_id": answer.app_id, "installation_id": answer.installation_id})
+        answer.outcome, answer.error = "error", f"{type(unexpected).__name__}: {unexpected}"[:300]
+    if answer.outcome != "answered":
+        answer.actions = []
+    answer.latency_ms = int((time.perf_counter() - started) * 1000)
+    return answer
+
+
+async def _call(rt: Runtime, hooked: dict, payload: dict, answer: Answer) -> bytes:
+    """The body of one signed hook call to the checked address (its status noted on ``answer`` as
+    soon as it arrives); ValueError past the size cap."""
     body = json.dumps(dict(payload, installation_id=hooked["installation_id"]), separators=(",", ":")).encode()
     now = clock.now()
     secrets_ = [rt.secrets.open(hooked["webhook_secret"])]
     if hooked["previous_webhook_secret"] and (hooked["previous_webhook_secret_expires_at"] or "") > clock.iso(now):
         secrets_.append(rt.secrets.open(hooked["previous_webhook_secret"]))
     headers = signing.headers(secrets_, new_id("hk"), int(now.timestamp()), body)
+    target = await egress.resolve(hooked["hook_url"], allow_loopback=not rt.config.is_production)
+    client = _http()
+    response = await client.send(egress.pinned_request(client, hooked["hook_url"], target, body, headers, USER_AGENT),
+                                 stream=True)
+    answer.status_code = response.status_code
     try:
-        async with asyncio.timeout(TIMEOUT_SECONDS):  # the lookup, connect, send and whole answer
-            target = await egress.resolve(hooked["hook_url"], allow_loopback=not rt.config.is_production)
-            client = _http()
-            response = await client.send(egress.pinned_request(client, hooked["hook_url"], target, body, headers,
-                                                               USER_AGENT), stream=True)
-            try:
-                answer.status_code = response.status_code
-                raw = b""
-                async for chunk in response.aiter_bytes():
-                    raw += chunk
-                    if len(raw) > MAX_ANSWER_BYTES:
-                        raise ValueError("the answer is too large")
-            finally:
-                await response.aclose()
-        if not 200 <= response.status_code < 300:
-            answer.outcome, answer.error = "error", f"HTTP {response.status_code}"
-        else:
-            _parse(answer, raw)
-    except TimeoutError:
-        answer.outcome, answer.error = "timeout", f"no answer within {TIMEOUT_SECONDS:g} s"
-    except ValueError as bad:
-        answer.outcome, answer.error, answer.actions = "invalid", str(bad), []
-    except (httpx.HTTPError, egress.DestinationRefused) as failed:
-        answer.outcome, answer.error = "error", f"{type(failed).__name__}: {failed}"[:300]
-    answer.latency_ms = int((time.perf_counter() - started) * 1000)
-    return answer
+        raw = bytearray()
+        async for chunk in response.aiter_bytes():
+            raw += chunk
+            if len(raw) > MAX_ANSWER_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_ANSWER_BYTES // 1024} KiB")
+    finally:
+        await response.aclose()
+    return bytes(raw)
 
 
 async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_session_id: str | None,
@@ -185,8 +210,13 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
 
 
 def _capped(ignored: list) -> str:
-    text = json.dumps(ignored)
-    return text if len(text) <= 4000 else json.dumps([{"note": f"{len(ignored)} ignored items, too large to keep"}])
+    try:
+        text = json.dumps(ignored, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):  # _parse lets none of these through; stay safe anyway
+        text = ""
+    if text and len(text) <= MAX_IGNORED_TEXT:
+        return text
+    return json.dumps([{"note": f"{len(ignored)} ignored items, too large to keep"}])
 
 
 def call_dict(row: dict) -> dict:

@@ -2,7 +2,30 @@
 as a commented dict, one nonce per request)."""
 from __future__ import annotations
 
+import logging
+import re
+
 from quart import Response, g, request
+
+log = logging.getLogger("flint.hosted")
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# Defence in depth: the only source expressions this policy is ever meant to hold. Origins come from
+# merchants and apps (parsed by server.urls, but a future caller might not); anything else, above all
+# a ';' or ',' that would start another directive or policy, is dropped, never written.
+_SOURCE = re.compile(rf"'self'|'none'|'nonce-[A-Za-z0-9+/_-]+={{0,2}}'|data:"
+                     rf"|https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
+
+
+def _sources(directive: str, values: list[str]) -> list[str]:
+    kept = []
+    for value in values:
+        if isinstance(value, str) and _SOURCE.fullmatch(value):
+            if value not in kept:
+                kept.append(value)
+        else:
+            log.warning("CSP source dropped", extra={"directive": directive, "source": repr(value)[:200]})
+    return kept or ["'none'"]  # nothing left: say 'none' rather than write an empty directive
 
 
 def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors: list[str] | None = None) -> str:
@@ -24,7 +47,7 @@ def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors
         # and its script calls the buyer confirm API on Flint's own origin.
         policy["frame-ancestors"] = list(frame_ancestors) or ["'none'"]
         policy["connect-src"] = ["'self'"]
-    return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
+    return "; ".join(f"{name} {' '.join(_sources(name, values))}" for name, values in policy.items())
 
 
 def page_headers(response: Response) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .. import clock
+from .. import clock, jsonsafe
 from ..errors import FlintError, invalid
 from ..runtime import Runtime
 from . import store
@@ -47,8 +47,10 @@ def parse_key(header: str) -> str:
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
+    # Runs before the route reads the body, on anything a client sends: a body that does not parse
+    # (deeply nested, not UTF-8, ...) is fingerprinted as its bytes, and the route then refuses it.
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+        canonical = json.dumps(jsonsafe.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
     except ValueError:
         canonical = body
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
