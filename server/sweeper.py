@@ -1,8 +1,8 @@
 """The sweeper: the clock-driven side of Flint (expiry, drop-off recovery, lapsed payment
-leases, stuck refunds, old idempotency keys). Runs inside ``flint serve`` and in ``flint worker``; every
-step is safe to run in several processes at once: each item is locked and re-checked in its own
-transaction before it changes (on PostgreSQL, ``FOR UPDATE SKIP LOCKED``, so sweepers split the
-work instead of waiting on each other), and the purges are plain DELETEs."""
+leases, stuck refunds, old idempotency keys and attempt counts). Runs inside ``flint serve`` and in
+``flint worker``; every step is safe to run in several processes at once: each item is locked and
+re-checked in its own transaction before it changes (on PostgreSQL, ``FOR UPDATE SKIP LOCKED``, so
+sweepers split the work instead of waiting on each other), and the purges are plain DELETEs."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +13,7 @@ from .actors import SYSTEM
 from .checkout import service as checkout
 from .hosted import forms
 from .idempotency import service as idempotency
+from .limits import service as limits
 from .links import recovery
 from .payments import service as payments
 from .refunds import service as refunds
@@ -31,6 +32,7 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
         ("form_nonces_purged", lambda: forms.purge_spent(rt)),
         ("sign_in_records_purged", lambda: accounts.purge(rt)),
+        ("address_attempts_purged", lambda: limits.purge(rt)),
     )
     for name, step in steps:
         try:

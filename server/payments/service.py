@@ -34,6 +34,7 @@ from ..errors import FlintError, conflict, not_found
 from ..events import service as events
 from ..hooks import service as hooks
 from ..ids import new_id
+from ..limits import service as limits
 from ..links import service as links
 from ..links import store as link_store
 from ..orders import store as order_store
@@ -56,6 +57,9 @@ class Attempt:
     channel: str  # embedded | hosted | payment_link
     checkout_session_id: str | None = None
     payment_link_id: str | None = None
+    # The buyer's client address as the route saw it (X-Forwarded-For only from trusted proxies), for
+    # the per-address limit; None for callers that are no buyer's request (the CLI, tests).
+    client_address: str | None = None
 
 
 async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -> None:
@@ -77,6 +81,24 @@ async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -
         raise ValueError("a payment attempt needs a checkout session or a payment link")
 
 
+async def _check_failed_attempts(rt: Runtime, conn: Conn, attempt: Attempt) -> None:
+    """Card testing: a checkout session or payment link with its limit of failed attempts in the
+    last hour takes no more (429 ``too_many_attempts``), whatever card comes next."""
+    limit = limits.max_failed(rt)
+    if limit is None:
+        return
+    if attempt.checkout_session_id is not None:
+        column, value, what = "checkout_session_id", attempt.checkout_session_id, "checkout session"
+    else:
+        assert attempt.payment_link_id is not None
+        column, value, what = "payment_link_id", attempt.payment_link_id, "payment link"
+    since = limits.failed_since()
+    failed = await store.count_failed_payments(conn, column, value, since)
+    if failed >= limit:
+        making_room = await store.select_failed_payment_time(conn, column, value, since, failed - limit)
+        raise limits.refuse_failed(what, failed, making_room)
+
+
 async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> tuple[Payment, Payment | None]:
     """Step 1: take the order guard. Returns the new payment and any earlier one it displaced."""
     now = clock.now_iso()
@@ -87,6 +109,10 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor)
             raise not_found("order", attempt.order_id)
         await _check_channel(conn, attempt, order, now)
         displaced = await clear_guard(conn, order, now)
+        # Again, authoritatively: attempts on this order queue on its lock, and every failure is
+        # recorded under it, so a burst on one session cannot get past the limit between the check
+        # before the hook and here. (After clear_guard: a challenge it abandons is a failure too.)
+        await _check_failed_attempts(rt, conn, attempt)
         payment = Payment(
             id=new_id("pay"), merchant_id=order.merchant_id, order_id=order.id,
             checkout_session_id=attempt.checkout_session_id, payment_link_id=attempt.payment_link_id,
@@ -200,12 +226,28 @@ async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Acto
     """Pay an order once, whatever the channel and the concurrency."""
     async with rt.db.read() as conn:
         order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
-    if order is not None and order.status == ORDER_OPEN:
-        # Installed apps' checkout.before_payment hook: before the attempt, outside any transaction;
-        # it may block it (402) or send an embedded buyer to the hosted page (409).
-        await hooks.before_payment(rt, order, channel=attempt.channel, checkout_session_id=attempt.checkout_session_id,
-                                   payment_link_id=attempt.payment_link_id)
-    payment, _ = await begin_attempt(rt, attempt, card, actor)
+        payable = order is not None and order.status == ORDER_OPEN
+        if payable:
+            # Card testing limits come first: a refused attempt reaches neither a hook nor the processor.
+            await _check_failed_attempts(rt, conn, attempt)
+    counted = None
+    if payable and attempt.client_address is not None:
+        # Only an attempt that may reach a hook or the processor counts: one on a closed order is
+        # answered from the database alone (begin_attempt says why it cannot be paid).
+        counted = await limits.count_address_attempt(rt, attempt.client_address)
+    try:
+        if payable:
+            assert order is not None
+            # Installed apps' checkout.before_payment hook: before the attempt, outside any transaction;
+            # it may block it (402) or send an embedded buyer to the hosted page (409).
+            await hooks.before_payment(rt, order, channel=attempt.channel,
+                                       checkout_session_id=attempt.checkout_session_id,
+                                       payment_link_id=attempt.payment_link_id)
+        payment, _ = await begin_attempt(rt, attempt, card, actor)
+    except FlintError as refused:
+        if refused.code == "too_many_attempts":  # refused under the order lock: not counted either
+            await limits.give_back(rt, counted)
+        raise
     result = await _call_processor(
         rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card)), payment.id)
     if result is None:

@@ -86,3 +86,26 @@ async def settle_refund(conn: Conn, payment_id: str, amount: int, succeeded: boo
            WHERE id = :id""",
         {"id": payment_id, "amount": amount, "refunded": amount if succeeded else 0, "now": now},
     )
+
+
+# Failed attempts per checkout session or payment link (the card testing limit, API.md 13). The
+# column is one of these two names, never input; payments_session / payments_link index it.
+_CHANNEL_COLUMNS = ("checkout_session_id", "payment_link_id")
+
+
+async def count_failed_payments(conn: Conn, column: str, value: str, since: str) -> int:
+    assert column in _CHANNEL_COLUMNS, column
+    row = await conn.fetch_one(
+        f"SELECT COUNT(*) AS n FROM payments WHERE {column} = :value AND status = 'failed' AND created_at > :since",
+        {"value": value, "since": since})
+    return int(row["n"]) if row else 0
+
+
+async def select_failed_payment_time(conn: Conn, column: str, value: str, since: str, offset: int) -> str | None:
+    """When the (offset + 1)-th oldest failed payment since ``since`` was made."""
+    assert column in _CHANNEL_COLUMNS, column
+    row = await conn.fetch_one(
+        f"""SELECT created_at FROM payments WHERE {column} = :value AND status = 'failed' AND created_at > :since
+            ORDER BY created_at LIMIT 1 OFFSET :offset""",
+        {"value": value, "since": since, "offset": offset})
+    return row["created_at"] if row else None

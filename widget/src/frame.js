@@ -231,6 +231,11 @@
       return;
     }
     if (code === "invalid_card_number") mark(number, code);
+    if (code === "too_many_attempts") {
+      // A card testing limit (429): say when to try again, in whole minutes rounded up.
+      var minutes = Math.max(1, Math.ceil((+body.retry_after || 60) / 60));
+      return showAlert(text["too_many_attempts_" + (minutes === 1 ? "one" : "other")].replace("%(count)s", minutes));
+    }
     showAlert(text[code] || body.detail || text.payment_failed);
     if (answer.status === 401 || /^(session_expired|order_already_paid|order_canceled|session_not_open)$/.test(code)) {
       send("error", { code: code, message: text[code] || body.detail || "" });
