@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Blueprint
+from quart import Blueprint, request
 from quart_schema import document_response
 
 from ..api.auth import client_token, client_token_or_body, principal, scope
@@ -15,6 +15,7 @@ from ..errors import FlintError
 from ..payments import service as payments
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, Payment
+from ..proxies import client_address, parse_networks
 from . import service
 from .schemas import (BeaconOut, BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
                       FallbackRequest, SessionList, SessionOut)
@@ -96,14 +97,17 @@ async def post_session_confirm(session_id: str, body: ConfirmRequest):
     """Buyer: pay this session's order with a card (Bearer = the session's client_token).
 
     The card is validated (Luhn, expiry, CVC) before any attempt; a decline answers 402 with the
-    decline code; the 3-D Secure card answers ``requires_action`` with a ``next_action``.
+    decline code; the 3-D Secure card answers ``requires_action`` with a ``next_action``. Past a
+    card testing limit (API.md 13): 429 ``too_many_attempts`` with ``Retry-After``.
     """
     me, rt = principal(), runtime()
     session = me.session
     assert session is not None
     card = parse_card(body.card.number, body.card.exp_month, body.card.exp_year, body.card.cvc)
+    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                             parse_networks(rt.config.trusted_proxies))
     attempt = payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id, channel=session.mode,
-                               checkout_session_id=session.id)
+                               checkout_session_id=session.id, client_address=address)
     # Shielded: once the order guard is taken the attempt runs to its end even if the buyer's
     # connection drops, so the order is not left waiting for its lease to lapse.
     payment = await asyncio.shield(payments.confirm_payment(rt, attempt, card, me.actor))

@@ -30,6 +30,7 @@ from ..payments import store as payment_store
 from ..payments.cards import parse_card
 from ..payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
 from ..payments.processor import FAILURE_MESSAGES
+from ..proxies import client_address, parse_networks
 from ..runtime import Runtime
 from ..widget import assets
 from . import forms, templates
@@ -59,13 +60,13 @@ class Visit:
     def cancel_url(self) -> str | None:
         return self.session.cancel_url if self.session else None
 
-    def attempt(self) -> payments.Attempt:
+    def attempt(self, address: str) -> payments.Attempt:
         if self.session is not None:
             return payments.Attempt(merchant_id=self.session.merchant_id, order_id=self.order.id, channel="hosted",
-                                    checkout_session_id=self.session.id)
+                                    checkout_session_id=self.session.id, client_address=address)
         assert self.link is not None
         return payments.Attempt(merchant_id=self.link.merchant_id, order_id=self.order.id, channel="payment_link",
-                                payment_link_id=self.link.id)
+                                payment_link_id=self.link.id, client_address=address)
 
     def check_payable(self) -> None:
         """The channel's own rule (the confirm path applies the same one)."""
@@ -220,6 +221,22 @@ async def _spend_form(rt: Runtime, visit: Visit, form) -> tuple[str | None, Resp
                                outcome_url=earlier.get("outcome_url"))
 
 
+def _wait_text(minutes: int) -> str:
+    """When to try again, in the buyer's language and plural."""
+    translated = i18n.translations(g.get("locale", "en")).ngettext(*_TOO_MANY_ATTEMPTS, minutes)
+    return translated.replace("%(count)s", str(minutes))
+
+
+async def _limited_page(visit: Visit, refused: FlintError) -> Response:
+    """Card testing limit (API.md 13): a 429 page that says when to try again, with the way back to
+    the form (no payment was attempted, so nothing was charged)."""
+    retry_after = refused.headers.get("Retry-After", "60")
+    minutes = max(1, -(-int(retry_after) // 60))  # whole minutes, rounded up: never too early
+    page = await _render("checkout/too_many_attempts.html", visit, 429, message=_wait_text(minutes))
+    page.headers["Retry-After"] = retry_after
+    return page
+
+
 async def _remember(rt: Runtime, nonce: str, url: str) -> None:
     async with rt.db.transaction() as conn:
         await form_store.record_outcome(conn, nonce, url)
@@ -236,10 +253,14 @@ async def _pay(rt: Runtime, visit: Visit) -> Response:
     try:
         card = _card_from(form)
         buyer = Actor("buyer", visit.subject_id)
-        payment = await asyncio.shield(payments.confirm_payment(rt, visit.attempt(), card, buyer))
+        address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                 parse_networks(rt.config.trusted_proxies))
+        payment = await asyncio.shield(payments.confirm_payment(rt, visit.attempt(address), card, buyer))
     except FlintError as error:
         if error.code in CLOSED_CODES:
             return await _state_page(rt, await _reload(rt, visit)) or await _checkout_page(rt, visit)
+        if error.code == "too_many_attempts":
+            return await _limited_page(visit, error)
         status = {400: 400, 402: 402, 409: 409, 503: 503}.get(error.status, 400)
         return await _checkout_page(rt, visit, status, error=_MESSAGES.get(error.code, error.detail), fields=kept)
     if payment.status == SUCCEEDED:
@@ -394,7 +415,13 @@ def _frame_messages() -> dict[str, str]:
     """Every text the frame's script may show, in the buyer's language: decline and error codes
     (as the confirm API answers them) and its own inline validation."""
     texts = {**FAILURE_MESSAGES, **_MESSAGES, **_FRAME_TEXTS}
-    return {code: _translate(text) for code, text in texts.items()}
+    messages = {code: _translate(text) for code, text in texts.items()}
+    # too_many_attempts names a number of minutes: the frame gets the singular and the plural with
+    # "%(count)s" left in and picks by the count (n = 1 is the singular in en, de and fr alike).
+    translations = i18n.translations(g.get("locale", "en"))
+    messages["too_many_attempts_one"] = translations.ngettext(*_TOO_MANY_ATTEMPTS, 1)
+    messages["too_many_attempts_other"] = translations.ngettext(*_TOO_MANY_ATTEMPTS, 2)
+    return messages
 
 
 def _(text: str) -> str:
@@ -432,3 +459,7 @@ _FRAME_TEXTS = {
     "order_canceled": _("This order was canceled."),
     "session_not_open": _("This checkout is closed."),
 }
+
+# Past a card testing limit (plural-aware: ngettext with the number of minutes as "%(count)s").
+_TOO_MANY_ATTEMPTS = ("Too many payment attempts. Please try again in %(count)s minute.",
+                      "Too many payment attempts. Please try again in %(count)s minutes.")
