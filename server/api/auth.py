@@ -22,16 +22,11 @@ from ..checkout.models import CheckoutSession
 from ..errors import FlintError
 from ..merchants import service as merchants
 from ..runtime import Runtime
+from ..scopes import MERCHANT_ONLY, SCOPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_ATTRIBUTE = "_flint_auth"
 
-SCOPES = (
-    "orders:read", "orders:write", "checkout:write", "payment_links:write", "payments:read",
-    "refunds:write", "events:read", "webhooks:write",
-)
-# Merchant-account operations no app may perform, whatever it was granted.
-MERCHANT_ONLY = "merchant"
 
 
 @dataclass(frozen=True)
@@ -42,6 +37,14 @@ class Principal:
     idempotency_scope: str
     session: CheckoutSession | None = None
     installation_id: str | None = None  # for an app: the installation its token acts through
+    # For an app: what its token may do now (its grant within the installation's consent), and what the
+    # installation consents to (what the endpoints it makes may receive). None for a merchant: everything.
+    scopes: frozenset[str] | None = None
+    installation_scopes: frozenset[str] | None = None
+
+    def may(self, scope: str) -> bool:
+        """Whether this caller holds ``scope`` (a merchant key holds every scope)."""
+        return self.kind == "merchant" or (self.scopes is not None and scope in self.scopes)
 
 
 def _declare(kind: str, value: str | None) -> Callable[[F], F]:
@@ -126,7 +129,8 @@ async def _app_principal(rt: Runtime, token: str, declared: tuple[str, str | Non
                          headers={"WWW-Authenticate": f'Bearer realm="flint", error="insufficient_scope"'
                                                       + (f', scope="{needed}"' if needed != MERCHANT_ONLY else "")})
     return Principal("app", caller.merchant_id, Actor("app", caller.app_id),
-                     f"app:{caller.app_id}:{caller.merchant_id}", installation_id=caller.installation_id)
+                     f"app:{caller.app_id}:{caller.merchant_id}", installation_id=caller.installation_id,
+                     scopes=caller.scopes, installation_scopes=caller.installation_scopes)
 
 
 async def _token_from_body() -> str:

@@ -1,7 +1,7 @@
 """Models shared by every resource: problems, list pages, list queries."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +15,13 @@ class Problem(BaseModel):
     detail: str
     code: str
     param: str | None = None
+
+
+class CreatedBy(BaseModel):
+    """Who created an object (API.md 12): the merchant's key, an app's token, a staff member, or Flint
+    itself (a recovery link). Null on objects older than this field."""
+    type: Literal["merchant", "app", "staff", "system", "buyer"]
+    id: str | None
 
 
 class ListQuery(Query):

@@ -31,6 +31,11 @@ class App:
     hook_failure_mode: str
     created_at: str
     updated_at: str
+    checkout_fields: str = "[]"  # JSON list of field definitions (API.md 14)
+
+    @property
+    def checkout_field_list(self) -> list[dict[str, Any]]:
+        return json.loads(self.checkout_fields)
 
     @property
     def redirect_uri_list(self) -> list[str]:
@@ -63,6 +68,7 @@ class App:
             "hook_url": self.hook_url,
             "hooks": self.hook_list,
             "hook_failure_mode": self.hook_failure_mode,
+            "checkout_fields": self.checkout_field_list,
             "created_at": clock.public(self.created_at),
         }
         # Secrets appear only in the response that created or rotated them.

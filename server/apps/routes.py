@@ -9,6 +9,7 @@ from ..api.auth import merchant_only, principal
 from ..api.http import runtime
 from ..api.schemas import ListQuery, page
 from ..api.validation import json_body, no_body, query_args
+from ..oauth.service import follow_app_change
 from . import service
 from .schemas import AppList, AppOut, CreateApp, UpdateApp
 
@@ -52,10 +53,12 @@ async def get_app(app_id: str):
 @document_response(AppOut)
 @json_body(UpdateApp)
 async def post_app_update(app_id: str, body: UpdateApp):
-    """Change an app's name, description, redirect URIs, webhook or hook settings. Scopes cannot
-    change. ``null`` removes ``webhook_url``, ``hook_url`` or ``description``."""
+    """Change an app's settings. A change that widens ``scopes``, ``webhook_events`` or ``hooks`` reaches
+    each earlier installation only once its merchant approves it (``pending_update``); one that narrows
+    them applies at once. ``null`` removes ``webhook_url``, ``hook_url`` or ``description``."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return (await service.update_app(runtime(), principal().merchant_id, app_id, changes)).to_dict()
+    return (await service.update_app(runtime(), principal().merchant_id, app_id, changes,
+                                     follow_app_change)).to_dict()
 
 
 @bp.post("/apps/<app_id>/rotate_secret")

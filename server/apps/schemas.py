@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..api.auth import SCOPES
 from ..api.validation import Body
+from ..scopes import SCOPES
 from .models import HOOKS
 from .service import MAX_REDIRECT_URI, MAX_REDIRECT_URIS, REDIRECT_URI_PATTERN
 
@@ -32,7 +32,7 @@ class CreateApp(Body):
     redirect_uris: list[RedirectUri] = Field(min_length=1, max_length=MAX_REDIRECT_URIS,
                                              examples=[["https://app.example/oauth/callback"]])
     scopes: list[Scope] = Field(min_length=1, max_length=32, examples=[["orders:read", "events:read"]],
-                                description="What the app may do once installed. Cannot be changed later.")
+                                description="What the app may do once installed (each merchant approves them).")
     webhook_url: str | None = Field(None, min_length=8, max_length=2048, pattern=URL_PATTERN,
                                     examples=["https://app.example/flint/webhooks"],
                                     description="Where events of installing merchants go: https in "
@@ -48,8 +48,11 @@ class CreateApp(Body):
 
 
 class UpdateApp(Body):
-    """Scopes are not here: they cannot change after registration (merchants consented to them)."""
+    """What widens scopes, webhook_events or hooks applies to new installs at once, and to earlier ones
+    only once each merchant approves it (their installation shows it in pending_update); what narrows
+    them applies to every installation at once."""
     name: str | None = Field(None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    scopes: list[Scope] | None = Field(None, min_length=1, max_length=32, description="Replaces the whole list.")
     description: str | None = Field(None, max_length=500, description="null removes it.")
     redirect_uris: list[RedirectUri] | None = Field(None, min_length=1, max_length=MAX_REDIRECT_URIS,
                                                     description="Replaces the whole list.")
@@ -76,6 +79,8 @@ class AppOut(BaseModel):
     hook_url: str | None
     hooks: list[str]
     hook_failure_mode: Literal["allow", "block"]
+    checkout_fields: list[dict[str, Any]] = Field(description="Fields the app adds to every checkout of the "
+                                                              "merchants that install it.")
     created_at: str
     client_secret: str | None = Field(None, description="fcs_...: only when the app is created or the secret "
                                                         "rotated. Flint keeps only a digest: store it now.")

@@ -11,15 +11,16 @@ import hmac
 import json
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
-from .. import clock
-from ..api import auth  # the module, not its names: auth will import the OAuth side of apps
+from .. import clock, urls
+from ..db import Conn
 from ..errors import FlintError, invalid, not_found
 from ..ids import new_id, new_secret
 from ..merchants.service import ORIGIN_PATTERN
 from ..runtime import Runtime
+from ..scopes import SCOPES
 from ..security import hash_secret
 from ..webhooks import egress, signing
 from ..webhooks.service import ROTATION_OVERLAP_SECONDS, _check_filters
@@ -71,6 +72,12 @@ def check_redirect_uri(uri: str, param: str) -> None:
         raise refuse("a redirect URI cannot carry user information (user:password@).")
     if not re.fullmatch(ORIGIN_PATTERN[1:-1], f"{parts.scheme}://{parts.netloc}") or parts.port == 0:
         raise refuse("the host (or port) is not valid.")
+    try:
+        # The rules every merchant- or app-supplied URL follows (API.md 13): a host a browser reads as
+        # Flint does (no "127.1"), since the consent page builds its form-action source from it.
+        urls.parse_url(uri, param)
+    except FlintError:
+        raise refuse("the host (or port) is not valid.") from None
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise refuse("redirect URIs use https; plain http is allowed only on a loopback host "
                      "(127.0.0.1, [::1], localhost) for native and development apps (RFC 8252 7.3).",
@@ -89,12 +96,12 @@ def _redirect_uris(uris: list[str]) -> list[str]:
 
 def _scopes(scopes: list[str]) -> list[str]:
     for i, name in enumerate(scopes):
-        if name not in auth.SCOPES:
-            raise invalid("scope_unknown", f"'{name}' is not a scope; scopes are: {', '.join(auth.SCOPES)}.",
+        if name not in SCOPES:
+            raise invalid("scope_unknown", f"'{name}' is not a scope; scopes are: {', '.join(SCOPES)}.",
                           f"scopes[{i}]")
     if not scopes:
         raise invalid("parameter_invalid", "Ask for at least one scope.", "scopes")
-    return [name for name in auth.SCOPES if name in scopes]  # deduplicated, in the canonical order
+    return [name for name in SCOPES if name in scopes]  # deduplicated, in the canonical order
 
 
 def _hooks(hooks: list[str]) -> list[str]:
@@ -182,9 +189,16 @@ async def list_apps(rt: Runtime, developer_merchant_id: str, limit: int, startin
         return await store.select_apps_page(conn, developer_merchant_id, limit, starting_after)
 
 
-async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, changes: dict[str, Any]) -> App:
+# Called inside an app's update with (before, after): installations follow the change (oauth's
+# follow_app_change; passed in, since installations build on apps and not the reverse).
+FollowChange = Callable[[Conn, App, App], Awaitable[None]]
+
+
+async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, changes: dict[str, Any],
+                     follow: FollowChange) -> App:
     """``changes``: the fields the request named. null removes a field in CLEARABLE and leaves any
-    other as it is. Scopes never change: merchants consented to them (a new set needs a new app)."""
+    other as it is. What the change asks of installations beyond what their merchants approved waits
+    for them (API.md 12): ``follow`` sees to that in the same transaction."""
     changes = {k: v for k, v in changes.items() if v is not None or k in CLEARABLE}
     fields: dict[str, Any] = {}
     if "name" in changes:
@@ -193,6 +207,8 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
         fields["description"] = changes["description"]
     if "redirect_uris" in changes:
         fields["redirect_uris"] = json.dumps(_redirect_uris(changes["redirect_uris"]))
+    if "scopes" in changes:
+        fields["scopes"] = json.dumps(_scopes(changes["scopes"]))
     if "webhook_events" in changes:
         fields["webhook_events"] = json.dumps(_webhook_events(changes["webhook_events"]))
     if "hooks" in changes:
@@ -205,8 +221,8 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
                 await _check_url(rt, changes[name], name)  # before the transaction: it may look up DNS
             fields[name] = changes[name]
     async with rt.db.transaction() as conn:
-        # Locked: the pair checks run on the app as it will be, and the installations' endpoints
-        # follow this change; two updates (or an update and an install) apply one after the other.
+        # Locked: the pair checks run on the app as it will be, and the installations follow this
+        # change; two updates (or an update and an install) apply one after the other.
         app = await store.select_app(conn, developer_merchant_id, app_id, for_update=True)
         if app is None:
             raise not_found("app", app_id)
@@ -217,12 +233,7 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
                      hook_url=merged.hook_url, hooks=merged.hook_list)
         updated = await store.update_app(conn, app.id, dict(fields, updated_at=clock.now_iso()))
         assert updated is not None
-        if "webhook_url" in fields or "webhook_events" in fields:
-            # Installations made before the change hear about it too, in the same transaction.
-            from ..webhooks import service as webhooks  # webhooks does not build on apps
-
-            await webhooks.sync_app_endpoints(conn, app_id=updated.id, url=updated.webhook_url,
-                                              filters=updated.event_filters, sealed_secret=updated.webhook_secret)
+        await follow(conn, app, updated)
     return updated
 
 

@@ -11,7 +11,7 @@ from .models import App
 APP_COLUMNS = (
     "id, developer_merchant_id, name, description, client_id, client_secret_hash, webhook_secret, "
     "previous_webhook_secret, previous_webhook_secret_expires_at, redirect_uris, scopes, webhook_url, "
-    "webhook_events, hook_url, hooks, hook_failure_mode, created_at, updated_at"
+    "webhook_events, hook_url, hooks, hook_failure_mode, created_at, updated_at, checkout_fields"
 )
 
 
@@ -21,7 +21,7 @@ async def insert_app(conn: Conn, app: App) -> None:
             VALUES (:id, :developer_merchant_id, :name, :description, :client_id, :client_secret_hash,
                     :webhook_secret, :previous_webhook_secret, :previous_webhook_secret_expires_at,
                     :redirect_uris, :scopes, :webhook_url, :webhook_events, :hook_url, :hooks,
-                    :hook_failure_mode, :created_at, :updated_at)""",
+                    :hook_failure_mode, :created_at, :updated_at, :checkout_fields)""",
         app.__dict__,
     )
 

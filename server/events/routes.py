@@ -20,8 +20,9 @@ bp = Blueprint("events", __name__, url_prefix="/v1/events")
 @query_args(EventListQuery)
 async def get_events(query: EventListQuery):
     """List events, newest first, optionally of one type."""
-    events, has_more = await service.list_events(
-        runtime(), principal().merchant_id, query.type, query.limit, query.starting_after)
+    me = principal()
+    events, has_more = await service.list_events(runtime(), me.merchant_id, query.type, query.limit,
+                                                 query.starting_after, service.readable_types(me.scopes))
     return page(events, has_more)
 
 
@@ -30,4 +31,5 @@ async def get_events(query: EventListQuery):
 @document_response(EventOut)
 async def get_event(event_id: str):
     """Retrieve an event."""
-    return (await service.get_event(runtime(), principal().merchant_id, event_id)).to_dict()
+    me = principal()
+    return (await service.get_event(runtime(), me.merchant_id, event_id, service.readable_types(me.scopes))).to_dict()

@@ -11,6 +11,7 @@ from ..actors import Actor
 from ..db import Conn
 from ..ids import new_id
 from . import store
+from ..scopes import readable
 from .models import EVENT_TYPES, Event
 
 
@@ -62,16 +63,25 @@ async def record(
     return (await record_all(conn, merchant_id=merchant_id, actor=actor, items=[(type, obj)], order_id=order_id))[0]
 
 
-async def get_event(rt, merchant_id: str, event_id: str) -> Event:
+async def get_event(rt, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event:
+    """``types``: the event types the caller may read (an app: API.md 12); None: all."""
     from ..errors import not_found
 
     async with rt.db.read() as conn:
-        event = await store.select_event(conn, merchant_id, event_id)
+        event = await store.select_event(conn, merchant_id, event_id, types)
     if event is None:
         raise not_found("event", event_id)
     return event
 
 
-async def list_events(rt, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None):
+async def list_events(rt, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
+                      types: list[str] | None = None):
     async with rt.db.read() as conn:
-        return await store.select_events_page(conn, merchant_id, event_type, limit, starting_after)
+        return await store.select_events_page(conn, merchant_id, event_type, limit, starting_after, types)
+
+
+def readable_types(scopes: frozenset[str] | None) -> list[str] | None:
+    """The event types a caller holding ``scopes`` may read; None (every type) for a merchant key."""
+    if scopes is None:
+        return None
+    return [t for t in EVENT_TYPES if readable(t, scopes)]

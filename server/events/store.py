@@ -22,30 +22,39 @@ async def insert_events(conn: Conn, events: list[Event]) -> None:
     await insert_rows(conn, "events", _COLUMNS, events)
 
 
-async def select_event(conn: Conn, merchant_id: str, event_id: str) -> Event | None:
+def _only(types: list[str] | None, params: dict) -> str:
+    """A caller that may read only some event types (an app: API.md 12): `AND type IN (...)`."""
+    if types is None:
+        return ""
+    params.update({f"t{i}": t for i, t in enumerate(types)})
+    return f" AND type IN ({', '.join(f':t{i}' for i in range(len(types)))})" if types else " AND 1 = 0"
+
+
+async def select_event(conn: Conn, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event | None:
+    params = {"id": event_id, "merchant_id": merchant_id}
     row = await conn.fetch_one(
-        f"SELECT {_COLUMNS} FROM events WHERE id = :id AND merchant_id = :merchant_id",
-        {"id": event_id, "merchant_id": merchant_id},
-    )
+        f"SELECT {_COLUMNS} FROM events WHERE id = :id AND merchant_id = :merchant_id" + _only(types, params), params)
     return Event.from_row(row) if row else None
 
 
-async def select_order_events(conn: Conn, order_id: str, after: int, limit: int) -> list[Event]:
+async def select_order_events(conn: Conn, order_id: str, after: int, limit: int,
+                              types: list[str] | None = None) -> list[Event]:
+    params = {"order_id": order_id, "after": after, "limit": limit}
     rows = await conn.fetch_all(
         f"""SELECT {_COLUMNS} FROM events
-            WHERE order_id = :order_id AND sequence > :after
-            ORDER BY sequence LIMIT :limit""",
-        {"order_id": order_id, "after": after, "limit": limit},
-    )
+            WHERE order_id = :order_id AND sequence > :after{_only(types, params)}
+            ORDER BY sequence LIMIT :limit""", params)
     return [Event.from_row(r) for r in rows]
 
 
 async def select_events_page(
-    conn: Conn, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None
+    conn: Conn, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
+    types: list[str] | None = None,
 ) -> tuple[list[Event], bool]:
     from ..db.pages import select_page
 
-    where, params = "merchant_id = :merchant_id", {"merchant_id": merchant_id}
+    params: dict = {"merchant_id": merchant_id}
+    where = "merchant_id = :merchant_id" + _only(types, params)
     if event_type is not None:
         where += " AND type = :type"
         params["type"] = event_type

@@ -12,10 +12,11 @@ CALL_COLUMNS = ("id, merchant_id, app_id, installation_id, order_id, channel, ch
 
 
 async def select_hooked_installations(conn: Conn, merchant_id: str, hook: str) -> list[dict[str, Any]]:
-    """Active installations on this merchant whose app declares ``hook``, oldest installation first
-    (the order their answers are combined in)."""
+    """Active installations on this merchant whose merchant consented to ``hook`` (what the app declares
+    now may be more: that waits for approval, API.md 12), oldest installation first (the order their
+    answers are combined in)."""
     rows = await conn.fetch_all(
-        """SELECT i.id AS installation_id, a.id AS app_id, a.hook_url, a.hooks, a.hook_failure_mode,
+        """SELECT i.id AS installation_id, a.id AS app_id, a.hook_url, i.consented_hooks AS hooks, a.hook_failure_mode,
                   a.webhook_secret, a.previous_webhook_secret, a.previous_webhook_secret_expires_at
            FROM installations i JOIN apps a ON a.id = i.app_id
            WHERE i.merchant_id = :merchant_id AND i.status = 'active' AND a.hook_url IS NOT NULL

@@ -92,3 +92,11 @@ async def select_key(conn: Conn, merchant_id: str, key_id: str) -> ApiKey | None
         {"id": key_id, "merchant_id": merchant_id},
     )
     return ApiKey(**row) if row else None
+
+
+async def lock_merchant(conn: Conn, merchant_id: str) -> bool:
+    """Locks the merchant row for a count-then-insert against a per-merchant cap (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises): two creations at once then count one after the other.
+    FOR NO KEY UPDATE does not block the foreign-key checks of other rows that name the merchant."""
+    return await conn.fetch_one("SELECT id FROM merchants WHERE id = :id" + lock_suffix(conn),
+                                {"id": merchant_id}) is not None

@@ -3,23 +3,23 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import unquote_plus, urlencode, urlsplit
+from urllib.parse import unquote_plus, urlencode
 
 from quart import Blueprint, Response, g, redirect, request
 from quart_schema import document_response
 
+from .. import urls
 from ..accounts import routes as accounts
 from ..api.auth import merchant_only, principal, public
 from ..api.http import runtime
 from ..api.schemas import ListQuery, page
-from ..api.validation import query_args
+from ..api.validation import no_body, query_args
+from ..apps.consent import Consent
 from ..errors import FlintError
-from ..events.models import EVENT_TYPES
 from ..hosted import templates
-from ..i18n import N_
 from ..merchants import store as merchant_store
 from ..runtime import Runtime
-from ..webhooks.service import matches
+from ..scopes import SCOPE_WORDS, SCOPES, grouped_events
 from . import service
 from .schemas import InstallationList, InstallationOut
 from .service import AuthorizationRequest, NoRedirect, OAuthError
@@ -29,19 +29,6 @@ installations_bp = Blueprint("installations", __name__, url_prefix="/v1/installa
 
 CONSENT_SALT = "flint.oauth.consent.v1"
 CONSENT_MAX_AGE = 600
-
-# What each scope lets an app do, in the merchant's words (the consent page lists every one).
-SCOPE_WORDS = {
-    "orders:read": N_("See your orders, checkout sessions and payment links"),
-    "orders:write": N_("Create and cancel orders"),
-    "checkout:write": N_("Create and expire checkout sessions"),
-    "payment_links:write": N_("Create and deactivate payment links"),
-    "payments:read": N_("See payments (card brand and last four digits only, never card numbers)"),
-    "refunds:write": N_("Refund payments"),
-    "events:read": N_("Read your store's event history"),
-    "webhooks:write": N_("Manage your webhook endpoints"),
-}
-
 
 def _with_params(uri: str, params: dict[str, str | None]) -> str:
     query = urlencode({k: v for k, v in params.items() if v is not None})
@@ -57,19 +44,34 @@ def _refuse_without_redirect(error: NoRedirect) -> Response:
     return _page("oauth/error.html", 400, error=error.error, description=error.description)
 
 
+def consent_words(consent: Consent, *, lifecycle: bool) -> dict:
+    """A consent as the merchant reads it: each scope in words, the events grouped by what they reveal,
+    the hooks and the checkout fields (``lifecycle``: the app also hears app.installed/uninstalled)."""
+    events = list(consent.webhook_events) + (["app.installed", "app.uninstalled"] if lifecycle else [])
+    return {"scopes": [(s, SCOPE_WORDS[s]) for s in consent.scopes if s in SCOPE_WORDS],
+            "events": grouped_events(events), "hook": bool(consent.hooks),
+            "fields": [f.get("label", f.get("key")) for f in consent.checkout_fields]}
+
+
 async def _consent_page(rt: Runtime, request_: AuthorizationRequest, session_id: str, merchant) -> Response:
     async with rt.db.read() as conn:
         developer = await merchant_store.select_merchant(conn, request_.app.developer_merchant_id)
-    receives = sorted({"app.installed", "app.uninstalled"} | {
-        t for t in EVENT_TYPES if request_.app.webhook_url and matches(request_.app.event_filters, t)})
-    token = rt.signer.dumps(CONSENT_SALT, {"q": request_.sealed(), "w": session_id})
+    shown = service.consent_shown(request_)
+    current = await service.active_installation(rt, request_.app.id, merchant.id)
+    changes = None
+    if current is not None:
+        # Asked again by an installed app: say what changes from what this merchant approved before.
+        before = current.consent
+        changes = {"added": consent_words(before.added_in(shown), lifecycle=False),
+                   "removed": consent_words(shown.added_in(before), lifecycle=False)}
+    token = rt.signer.dumps(CONSENT_SALT, {"q": request_.sealed(), "w": session_id, "k": shown.to_dict()})
     # The form's answer is a redirect to the app: CSP form-action governs where a form's redirect
     # may land (Chrome enforces it), so the app's redirect origin is allowed on this page only.
-    parts = urlsplit(request_.redirect_uri)
-    g.form_origins = [f"{parts.scheme}://{parts.netloc}"]
+    parts = urls.parse_url(request_.redirect_uri, "redirect_uri")  # .netloc: host[:port], as parsed
+    g.form_origins = [urls.origin(parts)]
     return _page("oauth/consent.html", app=request_.app, developer=developer.name if developer else None,
-                 account=merchant, scopes=[(s, SCOPE_WORDS[s]) for s in request_.scopes], receives=receives,
-                 consent=token, hook=bool(request_.app.hook_list), returns_to=parts.netloc)
+                 account=merchant, consent=consent_words(shown, lifecycle=bool(request_.app.webhook_url)),
+                 changes=changes, form_token=token, returns_to=parts.netloc)
 
 
 @bp.get("/oauth/authorize")
@@ -116,7 +118,11 @@ async def post_authorize():
         return redirect(_with_params(checked.redirect_uri, {"error": "access_denied",
                                                             "error_description": "The merchant declined.",
                                                             "state": checked.state}), 303)
-    code = await service.issue_code(rt, checked, found[1].id)
+    try:
+        shown = Consent(**{k: tuple(v) for k, v in sealed["k"].items()})
+    except (KeyError, TypeError, AttributeError):  # a form from before consents were recorded
+        shown = service.consent_shown(checked)
+    code = await service.issue_code(rt, checked, found[1].id, shown)
     return redirect(_with_params(checked.redirect_uri, {"code": code, "state": checked.state}), 303)
 
 
@@ -198,7 +204,7 @@ async def get_metadata():
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": list(SCOPE_WORDS),
+        "scopes_supported": list(SCOPES),
     })
 
 
@@ -210,14 +216,32 @@ async def get_installations(query: ListQuery):
     """The apps installed on this merchant (and uninstalled ones), newest first."""
     rows, has_more = await service.list_installations(runtime(), principal().merchant_id, query.limit,
                                                       query.starting_after)
-    return page(rows, has_more, lambda row: row)
+    return page(rows, has_more)
+
+
+@installations_bp.get("/<installation_id>")
+@merchant_only
+@document_response(InstallationOut)
+async def get_installation(installation_id: str):
+    """One installation: what the merchant consented to, and any widening that waits for approval."""
+    return (await service.get_installation(runtime(), principal().merchant_id, installation_id)).to_dict()
+
+
+@installations_bp.post("/<installation_id>/approve_update")
+@merchant_only
+@document_response(InstallationOut)
+@no_body
+async def post_approve_update(installation_id: str):
+    """Approve what the app's developer widened (``pending_update``): it becomes what the app may receive
+    and do. 409 ``no_pending_update`` when nothing waits."""
+    return (await service.approve_update(runtime(), principal().merchant_id, installation_id)).to_dict()
 
 
 @installations_bp.delete("/<installation_id>")
 @merchant_only
 @document_response(InstallationOut)
 async def delete_installation(installation_id: str):
-    """Uninstall: the app's tokens stop working at once, its webhooks stop, `app.uninstalled` is sent."""
+    """Uninstall: the app's tokens stop working at once, its webhooks stop, the endpoints it made are
+    deleted, `app.uninstalled` is sent."""
     me = principal()
-    return await service.uninstall(runtime(), me.merchant_id, installation_id, me.actor)
-
+    return (await service.uninstall(runtime(), me.merchant_id, installation_id, me.actor)).to_dict()

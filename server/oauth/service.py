@@ -21,16 +21,19 @@ from .. import clock
 from ..actors import Actor
 from ..apps import service as apps
 from ..apps import store as app_store
+from ..apps.consent import Consent
 from ..apps.models import App
-from ..api.auth import SCOPES
+from ..db import Conn
+from ..errors import conflict, not_found
 from ..events import service as events
 from ..i18n import N_
 from ..ids import new_id, new_secret
 from ..runtime import Runtime
+from ..scopes import SCOPES
 from ..security import hash_secret
 from ..webhooks import service as webhooks
-from ..webhooks import store as webhook_store
 from . import store
+from .models import ACTIVE, Installation, consent_columns, pending_column
 
 CODE_SECONDS = 60
 ACCESS_SECONDS = 3600
@@ -92,13 +95,22 @@ async def check_authorization_request(rt: Runtime, params: dict[str, str]) -> Au
     return AuthorizationRequest(app, redirect_uri, scopes, params.get("state"), challenge)
 
 
-async def issue_code(rt: Runtime, request: AuthorizationRequest, merchant_id: str) -> str:
+def consent_shown(request: AuthorizationRequest) -> Consent:
+    """What the consent page shows for this request: the scopes it names, the app's events (as the
+    concrete types the page lists), hooks and checkout fields."""
+    return Consent.of_app(request.app, request.scopes)
+
+
+async def issue_code(rt: Runtime, request: AuthorizationRequest, merchant_id: str, shown: Consent) -> str:
+    """``shown``: what the page the merchant approved listed (carried in its signed form), which the
+    installation records when the code is exchanged."""
     code = new_secret("fac_")
     async with rt.db.transaction() as conn:
         await store.insert_code(conn, {
             "code_hash": hash_secret(code), "app_id": request.app.id, "merchant_id": merchant_id,
             "redirect_uri": request.redirect_uri, "scopes": json.dumps(request.scopes),
-            "code_challenge": request.code_challenge, "expires_at": clock.later_iso(CODE_SECONDS)})
+            "code_challenge": request.code_challenge, "expires_at": clock.later_iso(CODE_SECONDS),
+            "consent": shown.dumps()})
     return code
 
 
@@ -123,12 +135,6 @@ async def _issue_tokens(conn, grant_id: str, now: str) -> tuple[str, str]:
     await store.insert_token(conn, token_hash=hash_secret(refresh), kind="refresh", grant_id=grant_id,
                              expires_at=None, created_at=now)
     return access, refresh
-
-
-def installation_dict(row: dict) -> dict:
-    return {"id": row["id"], "object": "installation", "app_id": row["app_id"], "merchant_id": row["merchant_id"],
-            "scopes": json.loads(row["scopes"]), "status": row["status"],
-            "created_at": clock.public(row["created_at"]), "uninstalled_at": clock.public(row["uninstalled_at"])}
 
 
 async def exchange_code(rt: Runtime, app: App, code: str | None, redirect_uri: str | None,
@@ -164,35 +170,65 @@ async def exchange_code(rt: Runtime, app: App, code: str | None, redirect_uri: s
 
 
 async def _install(conn, rt: Runtime, app: App, code: dict, now: str) -> dict:
-    scopes = json.loads(code["scopes"])
+    requested = json.loads(code["scopes"])
     # The app, locked and read afresh (its client was authenticated before this transaction): two
     # installs of one app on one merchant (two codes at once) apply one after the other, the second
-    # finding the first's installation, and an update of its webhook_url or webhook_events either
-    # comes before (this install uses the new ones) or after (and finds this installation).
+    # finding the first's installation, and a change of the app's settings either comes before (this
+    # install compares with it) or after (and finds this installation).
     locked = await app_store.select_app_by_id(conn, app.id, for_update=True)
     assert locked is not None  # apps are never deleted
     app = locked
+    # What the page showed, less what the app dropped since; what it added since waits for approval.
+    asked_now = Consent.of_app(app, [s for s in requested if s in app.scope_list])
+    shown = Consent.loads(code["consent"]) or asked_now
+    consent = shown.narrowed_to(asked_now)
+    widened = None if asked_now.within(consent) else asked_now
     installation = await store.select_active_installation(conn, app.id, code["merchant_id"], for_update=True)
     if installation is None:
-        installation = {"id": new_id("inst"), "app_id": app.id, "merchant_id": code["merchant_id"],
-                        "scopes": json.dumps(scopes), "status": "active", "created_at": now, "updated_at": now,
-                        "uninstalled_at": None}
+        installation = Installation(id=new_id("inst"), app_id=app.id, merchant_id=code["merchant_id"],
+                                    status=ACTIVE, created_at=now, updated_at=now, uninstalled_at=None,
+                                    pending_update=pending_column(widened, now), **consent_columns(consent))
         await store.insert_installation(conn, installation)
         if app.webhook_url:
             # Before the event, so app.installed is the app endpoint's first delivery.
-            await webhooks.add_app_endpoint(conn, app_id=app.id, installation_id=installation["id"],
-                                            merchant_id=code["merchant_id"], url=app.webhook_url,
-                                            filters=app.event_filters, sealed_secret=app.webhook_secret)
+            await webhooks.add_app_endpoint(conn, installation_id=installation.id, app_id=app.id,
+                                            merchant_id=installation.merchant_id, url=app.webhook_url,
+                                            sealed_secret=app.webhook_secret, consent=consent)
         await events.record(conn, merchant_id=code["merchant_id"], type="app.installed",
-                            actor=Actor("merchant", code["merchant_id"]), obj=installation_dict(installation))
+                            actor=Actor("merchant", code["merchant_id"]), obj=installation.to_dict())
     else:
-        await store.update_installation_scopes(conn, installation["id"], json.dumps(scopes), now)
+        # Consent given again: it replaces the old one (fewer scopes narrow every live token); an
+        # update still waiting stays, unless this consent covers it.
+        waiting = installation.pending
+        still = widened or (waiting[0] if waiting and not waiting[0].within(consent) else None)
+        installation = await _apply_consent(conn, installation, consent, pending_column(
+            still, now if widened else (waiting[1] if waiting else now)), now)
     grant_id = new_id("grant")
-    await store.insert_grant(conn, {"id": grant_id, "installation_id": installation["id"], "app_id": app.id,
-                                    "merchant_id": code["merchant_id"], "scopes": json.dumps(scopes), "created_at": now})
+    await store.insert_grant(conn, {"id": grant_id, "installation_id": installation.id, "app_id": app.id,
+                                    "merchant_id": code["merchant_id"], "scopes": json.dumps(requested),
+                                    "created_at": now})
     await store.note_code_grant(conn, code["code_hash"], grant_id)
     access, refresh = await _issue_tokens(conn, grant_id, now)
-    return _token_response(access, refresh, scopes, installation["id"], code["merchant_id"])
+    return _token_response(access, refresh, [s for s in requested if s in consent.scopes], installation.id,
+                           code["merchant_id"])
+
+
+async def _apply_consent(conn: Conn, installation: Installation, consent: Consent, pending: str | None,
+                         now: str, *, approved: Consent | None = None) -> Installation:
+    """Record a new consent for an installation and make everything follow it in this transaction:
+    its grants (a scope taken away leaves every live token and refresh token at once; ``approved``,
+    a widening the merchant approved, adds what it added to every live grant), and its endpoints
+    (what they receive)."""
+    before = installation.consent
+    for grant in await store.select_live_grants_of_installation(conn, installation.id):
+        granted = json.loads(grant["scopes"])
+        added = [s for s in approved.scopes if s not in before.scopes] if approved is not None else []
+        kept = [s for s in SCOPES if (s in granted or s in added) and s in consent.scopes]
+        if kept != granted:
+            await store.update_grant_scopes(conn, grant["id"], json.dumps(kept))
+    updated = await store.update_consent(conn, installation.id, consent_columns(consent), pending, now)
+    await webhooks.follow_consent(conn, installation.id, consent)
+    return updated
 
 
 async def refresh(rt: Runtime, app: App, refresh_token: str | None) -> dict:
@@ -218,7 +254,8 @@ async def refresh(rt: Runtime, app: App, refresh_token: str | None) -> dict:
             access, new_refresh = await _issue_tokens(conn, row["grant_id"], now)
     if raise_after:
         raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
-    return _token_response(access, new_refresh, json.loads(row["scopes"]), row["installation_id"], row["merchant_id"])
+    scopes = [s for s in json.loads(row["scopes"]) if s in json.loads(row["installation_scopes"])]
+    return _token_response(access, new_refresh, scopes, row["installation_id"], row["merchant_id"])
 
 
 async def revoke(rt: Runtime, app: App, token: str | None) -> None:
@@ -242,7 +279,8 @@ class AppCaller:
     app_id: str
     installation_id: str
     merchant_id: str
-    scopes: frozenset[str]
+    scopes: frozenset[str]  # what the token may do: its grant within the installation's consent
+    installation_scopes: frozenset[str]  # what the installation consents to
 
 
 async def caller_for_access_token(rt: Runtime, token: str) -> AppCaller | None:
@@ -253,31 +291,90 @@ async def caller_for_access_token(rt: Runtime, token: str) -> AppCaller | None:
     if (row is None or row["kind"] != "access" or row["revoked_at"] or row["grant_revoked_at"]
             or row["installation_status"] != "active" or (row["expires_at"] or "") <= clock.now_iso()):
         return None
-    return AppCaller(row["app_id"], row["installation_id"], row["merchant_id"], frozenset(json.loads(row["scopes"])))
+    # The grant's scopes within what the installation consents to now (a narrowing applies at once).
+    consented = frozenset(json.loads(row["installation_scopes"]))
+    return AppCaller(row["app_id"], row["installation_id"], row["merchant_id"],
+                     frozenset(json.loads(row["scopes"])) & consented, consented)
 
 
 async def list_installations(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
     async with rt.db.read() as conn:
-        rows, has_more = await store.select_installations_page(conn, merchant_id, limit, starting_after)
-    return [installation_dict(r) for r in rows], has_more
+        return await store.select_installations_page(conn, merchant_id, limit, starting_after)
 
 
-async def uninstall(rt: Runtime, merchant_id: str, installation_id: str, actor: Actor) -> dict:
-    from ..errors import conflict, not_found
+async def active_installation(rt: Runtime, app_id: str, merchant_id: str) -> Installation | None:
+    async with rt.db.read() as conn:
+        return await store.select_active_installation(conn, app_id, merchant_id)
 
+
+async def get_installation(rt: Runtime, merchant_id: str, installation_id: str) -> Installation:
+    async with rt.db.read() as conn:
+        installation = await store.select_installation(conn, merchant_id, installation_id)
+    if installation is None:
+        raise not_found("installation", installation_id)
+    return installation
+
+
+async def approve_update(rt: Runtime, merchant_id: str, installation_id: str) -> Installation:
+    """The merchant approves what the app's developer widened (API.md 12): the pending set becomes the
+    consent, and every live grant gains the scopes it added."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
-        row = await store.select_installation(conn, merchant_id, installation_id)
-        if row is None:
+        found = await store.select_installation(conn, merchant_id, installation_id)
+        if found is None:
+            raise not_found("installation", installation_id)
+        # The app first, then the installation (the order every writer of both takes): an app change
+        # racing the approval either lands before (and this approves what it asks now) or after.
+        await app_store.select_app_by_id(conn, found.app_id, for_update=True)
+        installation = await store.select_installation(conn, merchant_id, installation_id, for_update=True)
+        assert installation is not None
+        if installation.status != ACTIVE:
+            raise conflict("installation_not_active", "This app is uninstalled.")
+        pending = installation.pending
+        if pending is None:
+            raise conflict("no_pending_update", "This installation has no update waiting for approval.")
+        return await _apply_consent(conn, installation, pending[0], None, now, approved=pending[0])
+
+
+async def follow_app_change(conn: Conn, before: App, after: App) -> None:
+    """Inside the app's update (its row locked): every active installation keeps what its merchant
+    approved. What the change takes away applies at once; what it adds waits in pending_update (API.md
+    12). A new webhook_url reaches every installation at once: the developer owns both ends."""
+    now = clock.now_iso()
+    asked = Consent.of_app(after)
+    for installation in await store.select_active_installations_of_app(conn, after.id, for_update=True):
+        consent = installation.consent.narrowed_to(asked)
+        waiting = installation.pending
+        if asked.within(consent):
+            pending = None
+        elif waiting is not None and waiting[0] == asked:
+            pending = pending_column(asked, waiting[1])  # the same request, still waiting since then
+        else:
+            pending = pending_column(asked, now)
+        if consent != installation.consent or pending != installation.pending_update:
+            installation = await _apply_consent(conn, installation, consent, pending, now)
+        if after.webhook_url != before.webhook_url:
+            await webhooks.move_app_endpoint(conn, installation_id=installation.id, app_id=after.id,
+                                             merchant_id=installation.merchant_id, url=after.webhook_url,
+                                             sealed_secret=after.webhook_secret, consent=installation.consent)
+
+
+async def uninstall(rt: Runtime, merchant_id: str, installation_id: str, actor: Actor) -> Installation:
+    now = clock.now_iso()
+    async with rt.db.transaction() as conn:
+        installation = await store.select_installation(conn, merchant_id, installation_id)
+        if installation is None:
             raise not_found("installation", installation_id)
         if not await store.mark_uninstalled(conn, installation_id, now):
             raise conflict("installation_not_active", "This app is already uninstalled.")
         # Every token of every grant dies with it, in the same transaction.
         await store.revoke_grants_of_installation(conn, installation_id, now)
-        row = await store.select_installation(conn, merchant_id, installation_id)
-        assert row is not None
+        # The endpoints the app made for itself go first: nothing more is sent to them, not even this.
+        await webhooks.delete_installation_endpoints(conn, installation_id, now)
+        installation = await store.select_installation(conn, merchant_id, installation_id)
+        assert installation is not None
         await events.record(conn, merchant_id=merchant_id, type="app.uninstalled", actor=actor,
-                            obj=installation_dict(row))
+                            obj=installation.to_dict())
         # After the event: app.uninstalled is the app endpoint's last delivery; nothing follows it.
-        await webhook_store.retire_endpoints_of_installation(conn, installation_id, now)
-    return installation_dict(row)
+        await webhooks.retire_app_endpoint(conn, installation_id, now)
+    return installation

@@ -6,49 +6,77 @@ from typing import Any
 from ..db import Conn
 from ..db import for_update as lock_suffix
 from ..db.pages import select_page
+from .models import Installation
 
-INSTALLATION_COLUMNS = "id, app_id, merchant_id, scopes, status, created_at, updated_at, uninstalled_at"
+INSTALLATION_COLUMNS = ("id, app_id, merchant_id, scopes, status, created_at, updated_at, uninstalled_at, "
+                        "consented_webhook_events, consented_hooks, consented_checkout_fields, pending_update")
 
 
 # -- installations -------------------------------------------------------------------------------------
 
 async def select_active_installation(conn: Conn, app_id: str, merchant_id: str, *,
-                                     for_update: bool = False) -> dict[str, Any] | None:
+                                     for_update: bool = False) -> Installation | None:
     """``for_update`` locks it (after the app's lock): an uninstall waits for the grant being added,
     or, having committed first, leaves nothing active to find."""
-    return await conn.fetch_one(
+    row = await conn.fetch_one(
         f"""SELECT {INSTALLATION_COLUMNS} FROM installations
             WHERE app_id = :app_id AND merchant_id = :merchant_id AND status = 'active'"""
         + (lock_suffix(conn) if for_update else ""),
         {"app_id": app_id, "merchant_id": merchant_id})
+    return Installation(**row) if row else None
 
 
-async def select_installation(conn: Conn, merchant_id: str, installation_id: str) -> dict[str, Any] | None:
-    return await conn.fetch_one(
-        f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id AND merchant_id = :merchant_id",
+async def select_installation(conn: Conn, merchant_id: str, installation_id: str, *,
+                              for_update: bool = False) -> Installation | None:
+    row = await conn.fetch_one(
+        f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id AND merchant_id = :merchant_id"
+        + (lock_suffix(conn) if for_update else ""),
         {"id": installation_id, "merchant_id": merchant_id})
+    return Installation(**row) if row else None
 
 
-async def select_installation_by_id(conn: Conn, installation_id: str) -> dict[str, Any] | None:
-    return await conn.fetch_one(f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id",
-                                {"id": installation_id})
+async def select_installation_by_id(conn: Conn, installation_id: str) -> Installation | None:
+    row = await conn.fetch_one(f"SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = :id",
+                               {"id": installation_id})
+    return Installation(**row) if row else None
 
 
 async def select_installations_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
-    return await select_page(conn, table="installations", columns=INSTALLATION_COLUMNS,
-                             where="merchant_id = :merchant_id", params={"merchant_id": merchant_id},
-                             limit=limit, starting_after=starting_after)
+    rows, has_more = await select_page(conn, table="installations", columns=INSTALLATION_COLUMNS,
+                                       where="merchant_id = :merchant_id", params={"merchant_id": merchant_id},
+                                       limit=limit, starting_after=starting_after)
+    return [Installation(**row) for row in rows], has_more
 
 
-async def insert_installation(conn: Conn, row: dict[str, Any]) -> None:
+async def select_active_installations_of_app(conn: Conn, app_id: str, *,
+                                             for_update: bool = False) -> list[Installation]:
+    """``for_update`` locks them in id order (after the app's lock): an uninstall racing an app's
+    change either commits first (and drops out of this list) or waits for the change to apply."""
+    rows = await conn.fetch_all(
+        f"""SELECT {INSTALLATION_COLUMNS} FROM installations WHERE app_id = :app_id AND status = 'active'
+            ORDER BY id""" + (lock_suffix(conn) if for_update else ""), {"app_id": app_id})
+    return [Installation(**row) for row in rows]
+
+
+async def insert_installation(conn: Conn, installation: Installation) -> None:
     await conn.execute(
         f"""INSERT INTO installations ({INSTALLATION_COLUMNS})
-            VALUES (:id, :app_id, :merchant_id, :scopes, :status, :created_at, :updated_at, :uninstalled_at)""", row)
+            VALUES (:id, :app_id, :merchant_id, :scopes, :status, :created_at, :updated_at, :uninstalled_at,
+                    :consented_webhook_events, :consented_hooks, :consented_checkout_fields, :pending_update)""",
+        installation.__dict__)
 
 
-async def update_installation_scopes(conn: Conn, installation_id: str, scopes: str, at: str) -> None:
-    await conn.execute("UPDATE installations SET scopes = :scopes, updated_at = :at WHERE id = :id",
-                       {"id": installation_id, "scopes": scopes, "at": at})
+async def update_consent(conn: Conn, installation_id: str, consent: dict[str, str], pending_update: str | None,
+                         at: str) -> Installation:
+    """``consent``: the four consent columns (oauth.models.consent_columns)."""
+    row = await conn.fetch_one(
+        f"""UPDATE installations SET scopes = :scopes, consented_webhook_events = :consented_webhook_events,
+                   consented_hooks = :consented_hooks, consented_checkout_fields = :consented_checkout_fields,
+                   pending_update = :pending_update, updated_at = :at
+            WHERE id = :id RETURNING {INSTALLATION_COLUMNS}""",
+        dict(consent, id=installation_id, pending_update=pending_update, at=at))
+    assert row is not None
+    return Installation(**row)
 
 
 async def mark_uninstalled(conn: Conn, installation_id: str, at: str) -> int:
@@ -62,8 +90,9 @@ async def mark_uninstalled(conn: Conn, installation_id: str, at: str) -> int:
 async def insert_code(conn: Conn, row: dict[str, Any]) -> None:
     await conn.execute(
         """INSERT INTO oauth_codes (code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge,
-               expires_at, used_at, grant_id)
-           VALUES (:code_hash, :app_id, :merchant_id, :redirect_uri, :scopes, :code_challenge, :expires_at, NULL, NULL)""",
+               expires_at, used_at, grant_id, consent)
+           VALUES (:code_hash, :app_id, :merchant_id, :redirect_uri, :scopes, :code_challenge, :expires_at, NULL, NULL,
+                   :consent)""",
         row)
 
 
@@ -71,7 +100,8 @@ async def select_code(conn: Conn, code_hash: str, *, for_update: bool = False) -
     """``for_update`` locks the code: a second exchange of it waits for the first to commit, then
     reads it spent, with the grant it issued (which the replay revokes)."""
     return await conn.fetch_one(
-        """SELECT code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge, expires_at, used_at, grant_id
+        """SELECT code_hash, app_id, merchant_id, redirect_uri, scopes, code_challenge, expires_at, used_at, grant_id,
+                  consent
            FROM oauth_codes WHERE code_hash = :code_hash""" + (lock_suffix(conn) if for_update else ""),
         {"code_hash": code_hash})
 
@@ -114,7 +144,7 @@ async def select_token(conn: Conn, token_hash: str, *, for_update: bool = False)
     return await conn.fetch_one(
         f"""SELECT t.token_hash, t.kind, t.grant_id, t.expires_at, t.used_at, t.revoked_at,
                   g.installation_id, g.app_id, g.merchant_id, g.scopes, g.revoked_at AS grant_revoked_at,
-                  i.status AS installation_status
+                  i.status AS installation_status, i.scopes AS installation_scopes
            FROM (SELECT token_hash, kind, grant_id, expires_at, used_at, revoked_at FROM oauth_tokens
                  WHERE token_hash = :token_hash{lock_suffix(conn) if for_update else ""}) AS t
                 JOIN oauth_grants g ON g.id = t.grant_id JOIN installations i ON i.id = g.installation_id""",
@@ -146,3 +176,13 @@ async def revoke_grants_of_installation(conn: Conn, installation_id: str, at: st
                                 {"id": installation_id})
     for row in rows:
         await revoke_grant(conn, row["id"], at)
+
+
+async def select_live_grants_of_installation(conn: Conn, installation_id: str) -> list[dict[str, Any]]:
+    return await conn.fetch_all(
+        "SELECT id, scopes FROM oauth_grants WHERE installation_id = :id AND revoked_at IS NULL ORDER BY id",
+        {"id": installation_id})
+
+
+async def update_grant_scopes(conn: Conn, grant_id: str, scopes: str) -> None:
+    await conn.execute("UPDATE oauth_grants SET scopes = :scopes WHERE id = :id", {"id": grant_id, "scopes": scopes})

@@ -5,8 +5,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clock
+from ..actors import created_by
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
+# Who owns an endpoint (API.md 12): the merchant; an app's webhook_url, for one installation (signed with
+# the app's own secret, never listed through the API); or an endpoint an app made with webhooks:write,
+# which its installation alone lists and changes, and which dies with it.
+OWNER_MERCHANT, OWNER_APP, OWNER_INSTALLATION = "merchant", "app", "installation"
 # An app's endpoint after its uninstall: no new events, but what was due (app.uninstalled) still goes.
 RETIRED = "retired"
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -29,6 +34,11 @@ class Endpoint:
     updated_at: str
     app_id: str | None = None  # an app's endpoint for one installation (oauth/service.py)
     installation_id: str | None = None
+    owner: str = OWNER_MERCHANT
+    # For an app's endpoints: the installation's consented scopes (JSON), what decides what they may receive.
+    installation_scopes: str | None = None
+    created_by_type: str | None = None
+    created_by_id: str | None = None
 
     @property
     def event_filters(self) -> list[str]:
@@ -43,6 +53,8 @@ class Endpoint:
             "description": self.description,
             "status": self.status,
             "disabled_reason": self.disabled_reason,
+            "installation_id": self.installation_id,
+            "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }
         if secret is not None:

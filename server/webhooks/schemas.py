@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..api.schemas import CreatedBy
 from ..api.validation import Body
 
 
@@ -30,7 +31,10 @@ class EndpointOut(BaseModel):
     events: list[str]
     description: str | None
     status: Literal["enabled", "disabled", "deleted"]
-    disabled_reason: str | None = Field(description="by_merchant | failing | gone | deleted")
+    disabled_reason: str | None = Field(description="by_merchant | failing | gone | deleted | app_uninstalled")
+    installation_id: str | None = Field(description="For an endpoint an app made: its installation, which alone "
+                                                    "manages it (null for the merchant's own).")
+    created_by: CreatedBy | None
     created_at: str
     secret: str | None = Field(None, description="whsec_...: only when created or rotated. Store it now.")
 

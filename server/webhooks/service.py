@@ -6,22 +6,28 @@ no event without its deliveries, no delivery without its event); the worker (wor
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .. import clock
-from ..actors import SYSTEM
+from ..actors import SYSTEM, Actor
 from ..db import Conn
 from ..errors import conflict, invalid, not_found
 from ..events.models import EVENT_TYPES, Event
 from ..ids import new_id
+from ..merchants import store as merchant_store
 from ..runtime import Runtime
+from ..scopes import APP_LIFECYCLE_PREFIX, readable
 from . import egress, signing, store
-from .models import DELETED, DISABLED, ENABLED, PENDING, Delivery, Endpoint
+from .models import (DELETED, DISABLED, ENABLED, OWNER_APP, OWNER_INSTALLATION, OWNER_MERCHANT, PENDING, Delivery,
+                     Endpoint)
 
 # A rotated-out secret keeps signing beside the new one this long (Standard Webhooks allows
 # several signatures), so receivers can switch without losing a delivery.
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 MAX_FILTERS = 64
+# Endpoints per merchant, and per installation of an app (API.md 13): one tenant cannot take the
+# worker's delivery slots (each endpoint may have 16 attempts in flight).
+MAX_ENDPOINTS = 16
 
 
 def _check_filters(events: list[str]) -> list[str]:
@@ -42,9 +48,23 @@ def matches(filters: list[str], event_type: str) -> bool:
     return any(f == "*" or f == event_type or (f.endswith(".*") and event_type.startswith(f[:-1])) for f in filters)
 
 
-async def create_endpoint(rt: Runtime, merchant_id: str, *, url: str, events: list[str],
-                          description: str | None) -> tuple[Endpoint, str]:
-    """Returns the endpoint and its secret (shown once; stored encrypted)."""
+@dataclass(frozen=True)
+class Owner:
+    """Who manages an endpoint through the API: the merchant (``installation_id`` None), or one
+    installation of an app (its token), which sees and touches only the endpoints it made."""
+    installation_id: str | None = None
+    app_id: str | None = None
+    scopes: tuple[str, ...] = ()  # the installation's consented scopes: what its endpoints may receive
+
+
+MERCHANT = Owner()
+
+
+async def create_endpoint(rt: Runtime, merchant_id: str, *, url: str, events: list[str], description: str | None,
+                          actor: Actor | None = None, owner: Owner = MERCHANT) -> tuple[Endpoint, str]:
+    """Returns the endpoint and its secret (shown once; stored encrypted). ``actor``: who made it (the
+    merchant itself when None)."""
+    actor = actor or Actor("merchant", merchant_id)
     filters = _check_filters(events)
     await egress.check_destination(url, production=rt.config.is_production)
     secret = signing.new_secret()
@@ -53,28 +73,39 @@ async def create_endpoint(rt: Runtime, merchant_id: str, *, url: str, events: li
         id=new_id("we"), merchant_id=merchant_id, url=url, events=json.dumps(filters), description=description,
         status=ENABLED, disabled_reason=None, secret=rt.secrets.seal(secret), previous_secret=None,
         previous_expires_at=None, failing_since=None, created_at=now, updated_at=now,
+        app_id=owner.app_id, installation_id=owner.installation_id,
+        owner=OWNER_INSTALLATION if owner.installation_id else OWNER_MERCHANT,
+        installation_scopes=json.dumps(list(owner.scopes)) if owner.installation_id else None,
+        created_by_type=actor.type, created_by_id=actor.id,
     )
     async with rt.db.transaction() as conn:
+        # The count under the merchant's lock: two creations at once cannot both find room for one.
+        await merchant_store.lock_merchant(conn, merchant_id)
+        if await store.count_endpoints(conn, merchant_id, owner.installation_id) >= MAX_ENDPOINTS:
+            raise invalid("too_many_endpoints", f"At most {MAX_ENDPOINTS} webhook endpoints"
+                          + (" per app installation." if owner.installation_id else " per merchant.")
+                          + " Delete one you no longer use, or subscribe one endpoint to more events.")
         await store.insert_endpoint(conn, endpoint)
     return endpoint, secret
 
 
-async def get_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str) -> Endpoint:
+async def get_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, owner: Owner = MERCHANT) -> Endpoint:
     async with rt.db.read() as conn:
-        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id)
+        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id)
     if endpoint is None:
         raise not_found("webhook_endpoint", endpoint_id)
     return endpoint
 
 
-async def list_endpoints(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
+async def list_endpoints(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None,
+                         owner: Owner = MERCHANT):
     async with rt.db.read() as conn:
-        return await store.select_endpoints_page(conn, merchant_id, limit, starting_after)
+        return await store.select_endpoints_page(conn, merchant_id, owner.installation_id, limit, starting_after)
 
 
 async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, url: str | None = None,
                           events: list[str] | None = None, description: str | None = None,
-                          status: str | None = None) -> Endpoint:
+                          status: str | None = None, owner: Owner = MERCHANT) -> Endpoint:
     fields: dict = {}
     if url is not None:
         await egress.check_destination(url, production=rt.config.is_production)
@@ -87,7 +118,8 @@ async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, ur
     async with rt.db.transaction() as conn:
         # Locked: the status transition is decided on what this reads (a concurrent disable and
         # enable must apply one after the other, each seeing the other's result).
-        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, for_update=True)
+        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id,
+                                               for_update=True)
         if endpoint is None:
             raise not_found("webhook_endpoint", endpoint_id)
         if status == DISABLED and endpoint.status == ENABLED:
@@ -97,14 +129,14 @@ async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, ur
             fields.update(status=ENABLED, disabled_reason=None, failing_since=None)
         if fields:
             await store.update_endpoint(conn, endpoint.id, dict(fields, updated_at=now))
-        updated = await store.select_endpoint(conn, merchant_id, endpoint_id)
+        updated = await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id)
     assert updated is not None
     return updated
 
 
-async def delete_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str) -> Endpoint:
+async def delete_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, owner: Owner = MERCHANT) -> Endpoint:
     async with rt.db.transaction() as conn:
-        if await store.select_endpoint(conn, merchant_id, endpoint_id) is None:  # (never an app's)
+        if await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id) is None:
             raise not_found("webhook_endpoint", endpoint_id)
         endpoint = await store.close_endpoint(conn, endpoint_id, status=DELETED, reason="deleted",
                                               at=clock.now_iso(), from_statuses=(ENABLED, DISABLED))
@@ -113,13 +145,15 @@ async def delete_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str) -> En
     return endpoint
 
 
-async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str) -> tuple[Endpoint, str]:
+async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str,
+                        owner: Owner = MERCHANT) -> tuple[Endpoint, str]:
     """A new secret signs from now on; the current one keeps signing beside it for 24 hours."""
     secret = signing.new_secret()
     async with rt.db.transaction() as conn:
         # Locked: two rotations at once must chain (S0 -> S1 -> S2, S1 kept as previous), not both
         # keep S0 and lose the S1 one caller was just given.
-        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, for_update=True)
+        endpoint = await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id,
+                                               for_update=True)
         if endpoint is None:
             raise not_found("webhook_endpoint", endpoint_id)
         fields = {"secret": rt.secrets.seal(secret), "previous_secret": endpoint.secret,
@@ -144,41 +178,46 @@ def signing_secrets(rt: Runtime, endpoint: Endpoint, now: str, app: dict | None 
 
 # -- deliveries -----------------------------------------------------------------------------------------
 
-async def list_deliveries(rt: Runtime, merchant_id: str, endpoint_id: str, limit: int, starting_after: str | None):
+async def list_deliveries(rt: Runtime, merchant_id: str, endpoint_id: str, limit: int, starting_after: str | None,
+                          owner: Owner = MERCHANT):
     async with rt.db.read() as conn:
-        if await store.select_endpoint(conn, merchant_id, endpoint_id) is None:
+        if await store.select_endpoint(conn, merchant_id, endpoint_id, installation_id=owner.installation_id) is None:
             raise not_found("webhook_endpoint", endpoint_id)
         return await store.select_deliveries_page(conn, endpoint_id, limit, starting_after)
 
 
-async def get_delivery(rt: Runtime, merchant_id: str, delivery_id: str) -> Delivery:
-    async with rt.db.read() as conn:
-        delivery = await store.select_delivery(conn, merchant_id, delivery_id)
-    if delivery is None:
+async def _visible_delivery(conn: Conn, merchant_id: str, delivery_id: str, owner: Owner) -> Delivery:
+    """A delivery to one of the caller's endpoints (404 for any other, the merchant's to an app)."""
+    delivery = await store.select_delivery(conn, merchant_id, delivery_id)
+    if delivery is None or await store.select_endpoint(conn, merchant_id, delivery.endpoint_id,
+                                                       installation_id=owner.installation_id) is None:
         raise not_found("webhook_delivery", delivery_id)
     return delivery
 
 
-async def list_attempts(rt: Runtime, merchant_id: str, delivery_id: str):
+async def get_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner: Owner = MERCHANT) -> Delivery:
     async with rt.db.read() as conn:
-        if await store.select_delivery(conn, merchant_id, delivery_id) is None:
-            raise not_found("webhook_delivery", delivery_id)
+        return await _visible_delivery(conn, merchant_id, delivery_id, owner)
+
+
+async def list_attempts(rt: Runtime, merchant_id: str, delivery_id: str, owner: Owner = MERCHANT):
+    async with rt.db.read() as conn:
+        await _visible_delivery(conn, merchant_id, delivery_id, owner)
         return await store.select_attempts(conn, delivery_id)
 
 
-async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str) -> Delivery:
+async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner: Owner = MERCHANT) -> Delivery:
     """Send again now. A pending delivery is simply brought forward; a finished one (failed, or
     succeeded and wanted again) gets one more attempt outside the schedule."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
-        found = await store.select_delivery(conn, merchant_id, delivery_id)
-        if found is None:
-            raise not_found("webhook_delivery", delivery_id)
+        found = await _visible_delivery(conn, merchant_id, delivery_id, owner)
         # Locked, endpoint first (the order close_endpoint and the worker take them in): a disable
         # cannot slip between the check and the reset (it would leave this delivery pending on a
         # closed endpoint), nor can a worker's claim between the lease check and make_due_now
         # (the claim skips locked rows; one that got in first shows its lease).
-        endpoint = await store.select_endpoint(conn, merchant_id, found.endpoint_id, for_update=True)
+        endpoint = await store.select_endpoint(conn, merchant_id, found.endpoint_id,
+                                               installation_id=owner.installation_id, for_update=True)
         if endpoint is None or endpoint.status != ENABLED:
             raise conflict("webhook_endpoint_disabled", "Enable the endpoint before retrying its deliveries.")
         delivery = await store.select_delivery(conn, merchant_id, delivery_id, for_update=True)
@@ -206,9 +245,22 @@ async def fan_out(conn: Conn, events: list[Event]) -> None:
                  final_attempt=0, last_status_code=None, last_error=None, last_attempt_at=None,
                  created_at=now, updated_at=now)
         for event in events for endpoint in endpoints
-        if event.merchant_id == events[0].merchant_id and matches(json.loads(endpoint["events"]), event.type)
+        if event.merchant_id == events[0].merchant_id and reaches(endpoint, event)
     ]
     await store.insert_deliveries(conn, deliveries)
+
+
+def reaches(endpoint: dict, event: Event) -> bool:
+    """Whether an event goes to an endpoint: its filters match, and for an app's endpoint the app may
+    read it (API.md 12): readable under its installation's consented scopes, and app.installed /
+    app.uninstalled only when they are about this app."""
+    if not matches(json.loads(endpoint["events"]), event.type):
+        return False
+    if endpoint["owner"] == OWNER_MERCHANT:
+        return True
+    if event.type.startswith(APP_LIFECYCLE_PREFIX):
+        return json.loads(event.data)["object"].get("app_id") == endpoint["app_id"]
+    return readable(event.type, json.loads(endpoint["installation_scopes"] or "[]"))
 
 
 async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: str, now: str) -> None:
@@ -222,34 +274,57 @@ async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: s
                             actor=SYSTEM, obj=closed.to_dict())
 
 
-async def add_app_endpoint(conn: Conn, *, app_id: str, installation_id: str, merchant_id: str,
-                           url: str, filters: list[str], sealed_secret: str) -> None:
-    """Inside the install's transaction: the app's endpoint on this merchant, subscribed to its
-    webhook_events and always to app.installed / app.uninstalled."""
+async def add_app_endpoint(conn: Conn, *, installation_id: str, app_id: str, merchant_id: str, url: str,
+                           sealed_secret: str, consent) -> None:
+    """Inside the install's transaction: the app's endpoint (its webhook_url) on this merchant, for the
+    events the merchant consented to and always the app's own app.installed / app.uninstalled."""
     now = clock.now_iso()
     await store.insert_endpoint(conn, Endpoint(
-        id=new_id("we"), merchant_id=merchant_id, url=url, events=json.dumps(sorted(set(filters) | {"app.*"})),
+        id=new_id("we"), merchant_id=merchant_id, url=url, events=json.dumps(_app_filters(consent)),
         description=None, status=ENABLED, disabled_reason=None, secret=sealed_secret, previous_secret=None,
         previous_expires_at=None, failing_since=None, created_at=now, updated_at=now, app_id=app_id,
-        installation_id=installation_id))
+        installation_id=installation_id, owner=OWNER_APP, installation_scopes=json.dumps(list(consent.scopes)),
+        created_by_type="app", created_by_id=app_id))
 
 
-async def sync_app_endpoints(conn: Conn, *, app_id: str, url: str | None, filters: list[str],
-                             sealed_secret: str) -> None:
-    """An app changed its webhook_url or webhook_events: every active installation's endpoint
-    follows (made where the app had no URL before, retired where it has none now)."""
+def _app_filters(consent) -> list[str]:
+    return sorted(set(consent.webhook_events) | {APP_LIFECYCLE_PREFIX + "*"})
+
+
+async def follow_consent(conn: Conn, installation_id: str, consent) -> None:
+    """An installation's consent changed (oauth): its endpoints follow in the same transaction, the app's
+    webhook_url endpoint to the consented events, every one of them to the consented scopes."""
     now = clock.now_iso()
-    # Locked (the app is, by the caller): an uninstall racing this change either commits first and
-    # its installation is not listed, or waits and retires the endpoint made or changed here.
-    for row in await store.select_active_installations_of_app(conn, app_id, for_update=True):
-        endpoint = row["endpoint_id"]
-        if url is None:
-            if endpoint is not None:
-                await store.retire_endpoints_of_installation(conn, row["installation_id"], now)
-        elif endpoint is None:
-            await add_app_endpoint(conn, app_id=app_id, installation_id=row["installation_id"],
-                                   merchant_id=row["merchant_id"], url=url, filters=filters,
-                                   sealed_secret=sealed_secret)
-        else:
-            await store.update_endpoint(conn, endpoint, {
-                "url": url, "events": json.dumps(sorted(set(filters) | {"app.*"})), "updated_at": now})
+    await store.set_installation_scopes(conn, installation_id, json.dumps(list(consent.scopes)), now)
+    endpoint = await store.select_app_endpoint(conn, installation_id)
+    if endpoint is not None:
+        await store.update_endpoint(conn, endpoint.id, {"events": json.dumps(_app_filters(consent)), "updated_at": now})
+
+
+async def move_app_endpoint(conn: Conn, *, installation_id: str, app_id: str, merchant_id: str, url: str | None,
+                            sealed_secret: str, consent) -> None:
+    """The app changed its webhook_url: its installation's endpoint moves (made where the app had no URL
+    before, retired where it has none now). The developer owns both ends: no approval needed."""
+    now = clock.now_iso()
+    endpoint = await store.select_app_endpoint(conn, installation_id)
+    if url is None:
+        if endpoint is not None:
+            await store.retire_app_endpoint(conn, installation_id, now)
+    elif endpoint is None:
+        await add_app_endpoint(conn, installation_id=installation_id, app_id=app_id, merchant_id=merchant_id,
+                               url=url, sealed_secret=sealed_secret, consent=consent)
+    else:
+        await store.update_endpoint(conn, endpoint.id, {"url": url, "updated_at": now})
+
+
+async def delete_installation_endpoints(conn: Conn, installation_id: str, now: str) -> None:
+    """An uninstall: the endpoints the app made with webhooks:write die with its installation."""
+    for endpoint_id in await store.select_installation_endpoint_ids(conn, installation_id):
+        await store.close_endpoint(conn, endpoint_id, status=DELETED, reason="app_uninstalled", at=now,
+                                   from_statuses=(ENABLED, DISABLED))
+
+
+async def retire_app_endpoint(conn: Conn, installation_id: str, now: str) -> None:
+    """After app.uninstalled was recorded: the app's webhook_url endpoint takes nothing new, but still
+    sends what was due (app.uninstalled last)."""
+    await store.retire_app_endpoint(conn, installation_id, now)

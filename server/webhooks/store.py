@@ -10,7 +10,8 @@ from .models import Attempt, Delivery, Endpoint
 
 ENDPOINT_COLUMNS = (
     "id, merchant_id, url, events, description, status, disabled_reason, secret, previous_secret, "
-    "previous_expires_at, failing_since, created_at, updated_at, app_id, installation_id"
+    "previous_expires_at, failing_since, created_at, updated_at, app_id, installation_id, owner, "
+    "installation_scopes, created_by_type, created_by_id"
 )
 DELIVERY_COLUMNS = (
     "id, endpoint_id, merchant_id, event_id, event_type, status, attempts, next_attempt_at, lease_until, "
@@ -26,21 +27,30 @@ async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
         f"""INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS})
             VALUES (:id, :merchant_id, :url, :events, :description, :status, :disabled_reason, :secret,
                     :previous_secret, :previous_expires_at, :failing_since, :created_at, :updated_at, :app_id,
-                    :installation_id)""",
+                    :installation_id, :owner, :installation_scopes, :created_by_type, :created_by_id)""",
         endpoint.__dict__,
     )
 
 
-async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str, *,
+def _owned_by(installation_id: str | None) -> str:
+    """Whose endpoints a caller sees: the merchant's own (a merchant key), or those one installation made
+    (its app token). An app's webhook_url endpoint is neither's to manage (API.md 12)."""
+    if installation_id is None:
+        return "owner = 'merchant'"
+    return "owner = 'installation' AND installation_id = :installation_id"
+
+
+async def select_endpoint(conn: Conn, merchant_id: str, endpoint_id: str, *, installation_id: str | None = None,
                           for_update: bool = False) -> Endpoint | None:
-    """``for_update`` locks the endpoint (PostgreSQL): a change decided on what it read (a status
-    transition, the secret a rotation keeps as previous) cannot interleave with another one. Lock
-    order: an endpoint before its deliveries, as close_endpoint and the worker's flush take them."""
+    """The caller's endpoint (see _owned_by; None for anyone else's: 404). ``for_update`` locks it
+    (PostgreSQL): a change decided on what it read (a status transition, the secret a rotation keeps as
+    previous) cannot interleave with another one. Lock order: an endpoint before its deliveries, as
+    close_endpoint and the worker's flush take them."""
     row = await conn.fetch_one(
         f"""SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
-            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL"""
+            WHERE id = :id AND merchant_id = :merchant_id AND status <> 'deleted' AND {_owned_by(installation_id)}"""
         + (lock_suffix(conn) if for_update else ""),
-        {"id": endpoint_id, "merchant_id": merchant_id},
+        {"id": endpoint_id, "merchant_id": merchant_id, "installation_id": installation_id},
     )
     return Endpoint(**row) if row else None
 
@@ -54,22 +64,59 @@ async def select_endpoints_by_ids(conn: Conn, ids: list[str]) -> dict[str, Endpo
     return {row["id"]: Endpoint(**row) for row in rows}
 
 
-async def select_endpoints_page(conn: Conn, merchant_id: str, limit: int, starting_after: str | None):
+async def select_endpoints_page(conn: Conn, merchant_id: str, installation_id: str | None, limit: int,
+                                starting_after: str | None):
     rows, has_more = await select_page(
         conn, table="webhook_endpoints", columns=ENDPOINT_COLUMNS,
-        where="merchant_id = :merchant_id AND status <> 'deleted' AND app_id IS NULL",
-        params={"merchant_id": merchant_id},
+        where=f"merchant_id = :merchant_id AND status <> 'deleted' AND {_owned_by(installation_id)}",
+        params={"merchant_id": merchant_id, "installation_id": installation_id},
         limit=limit, starting_after=starting_after,
     )
     return [Endpoint(**r) for r in rows], has_more
 
 
+async def count_endpoints(conn: Conn, merchant_id: str, installation_id: str | None) -> int:
+    """The caller's endpoints that count against its cap: every one not deleted (a disabled one may be
+    enabled again)."""
+    row = await conn.fetch_one(
+        f"""SELECT COUNT(*) AS n FROM webhook_endpoints
+            WHERE merchant_id = :merchant_id AND status <> 'deleted' AND {_owned_by(installation_id)}""",
+        {"merchant_id": merchant_id, "installation_id": installation_id})
+    return int(row["n"]) if row else 0
+
+
 async def select_enabled_filters(conn: Conn, merchant_id: str) -> list[dict[str, Any]]:
-    """What the outbox fans an event out to: the merchant's enabled endpoints and their filters."""
+    """What the outbox fans an event out to: the merchant's enabled endpoints (its own and its apps'),
+    their filters, and for an app's endpoints what decides what they may read."""
     return await conn.fetch_all(
-        "SELECT id, events FROM webhook_endpoints WHERE merchant_id = :merchant_id AND status = 'enabled'",
+        """SELECT id, events, owner, app_id, installation_scopes FROM webhook_endpoints
+           WHERE merchant_id = :merchant_id AND status = 'enabled'""",
         {"merchant_id": merchant_id},
     )
+
+
+async def select_app_endpoint(conn: Conn, installation_id: str, *, for_update: bool = False) -> Endpoint | None:
+    """An installation's endpoint at its app's webhook_url, if enabled."""
+    row = await conn.fetch_one(
+        f"""SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints
+            WHERE installation_id = :id AND owner = 'app' AND status = 'enabled'"""
+        + (lock_suffix(conn) if for_update else ""), {"id": installation_id})
+    return Endpoint(**row) if row else None
+
+
+async def select_installation_endpoint_ids(conn: Conn, installation_id: str) -> list[str]:
+    """The endpoints an installation's app made with webhooks:write, not yet deleted, in id order."""
+    rows = await conn.fetch_all(
+        """SELECT id FROM webhook_endpoints WHERE installation_id = :id AND owner = 'installation'
+           AND status <> 'deleted' ORDER BY id""", {"id": installation_id})
+    return [row["id"] for row in rows]
+
+
+async def set_installation_scopes(conn: Conn, installation_id: str, scopes_json: str, at: str) -> None:
+    await conn.execute(
+        """UPDATE webhook_endpoints SET installation_scopes = :scopes, updated_at = :at
+           WHERE installation_id = :id AND status <> 'deleted'""",
+        {"id": installation_id, "scopes": scopes_json, "at": at})
 
 
 async def update_endpoint(conn: Conn, endpoint_id: str, fields: dict[str, Any]) -> None:
@@ -231,10 +278,10 @@ async def select_attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
     return [Attempt(**r) for r in rows]
 
 
-async def retire_endpoints_of_installation(conn: Conn, installation_id: str, at: str) -> None:
+async def retire_app_endpoint(conn: Conn, installation_id: str, at: str) -> None:
     await conn.execute(
         """UPDATE webhook_endpoints SET status = 'retired', updated_at = :at
-           WHERE installation_id = :id AND status = 'enabled'""", {"id": installation_id, "at": at})
+           WHERE installation_id = :id AND owner = 'app' AND status = 'enabled'""", {"id": installation_id, "at": at})
 
 
 async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -247,16 +294,3 @@ async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[s
         f"""SELECT id, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at FROM apps
             WHERE id IN ({', '.join(':' + k for k in binds)})""", binds)
     return {row["id"]: row for row in rows}
-
-
-async def select_active_installations_of_app(conn: Conn, app_id: str, *,
-                                             for_update: bool = False) -> list[dict[str, Any]]:
-    """The app's active installations, each with its enabled endpoint's id (None if it has none).
-    ``for_update`` locks the installations (in id order), so none is uninstalled while its endpoint
-    is being made or changed: an uninstall that committed first drops out of the result."""
-    return await conn.fetch_all(
-        """SELECT i.id AS installation_id, i.merchant_id,
-                  (SELECT e.id FROM webhook_endpoints e
-                   WHERE e.installation_id = i.id AND e.status = 'enabled') AS endpoint_id
-           FROM installations i WHERE i.app_id = :app_id AND i.status = 'active' ORDER BY i.id"""
-        + (lock_suffix(conn) if for_update else ""), {"app_id": app_id})

@@ -35,7 +35,7 @@ from ..events.models import Event
 from ..ids import new_id
 from ..runtime import Runtime
 from . import egress, service, signing, store
-from .models import ENABLED, FAILED, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
+from .models import ENABLED, FAILED, OWNER_APP, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
 
 log = logging.getLogger("flint.webhooks")
 
@@ -159,7 +159,7 @@ class DeliveryWorker:
             async with self.rt.db.read() as conn:
                 events = await event_store.select_events_by_ids(conn, list({r["event_id"] for r in rows}))
                 endpoints = await store.select_endpoints_by_ids(conn, list({r["endpoint_id"] for r in rows}))
-                app_ids = sorted({e.app_id for e in endpoints.values() if e.app_id})
+                app_ids = sorted({e.app_id for e in endpoints.values() if e.owner == OWNER_APP and e.app_id})
                 if app_ids:  # merged, not replaced: sends of an earlier claim may still read theirs
                     self.apps.update(await store.select_app_secrets(conn, app_ids))
         except Exception:
@@ -203,10 +203,11 @@ class DeliveryWorker:
                 raise _Closed(f"endpoint_{endpoint.status}")
             payload = event.to_dict()
             app = None
-            if endpoint.app_id is not None:
+            if endpoint.installation_id is not None:
                 # An app hears about many merchants: each body says which installation it is for.
                 payload.update(installation_id=endpoint.installation_id, merchant_id=endpoint.merchant_id)
-                app = self.apps.get(endpoint.app_id)
+            if endpoint.owner == OWNER_APP:
+                app = self.apps.get(endpoint.app_id or "")  # its webhook_url signs with the app's secret
             body = json.dumps(payload, separators=(",", ":")).encode()
             headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at, app),
                                       event.id, int(attempted.timestamp()), body)

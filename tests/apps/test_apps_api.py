@@ -230,7 +230,8 @@ def test_update(api):
 
 
 @pytest.mark.parametrize("fields, code, param", [
-    ({"scopes": ["orders:read", "refunds:write"]}, "parameter_unknown", "scopes"),
+    ({"scopes": ["orders:read", "refunds:everything"]}, "scope_unknown", "scopes[1]"),
+    ({"scopes": []}, "parameter_invalid", "scopes"),
     ({"client_id": "fca_mine"}, "parameter_unknown", "client_id"),
     ({"redirect_uris": ["http://app.example/cb"]}, "redirect_uri_insecure", "redirect_uris[0]"),
     ({"redirect_uris": []}, "parameter_invalid", "redirect_uris"),

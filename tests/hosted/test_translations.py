@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def marked_texts() -> set[str]:
     method_map = [("server/hosted/**.py", "python"), ("server/payments/processor.py", "python"),
                   ("server/accounts/**.py", "python"), ("server/oauth/**.py", "python"),
+                  ("server/scopes.py", "python"),
                   ("hosted_pages/templates/**.html", "jinja2")]
     options = {"hosted_pages/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = set()

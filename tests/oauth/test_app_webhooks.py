@@ -70,6 +70,8 @@ async def test_an_app_hears_its_installations_events_and_nothing_after_uninstall
 
 
 async def test_an_apps_new_webhook_url_reaches_installations_made_before_it(server, server_rt, browser, receiver):
+    """A new webhook_url applies to earlier installations at once (the developer owns both ends); the
+    events it subscribes to are a widening, which each merchant approves first (API.md 12)."""
     dev, dev_key = await merchants.create_merchant(server_rt, name="Dev", email=f"d{secrets.token_hex(4)}@dev.example",
                                                    password=PASSWORD)
     app, client_secret, webhook_secret = await apps.create_app(  # no webhook_url yet
@@ -77,19 +79,25 @@ async def test_an_apps_new_webhook_url_reaches_installations_made_before_it(serv
         scopes=["orders:read", "payments:read"])
     shop, key = await merchants.create_merchant(server_rt, name="Shop", email=f"s{secrets.token_hex(4)}@shop.example",
                                                 password=PASSWORD)
-    await install(server, browser, app, client_secret, shop.email)
+    token, _ = await install(server, browser, app, client_secret, shop.email)
     first, second = f"/late-{secrets.token_hex(4)}", f"/moved-{secrets.token_hex(4)}"
+
+    def verified(path, count):
+        return [Webhook(webhook_secret).verify(r.body, r.headers) for r in receiver.wait_for(path, count)]
+
     async with server.async_client(dev_key) as developer, server.async_client(key) as owner:
         changed = await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": receiver.url(first),
                                                                     "webhook_events": ["order.created"]})
         assert changed.status_code == 200, changed.text
-        await owner.post("/v1/orders", json=ORDER)
-        got = Webhook(webhook_secret).verify(receiver.wait_for(first, 1)[0].body, receiver.wait_for(first, 1)[0].headers)
-        assert got["type"] == "order.created" and got["merchant_id"] == shop.id
+        await owner.post("/v1/orders", json=ORDER)  # not approved yet: not sent
+        approved = await owner.post(f"/v1/installations/{token['installation_id']}/approve_update")
+        assert approved.status_code == 200 and approved.json()["consented"]["webhook_events"] == ["order.created"]
+        made = (await owner.post("/v1/orders", json=ORDER)).json()
+        got = verified(first, 1)[0]
+        assert (got["type"], got["data"]["object"]["id"], got["merchant_id"]) == ("order.created", made["id"], shop.id)
         await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": receiver.url(second)})
         await owner.post("/v1/orders", json=ORDER)
-        assert Webhook(webhook_secret).verify(receiver.wait_for(second, 1)[0].body,
-                                              receiver.wait_for(second, 1)[0].headers)["type"] == "order.created"
+        assert verified(second, 1)[0]["type"] == "order.created"
         await developer.post(f"/v1/apps/{app.id}", json={"webhook_url": None, "webhook_events": []})
         await owner.post("/v1/orders", json=ORDER)
     time.sleep(1)
