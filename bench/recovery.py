@@ -122,7 +122,7 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
             for i, kind in enumerate(kinds[start:start + SEED_BATCH]):
                 n = start + i
                 order = build_order(merchant_id, NewOrder(currency="usd", line_items=[
-                    LineItem("Bench item", 1 + n % 3, 1250 + n % 100), LineItem("Shipping", 1, 490)]))
+                    LineItem("Bench item", 1 + n % 3, 1250 + n % 100), LineItem("Shipping", 1, 490)]), actor)
                 age = {"left": 1200, "idle": 1000, "watched": 10, "expiring": 4000, "plain": 600}[kind]
                 created = clock.later_iso(-age)
                 session = CheckoutSession(

@@ -187,7 +187,8 @@ def _env(db_url: str, public_url: str | None = None) -> dict[str, str]:
     # FLINT_BACKGROUND=0 (= flint serve --no-background, as deploy.md runs web processes): no webhook
     # worker or sweeper polling the database inside the measured servers.
     env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=SECRET, FLINT_ENV="development",
-               FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", FLINT_BACKGROUND="0")
+               FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", FLINT_BACKGROUND="0",
+               FLINT_ATTEMPTS_PER_ADDRESS="1000000000")  # one load generator, one address
     if public_url:
         env["FLINT_PUBLIC_URL"] = public_url
     return env

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clock
+from ..actors import created_by
 
 OPEN, COMPLETE, EXPIRED = "open", "complete", "expired"
 MODES = ("embedded", "hosted")
@@ -32,6 +33,8 @@ class CheckoutSession:
     abandon_at: str | None = None
     dropped_off_at: str | None = None
     drop_off_reason: str | None = None
+    created_by_type: str | None = None
+    created_by_id: str | None = None
 
     def hosted_url(self, public_url: str) -> str:
         return f"{public_url}/checkout/{self.id}"
@@ -60,5 +63,6 @@ class CheckoutSession:
             # Set once the embedded widget fell back to the hosted page (API.md 5).
             "fallback": ({"reason": self.fallback_reason, "used_at": clock.public(self.fallback_at)}
                          if self.fallback_at else None),
+            "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

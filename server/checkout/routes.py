@@ -40,9 +40,9 @@ async def post_session(body: CreateSession):
 @query_args(ListQuery)
 async def get_sessions(query: ListQuery):
     """List checkout sessions, newest first."""
-    rt = runtime()
-    sessions, has_more = await service.list_sessions(rt, principal().merchant_id, query.limit, query.starting_after)
-    return page(sessions, has_more, lambda s: service.present(rt, s))
+    rt, me = runtime(), principal()
+    sessions, has_more = await service.list_sessions(rt, me.merchant_id, query.limit, query.starting_after)
+    return page(sessions, has_more, lambda s: service.present(rt, s, with_token=me.may("checkout:write")))
 
 
 @bp.get("/client")
@@ -62,8 +62,11 @@ async def get_client_session():
 @document_response(SessionOut)
 async def get_session(session_id: str):
     """Retrieve a checkout session."""
-    rt = runtime()
-    return service.present(rt, await service.get_session(rt, principal().merchant_id, session_id))
+    rt, me = runtime(), principal()
+    # The client_token lets whoever holds it pay: only for a merchant key or an app that may run
+    # checkouts, not for one that only reads orders (API.md 12).
+    return service.present(rt, await service.get_session(rt, me.merchant_id, session_id),
+                           with_token=me.may("checkout:write"))
 
 
 @bp.post("/<session_id>/expire")

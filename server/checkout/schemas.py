@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag
 
+from ..api.schemas import CreatedBy
 from ..api.validation import UNION_TAG, Body
 from ..orders.schemas import OrderFields
 from ..payments.schemas import PaymentOut
@@ -63,6 +64,8 @@ class SessionOut(BaseModel):
     cancel_url: str | None
     recovery: RecoveryOut
     fallback: FallbackOut | None = Field(description="Set once the embedded widget fell back to the hosted page.")
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+                                                           "a staff member or Flint itself.")
     created_at: str
 
 

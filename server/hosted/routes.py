@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, g, redirect, request
 
-from .. import i18n, money
+from .. import i18n, money, urls
 from ..actors import Actor
 from ..api.auth import public
 from ..api.http import runtime
@@ -125,8 +125,12 @@ def _form_origins(visit: Visit) -> list[str]:
     origins = []
     for url in ((visit.session.success_url, visit.session.cancel_url) if visit.session else ()):
         if url:
-            parts = urlsplit(url)
-            origins.append(f"{parts.scheme}://{parts.netloc}")
+            try:
+                # Rebuilt from the parsed scheme, host and port: never the text as written, which
+                # could carry a ';' and a directive of its own into the policy.
+                origins.append(urls.origin(url))
+            except FlintError:
+                continue  # a URL stored before today's rules: no source for it, its redirect is blocked
     return origins
 
 

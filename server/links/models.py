@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clock
+from ..actors import created_by
 
 SOURCES = ("manual", "recovery", "app")
 
@@ -20,6 +21,8 @@ class PaymentLink:
     deactivated_at: str | None
     created_at: str
     updated_at: str
+    created_by_type: str | None = None
+    created_by_id: str | None = None
 
     def url(self, public_url: str) -> str:
         # The id carries 130 random bits: the URL cannot be guessed or enumerated.
@@ -39,5 +42,6 @@ class PaymentLink:
             "checkout_session_id": self.checkout_session_id,
             "expires_at": clock.public(self.expires_at),
             "deactivated_at": clock.public(self.deactivated_at),
+            "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

@@ -11,7 +11,7 @@ that up.
 from __future__ import annotations
 
 from .. import clock
-from ..actors import Actor
+from ..actors import SYSTEM, Actor
 from ..checkout import store as session_store
 from ..checkout.models import OPEN, CheckoutSession
 from ..db import Conn
@@ -32,7 +32,8 @@ async def recovery_link_for(conn: Conn, session: CheckoutSession, order: Order, 
     order can still be paid (None otherwise). The caller records the events."""
     if not session.recovery_enabled or session.recovery_payment_link_id or order.status != ORDER_OPEN:
         return None
-    link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, checkout_session_id=session.id, now=now)
+    link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, created_by=SYSTEM,
+                    checkout_session_id=session.id, now=now)
     if not await session_store.mark_dropped_off(conn, session.id, link_id=link.id, reason=reason, at=now):
         return None  # another sweeper made it
     await store.insert_link(conn, link)

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..api.schemas import ListQuery
+from ..api.schemas import CreatedBy, ListQuery
 from ..api.validation import Body, Query
 from . import service
 
@@ -25,6 +25,8 @@ class LinkOut(BaseModel):
     checkout_session_id: str | None = Field(description="For a recovery link: the session the buyer left.")
     expires_at: str | None
     deactivated_at: str | None
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+                                                           "a staff member or Flint itself.")
     created_at: str
 
 

@@ -19,14 +19,14 @@ DEFAULT_EXPIRES_IN = 30 * 86400
 RECOVERY_EXPIRES_IN = 7 * 86400  # a drop-off's link: a week for the buyer to come back
 
 
-def new_link(order: Order, *, source: str, expires_in: int | None, checkout_session_id: str | None = None,
-             now: str | None = None) -> PaymentLink:
+def new_link(order: Order, *, source: str, expires_in: int | None, created_by: Actor,
+             checkout_session_id: str | None = None, now: str | None = None) -> PaymentLink:
     now = now or clock.now_iso()
     return PaymentLink(
         id=new_id("plink"), merchant_id=order.merchant_id, order_id=order.id, source=source,
         checkout_session_id=checkout_session_id, active=1,
         expires_at=clock.later_iso(expires_in) if expires_in else None, deactivated_at=None,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, created_by_type=created_by.type, created_by_id=created_by.id,
     )
 
 
@@ -36,8 +36,10 @@ async def insert_and_announce(conn: Conn, rt: Runtime, link: PaymentLink, actor:
                         obj=link.to_dict(rt.config.public_url), order_id=link.order_id)
 
 
-async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_in: int | None, actor: Actor,
-                      source: str = "manual") -> PaymentLink:
+async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_in: int | None,
+                      actor: Actor) -> PaymentLink:
+    """A link made on request: ``source`` "app" when an app's token asked for it, else "manual"."""
+    source = "app" if actor.type == "app" else "manual"
     if expires_in is not None and not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise invalid("expires_in_invalid",
                       f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.", "expires_in")
@@ -48,7 +50,7 @@ async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_i
             raise not_found("order", order_id, param="order")
         if order.status != ORDER_OPEN:
             raise conflict("order_not_open", f"A payment link needs an open order; this one is {order.status}.")
-        link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN)
+        link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN, created_by=actor)
         await insert_and_announce(conn, rt, link, actor)
     return link
 

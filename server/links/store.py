@@ -6,14 +6,14 @@ from ..db.pages import select_page
 from .models import PaymentLink
 
 COLUMNS = ("id, merchant_id, order_id, source, checkout_session_id, active, expires_at, deactivated_at, "
-           "created_at, updated_at")
+           "created_at, updated_at, created_by_type, created_by_id")
 
 
 async def insert_link(conn: Conn, link: PaymentLink) -> None:
     await conn.execute(
         f"""INSERT INTO payment_links ({COLUMNS})
             VALUES (:id, :merchant_id, :order_id, :source, :checkout_session_id, :active, :expires_at,
-                    :deactivated_at, :created_at, :updated_at)""",
+                    :deactivated_at, :created_at, :updated_at, :created_by_type, :created_by_id)""",
         link.__dict__,
     )
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clock
+from ..actors import created_by
 
 OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED = (
     "open", "paid", "partially_refunded", "refunded", "canceled",
@@ -30,6 +31,8 @@ class Order:
     attempt_expires_at: str | None
     created_at: str
     updated_at: str
+    created_by_type: str | None = None
+    created_by_id: str | None = None
 
     @property
     def amount_refundable(self) -> int:
@@ -54,5 +57,6 @@ class Order:
             "reference": self.reference,
             "metadata": json.loads(self.metadata),
             "extension_data": json.loads(self.extension_data),
+            "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

@@ -9,6 +9,7 @@ from ..api.http import runtime
 from ..api.schemas import ListQuery, page
 from ..api.validation import json_body, no_body, query_args
 from ..events.schemas import EventList
+from ..events.service import readable_types
 from . import service
 from .schemas import OrderEventsQuery, OrderFields, OrderList, OrderOut
 
@@ -59,6 +60,7 @@ async def post_order_cancel(order_id: str):
 @query_args(OrderEventsQuery)
 async def get_order_events(order_id: str, query: OrderEventsQuery):
     """The order's own events in sequence order: a catch-up cursor (``after`` = last seen sequence)."""
-    events, has_more = await service.list_order_events(
-        runtime(), principal().merchant_id, order_id, query.after, query.limit)
+    me = principal()
+    events, has_more = await service.list_order_events(runtime(), me.merchant_id, order_id, query.after, query.limit,
+                                                       readable_types(me.scopes))
     return page(events, has_more)

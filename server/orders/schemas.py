@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .. import money
-from ..api.schemas import ListQuery
+from ..api.schemas import CreatedBy, ListQuery
 from ..api.validation import Body, Query
 
 
@@ -67,6 +67,8 @@ class OrderOut(BaseModel):
     reference: str | None
     metadata: dict[str, str]
     extension_data: dict[str, Any]
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+                                                           "a staff member or Flint itself.")
     created_at: str
 
 

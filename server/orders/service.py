@@ -33,7 +33,7 @@ class NewOrder:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def build_order(merchant_id: str, new: NewOrder, param_prefix: str = "") -> Order:
+def build_order(merchant_id: str, new: NewOrder, actor: Actor, param_prefix: str = "") -> Order:
     """Validate the business rules (currency, totals) and build the row."""
     currency = money.check_currency(new.currency, param_prefix + "currency")
     if not new.line_items:
@@ -70,11 +70,12 @@ def build_order(merchant_id: str, new: NewOrder, param_prefix: str = "") -> Orde
         line_items=json.dumps(items), customer_email=new.customer_email, reference=new.reference,
         metadata=json.dumps(new.metadata, sort_keys=True), extension_data="{}", event_seq=0,
         attempt_payment_id=None, attempt_expires_at=None, created_at=now, updated_at=now,
+        created_by_type=actor.type, created_by_id=actor.id,
     )
 
 
 async def create_order(rt: Runtime, merchant_id: str, new: NewOrder, actor: Actor) -> Order:
-    order = build_order(merchant_id, new)
+    order = build_order(merchant_id, new, actor)
     async with rt.db.transaction() as conn:
         await store.insert_order(conn, order)
         await events.record(conn, merchant_id=order.merchant_id, type="order.created", actor=actor,
@@ -121,10 +122,11 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
 
 
 async def list_order_events(
-    rt: Runtime, merchant_id: str, order_id: str, after: int, limit: int
+    rt: Runtime, merchant_id: str, order_id: str, after: int, limit: int, types: list[str] | None = None
 ) -> tuple[list[Event], bool]:
+    """``types``: the event types the caller may read (an app: API.md 12); None: all."""
     async with rt.db.read() as conn:
         if await store.select_order(conn, merchant_id, order_id) is None:
             raise not_found("order", order_id)
-        rows = await event_store.select_order_events(conn, order_id, after, limit + 1)
+        rows = await event_store.select_order_events(conn, order_id, after, limit + 1, types)
     return rows[:limit], len(rows) > limit

@@ -10,7 +10,7 @@ from .models import Order
 COLUMNS = (
     "id, merchant_id, status, currency, amount_total, amount_paid, amount_refunded, line_items, "
     "customer_email, reference, metadata, extension_data, event_seq, attempt_payment_id, "
-    "attempt_expires_at, created_at, updated_at"
+    "attempt_expires_at, created_at, updated_at, created_by_type, created_by_id"
 )
 
 
@@ -20,7 +20,7 @@ async def insert_order(conn: Conn, order: Order) -> None:
             VALUES (:id, :merchant_id, :status, :currency, :amount_total, :amount_paid,
                     :amount_refunded, :line_items, :customer_email, :reference, :metadata,
                     :extension_data, :event_seq, :attempt_payment_id, :attempt_expires_at,
-                    :created_at, :updated_at)""",
+                    :created_at, :updated_at, :created_by_type, :created_by_id)""",
         order.__dict__,
     )
 

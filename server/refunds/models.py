@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clock
+from ..actors import created_by
 
 # "pending" is Flint's addition: money reserved while the processor call is under way.
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -24,6 +25,8 @@ class Refund:
     processor_ref: str | None
     created_at: str
     updated_at: str
+    created_by_type: str | None = None
+    created_by_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,5 +39,6 @@ class Refund:
             "status": self.status,
             "reason": self.reason,
             "failure_code": self.failure_code,
+            "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

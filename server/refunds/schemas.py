@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import money
+from ..api.schemas import CreatedBy
 from ..api.validation import Body
 
 
@@ -31,6 +32,8 @@ class RefundOut(BaseModel):
     status: Literal["pending", "succeeded", "failed"]
     reason: str | None
     failure_code: str | None
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+                                                           "a staff member or Flint itself.")
     created_at: str
 
 

@@ -79,7 +79,8 @@ async def issue_refund(rt: Runtime, merchant_id: str, new: NewRefund, actor: Act
         refund = Refund(
             id=new_id("re"), merchant_id=merchant_id, payment_id=payment.id, order_id=payment.order_id,
             amount=amount, currency=payment.currency, status=PENDING, reason=new.reason, failure_code=None,
-            processor_ref=None, created_at=now, updated_at=now)
+            processor_ref=None, created_at=now, updated_at=now, created_by_type=actor.type,
+            created_by_id=actor.id)
         await store.insert_refund(conn, refund)
     return await _drive(rt, refund, payment.processor_ref or "", actor)
 

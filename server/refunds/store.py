@@ -7,7 +7,7 @@ from .models import Refund
 
 COLUMNS = (
     "id, merchant_id, payment_id, order_id, amount, currency, status, reason, failure_code, "
-    "processor_ref, created_at, updated_at"
+    "processor_ref, created_at, updated_at, created_by_type, created_by_id"
 )
 
 
@@ -15,7 +15,7 @@ async def insert_refund(conn: Conn, refund: Refund) -> None:
     await conn.execute(
         f"""INSERT INTO refunds ({COLUMNS})
             VALUES (:id, :merchant_id, :payment_id, :order_id, :amount, :currency, :status, :reason,
-                    :failure_code, :processor_ref, :created_at, :updated_at)""",
+                    :failure_code, :processor_ref, :created_at, :updated_at, :created_by_type, :created_by_id)""",
         refund.__dict__,
     )
 
