@@ -102,6 +102,7 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
     wants https and a public address for webhooks and hooks): the demo then runs without it."""
     from .apps import service as apps
     from .errors import FlintError
+    from .oauth.service import follow_app_change
 
     settings = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
                 "webhook_events": ["order.*", "payment.*"], "hook_url": f"{app_url}/hook",
@@ -122,7 +123,9 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
                     "others a risk score."), **settings)
         else:
             # Installations made by an earlier run keep their webhook endpoint at the URL of that run.
-            await apps.update_app(rt, developer_id, existing.id, settings)
+            # The demo's own app on the demo's own merchant: a re-seed changes it as its developer
+            # would, and the demo merchant's installation follows (widenings wait for approval).
+            await apps.update_app(rt, developer_id, existing.id, settings, follow_app_change)
             _, client_secret = await apps.rotate_client_secret(rt, developer_id, existing.id)
             app, webhook_secret = await apps.rotate_webhook_secret(rt, developer_id, existing.id)
     except FlintError as error:

@@ -11,6 +11,15 @@ from ..payments.schemas import PaymentOut
 from . import service
 
 
+# The URL rules (flint.urls, API.md 13) as far as a pattern states them: http(s), a DNS name (letters,
+# digits, inner hyphens; internationalised letters too) or a bracketed IPv6 address, an optional port,
+# then no whitespace, control or separator character. The service checks the rest (400 url_invalid).
+_LETTER = r"A-Za-z0-9\u00c0-\u1fff\u3040-\ud7ff\uf900-\ufdcf\ufdf0-\uffef"
+_LABEL = rf"[{_LETTER}](?:[{_LETTER}-]{{0,61}}[{_LETTER}])?"
+_NO_SPACE = r"[^\s\x00-\x1f\x7f\u0080-\u009f\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff]"
+URL_PATTERN = (rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?"
+               rf"(?:[/?#]{_NO_SPACE}*)?$")
+
 class RecoveryIn(Body):
     enabled: bool
     abandon_after: int = Field(service.DEFAULT_ABANDON_AFTER, ge=5, le=86400,
@@ -25,8 +34,11 @@ class CreateSession(Body):
         Discriminator(lambda value: UNION_TAG + ("id" if isinstance(value, str) else "inline")),
     ] = Field(description="An existing order id (ord_...) or the fields of a new order.")
     mode: Literal["embedded", "hosted"]
-    success_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
-    cancel_url: str | None = Field(None, min_length=8, max_length=2048, pattern=r"^https?://")
+    success_url: str = Field(min_length=8, max_length=2048, pattern=URL_PATTERN,
+                             examples=["https://shop.example/thanks?session={CHECKOUT_SESSION_ID}"],
+                             description="Absolute http(s) URL with a host, no user information, no whitespace "
+                                         "or control characters (400 url_invalid otherwise).")
+    cancel_url: str | None = Field(None, min_length=8, max_length=2048, pattern=URL_PATTERN)
     expires_in: int = Field(service.DEFAULT_EXPIRES_IN, ge=service.MIN_EXPIRES_IN, le=service.MAX_EXPIRES_IN)
     recovery: RecoveryIn | None = None
 

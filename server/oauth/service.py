@@ -101,9 +101,11 @@ def consent_shown(request: AuthorizationRequest) -> Consent:
     return Consent.of_app(request.app, request.scopes)
 
 
-async def issue_code(rt: Runtime, request: AuthorizationRequest, merchant_id: str, shown: Consent) -> str:
+async def issue_code(rt: Runtime, request: AuthorizationRequest, merchant_id: str,
+                     shown: Consent | None = None) -> str:
     """``shown``: what the page the merchant approved listed (carried in its signed form), which the
-    installation records when the code is exchanged."""
+    installation records when the code is exchanged; by default what the page shows now."""
+    shown = shown or consent_shown(request)
     code = new_secret("fac_")
     async with rt.db.transaction() as conn:
         await store.insert_code(conn, {
