@@ -293,9 +293,9 @@ def _check_confirm(status: int, body: bytes) -> str | None:
 async def _setup(server, hook_url: str, per_merchant: int) -> dict:
     import httpx
 
-    from server.apps import service as apps
-    from server.merchants import service as merchants
-    from server.runtime import Runtime
+    from flint.apps import service as apps
+    from flint.merchants import service as merchants
+    from flint.runtime import Runtime
     from tests.oauth.test_install import install
 
     tag = secrets.token_hex(4)
@@ -390,12 +390,12 @@ def _install_probe() -> None:
     def patch() -> None:
         import httpx
 
-        from server.db import sqlite as db_sqlite
-        from server.hooks import service as hooks
-        from server.hooks import store as hook_store
-        from server.payments import service as payments
-        from server.security import SecretBox
-        from server.webhooks import egress, signing
+        from flint.db import sqlite as db_sqlite
+        from flint.hooks import service as hooks
+        from flint.hooks import store as hook_store
+        from flint.payments import service as payments
+        from flint.security import SecretBox
+        from flint.webhooks import egress, signing
 
         wrap(payments, "confirm_payment", "confirm_payment (service)")
         wrap(payments, "begin_attempt", "confirm: begin_attempt")

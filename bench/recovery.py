@@ -61,7 +61,7 @@ SESSION_COLUMNS = ("recovery_payment_link_id = :link_id, dropped_off_at = :at, d
 
 
 def _config(db_url: str, secret: str):
-    from server.config import Config
+    from flint.config import Config
 
     return Config(database_url=db_url, secret_keys=(secret,), public_url=PUBLIC_URL, env="development",
                   log_level="WARNING")
@@ -105,15 +105,15 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
     """One session (and its order) per entry of ``kinds``: "left" (the beacon came abandon_after ago and
     the buyer did not come back), "idle" (no activity for abandon_after), "watched" (not due yet),
     "expiring" (watched, the buyer active 5 minutes ago, past expires_at) or "plain" (no recovery)."""
-    from server import clock
-    from server.actors import Actor
-    from server.checkout.models import CheckoutSession
-    from server.checkout.service import present
-    from server.events import service as events
-    from server.ids import new_id
-    from server.orders import store as order_store
-    from server.orders.service import LineItem, NewOrder, build_order
-    from server.checkout import store as session_store
+    from flint import clock
+    from flint.actors import Actor
+    from flint.checkout.models import CheckoutSession
+    from flint.checkout.service import present
+    from flint.events import service as events
+    from flint.ids import new_id
+    from flint.orders import store as order_store
+    from flint.orders.service import LineItem, NewOrder, build_order
+    from flint.checkout import store as session_store
 
     actor = Actor("merchant", merchant_id)
     made = []
@@ -151,11 +151,11 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
 def _baseline_params(sessions: list, expire: bool) -> list[dict]:
     """Every parameter of every statement, built beforehand from the real objects (so the events' JSON
     has the sweeper's sizes). Not timed."""
-    from server import clock
-    from server.actors import SYSTEM
-    from server.ids import new_id
-    from server.links.service import RECOVERY_EXPIRES_IN
-    from server.links.models import PaymentLink
+    from flint import clock
+    from flint.actors import SYSTEM
+    from flint.ids import new_id
+    from flint.links.service import RECOVERY_EXPIRES_IN
+    from flint.links.models import PaymentLink
 
     out = []
     for session in sessions:
@@ -184,7 +184,7 @@ def _baseline_params(sessions: list, expire: bool) -> list[dict]:
 
 
 def _baseline(db_path: str, params: list[dict], per_transaction: int, expire: bool) -> dict:
-    from server.links.store import COLUMNS as LINK_COLUMNS
+    from flint.links.store import COLUMNS as LINK_COLUMNS
 
     link_sql = (f"INSERT INTO payment_links ({LINK_COLUMNS}) VALUES (:id, :merchant_id, :order_id, :source, "
                 ":checkout_session_id, :active, :expires_at, :deactivated_at, :created_at, :updated_at)")
@@ -247,8 +247,8 @@ async def _list_due(rt, batch: int = 5000, repeat: int = 5) -> dict:
     import re
     import statistics
 
-    from server import clock
-    from server.checkout import store as session_store
+    from flint import clock
+    from flint.checkout import store as session_store
 
     recorder = _Recorder()
     await session_store.select_dropped_off_ids(recorder, clock.now_iso(), batch)  # type: ignore[arg-type]
@@ -343,11 +343,11 @@ def _profile_cumulative(profiler, names: tuple[str, ...]) -> dict[str, float]:
 
 async def _main(db_url: str, db_path: str, secret: str, sessions: int, expire: int, open_sessions: int,
                 profile: bool, log: Callable[[str], None]) -> dict:
-    from server.actors import SYSTEM
-    from server.checkout import service as checkout
-    from server.db.migrate import migrate
-    from server.links import recovery
-    from server.runtime import Runtime
+    from flint.actors import SYSTEM
+    from flint.checkout import service as checkout
+    from flint.db.migrate import migrate
+    from flint.links import recovery
+    from flint.runtime import Runtime
     from tests.factories import make_merchant
 
     out: dict[str, Any] = {}

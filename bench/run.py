@@ -302,7 +302,7 @@ class Server:
 
     def seed_merchant(self) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "server.cli", "merchants", "create", "--name", "Bench Shop",
+            [sys.executable, "-m", "flint.cli", "merchants", "create", "--name", "Bench Shop",
              "--email", "bench@shop.example", "--password", "bench-password-123", "--json"],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
@@ -312,7 +312,7 @@ class Server:
     def start(self) -> None:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "flint.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:

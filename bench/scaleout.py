@@ -10,7 +10,7 @@ alongside as context.
 Each measurement is independent: a fresh database (a new SQLite file, or a new PostgreSQL schema
 selected with ``?search_path=`` in FLINT_DATABASE_URL, dropped afterwards), ``flint migrate`` once,
 ``flint merchants create --json`` for the secret key, then the server processes
-(``python -m server.cli serve``; FLINT_LOG_LEVEL=WARNING, FLINT_BACKGROUND=0). The load
+(``python -m flint.cli serve``; FLINT_LOG_LEVEL=WARNING, FLINT_BACKGROUND=0). The load
 generator (bench/loadgen.py) is a separate process: one asyncio loop, raw HTTP/1.1 keep-alive
 connections spread round robin over the servers' ports, warm-up, then a fixed window.
 
@@ -195,7 +195,7 @@ def _env(db_url: str, public_url: str | None = None) -> dict[str, str]:
 
 
 def _cli(env: dict, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "flint.cli", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"flint {' '.join(args[:2])} failed:\n{out.stdout}\n{out.stderr}")
@@ -210,7 +210,7 @@ def _profiled_serve() -> None:
     and writes pstats to $FLINT_BENCH_PROFILE_OUT. Bench code, in this subprocess only."""
     import cProfile
 
-    from server import cli
+    from flint import cli
 
     # The thread's CPU clock, not wall time: on a busy box a wall-clock profile charges the time this
     # process waited for a core to whatever function was running when it was preempted.
@@ -241,7 +241,7 @@ def _count_calls(counts: dict[str, int], active: list[bool]) -> None:
     database's reads and transactions (pool acquires), statements by verb, and asyncpg's reset on release."""
     import asyncpg
 
-    from server.db import postgres, sqlite
+    from flint.db import postgres, sqlite
 
     def bump(key: str) -> None:
         if active[0]:
@@ -295,7 +295,7 @@ class Servers:
                 env[PROFILE_ENV] = str(self.profiles[i])
                 command = [sys.executable, "-c", "from bench.scaleout import _profiled_serve; _profiled_serve()"]
             else:
-                command = [sys.executable, "-m", "server.cli", "serve"]
+                command = [sys.executable, "-m", "flint.cli", "serve"]
             with open(log_path, "wb") as log:
                 self.procs.append(subprocess.Popen(
                     command + ["--host", "127.0.0.1", "--port", str(port)],

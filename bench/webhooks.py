@@ -157,7 +157,7 @@ def _arrival_stats(times: list[float]) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def _config(db_url: str, secret: str):
-    from server.config import Config
+    from flint.config import Config
 
     return Config(database_url=db_url, secret_keys=(secret,), public_url="http://127.0.0.1:9", env="development",
                   log_level="WARNING")
@@ -168,11 +168,11 @@ def _obj(i: int) -> dict:
 
 
 async def _seed(db_url: str, secret: str, receiver_url: str, n_events: int) -> dict:
-    from server.actors import Actor
-    from server.db.migrate import migrate
-    from server.events import service as events
-    from server.runtime import Runtime
-    from server.webhooks import service as webhooks
+    from flint.actors import Actor
+    from flint.db.migrate import migrate
+    from flint.events import service as events
+    from flint.runtime import Runtime
+    from flint.webhooks import service as webhooks
     from tests.factories import make_merchant
 
     rt = await Runtime.start(_config(db_url, secret))
@@ -195,7 +195,7 @@ async def _seed(db_url: str, secret: str, receiver_url: str, n_events: int) -> d
         seconds = time.monotonic() - started
         async with rt.db.read() as conn:
             row = await conn.fetch_one("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
-        from server.webhooks import signing
+        from flint.webhooks import signing
 
         body = json.dumps(sample.to_dict(), separators=(",", ":")).encode()
         secret_plain = webhooks.signing_secrets(rt, endpoint, "")
@@ -210,10 +210,10 @@ async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, d
                    batch: int) -> dict:
     """Records ``rate`` events/s for ``duration`` s, ``batch`` per transaction, on an absolute schedule (a
     late batch is sent at once, so the rate catches up). Returns {event_id: (created_at, committed_at)}."""
-    from server import clock
-    from server.actors import Actor
-    from server.events import service as events
-    from server.runtime import Runtime
+    from flint import clock
+    from flint.actors import Actor
+    from flint.events import service as events
+    from flint.runtime import Runtime
 
     rt = await Runtime.start(_config(db_url, secret))
     out: dict[str, tuple[float, float]] = {}
@@ -373,8 +373,8 @@ class _Probe:
     def install(self) -> None:
         import functools
 
-        from server.db import sqlite as db_sqlite
-        from server.webhooks import store, worker
+        from flint.db import sqlite as db_sqlite
+        from flint.webhooks import store, worker
 
         probe = self
         on_thread = db_sqlite.SqliteDatabase._on_thread
@@ -523,7 +523,7 @@ def _worker_main(probe_path: str, profile_path: str) -> None:
     atexit.register(dump)
     if profiler is not None:
         profiler.enable()
-    from server import cli
+    from flint import cli
 
     cli.main(["worker"])
 

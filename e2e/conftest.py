@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.examples.live_shop import LiveShop, start_shop as start_demo_shop, stop_shop as stop_demo_shop
 from tests.factories import make_merchant
-from server.runtime import Runtime
+from flint.runtime import Runtime
 
 from .helpers import SCREENSHOTS
 from .shop import Shop, start_shop, stop_shop

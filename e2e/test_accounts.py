@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from server.merchants import service as merchants
-from server.runtime import Runtime
+from flint.merchants import service as merchants
+from flint.runtime import Runtime
 
 from .conftest import run_async
 from .helpers import assert_accessible, screenshot

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from server.apps import service as apps
-from server.merchants import service as merchants
-from server.runtime import Runtime
+from flint.apps import service as apps
+from flint.merchants import service as merchants
+from flint.runtime import Runtime
 from tests.oauth.test_install import PASSWORD, install
 from tests.webhooks.receiver import Receiver
 

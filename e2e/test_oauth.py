@@ -20,9 +20,9 @@ from authlib.integrations.httpx_client import OAuth2Client
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from server.apps import service as apps
-from server.merchants import service as merchants
-from server.runtime import Runtime
+from flint.apps import service as apps
+from flint.merchants import service as merchants
+from flint.runtime import Runtime
 
 from .conftest import run_async
 from .helpers import assert_accessible, screenshot

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from server.checkout import store as session_store
-from server.runtime import Runtime
-from server.security import CLIENT_TOKEN_SALT, Signer
+from flint.checkout import store as session_store
+from flint.runtime import Runtime
+from flint.security import CLIENT_TOKEN_SALT, Signer
 from tests.conftest import TEST_SECRET
 
 from .conftest import run_async

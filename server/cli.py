@@ -45,7 +45,7 @@ def _serve_processes(host: str, port: int, workers: int) -> int:
 
     hyper = _hypercorn(host, port)
     hyper.workers = workers
-    hyper.application_path = "server.asgi:app"
+    hyper.application_path = "flint.asgi:app"
     return run(hyper)
 
 

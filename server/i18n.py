@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "hosted_pages" / "translations"
+from . import datafiles
+
+TRANSLATIONS_DIR = datafiles.hosted_pages() / "translations"
 DEFAULT_LOCALE = "en"
 LOCALES = ("en", "de", "fr")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.config import Config
-from server.db.migrate import migrate
-from server.runtime import Runtime
+from flint.config import Config
+from flint.db.migrate import migrate
+from flint.runtime import Runtime
 
 from . import pg
 from .factories import make_merchant
@@ -133,7 +133,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str
     env.update(extra_env or {})
     log_path = tmp / f"server-{port}.log"
     log = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "flint.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                                 *args],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import itertools
 
-from server.actors import Actor
-from server.checkout import service as checkout
-from server.merchants import service as merchants
-from server.orders.service import LineItem, NewOrder, create_order
-from server.payments import service as payments
-from server.payments.cards import parse_card
-from server.runtime import Runtime
+from flint.actors import Actor
+from flint.checkout import service as checkout
+from flint.merchants import service as merchants
+from flint.orders.service import LineItem, NewOrder, create_order
+from flint.payments import service as payments
+from flint.payments.cards import parse_card
+from flint.runtime import Runtime
 
 _counter = itertools.count(1)
 

@@ -11,15 +11,15 @@ from datetime import timedelta
 
 import pytest
 
-from server import clock
-from server.accounts import service as accounts
-from server.apps import service as apps
-from server.errors import FlintError
-from server.idempotency import service as idempotency
-from server.idempotency import store as idempotency_store
-from server.merchants import service as merchants
-from server.oauth import service as oauth
-from server.runtime import Runtime
+from flint import clock
+from flint.accounts import service as accounts
+from flint.apps import service as apps
+from flint.errors import FlintError
+from flint.idempotency import service as idempotency
+from flint.idempotency import store as idempotency_store
+from flint.merchants import service as merchants
+from flint.oauth import service as oauth
+from flint.runtime import Runtime
 from tests.factories import make_merchant
 
 REDIRECT = "http://127.0.0.1:9/callback"

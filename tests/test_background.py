@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from server.checkout import service as checkout
-from server.config import Config
-from server.db.migrate import migrate
-from server.runtime import Runtime
+from flint.checkout import service as checkout
+from flint.config import Config
+from flint.db.migrate import migrate
+from flint.runtime import Runtime
 from tests.conftest import ROOT, TEST_SECRET
 from tests.factories import make_merchant, make_session
 
@@ -59,7 +59,7 @@ async def test_flint_worker_runs_the_sweeper_alone(tmp_path, rt_on_file):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
     await _backdate(rt, session.id)
-    worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "flint.cli", "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert await _wait_expired(rt, merchant.id, session.id, seconds=20)
@@ -74,9 +74,9 @@ async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
     """Events recorded while no process sends webhooks are delivered once `flint worker` starts."""
     from standardwebhooks import Webhook
 
-    from server.actors import Actor
-    from server.orders.service import create_order
-    from server.webhooks import service as webhooks
+    from flint.actors import Actor
+    from flint.orders.service import create_order
+    from flint.webhooks import service as webhooks
     from tests.factories import new_order
     from tests.webhooks.receiver import Receiver
 
@@ -87,7 +87,7 @@ async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
         endpoint, secret = await webhooks.create_endpoint(rt, merchant.id, url=receiver.url("/worker"),
                                                           events=["order.created"], description=None)
         orders = [await create_order(rt, merchant.id, new_order(), Actor("merchant", merchant.id)) for _ in range(3)]
-        worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+        worker = subprocess.Popen([sys.executable, "-m", "flint.cli", "worker"], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             got = await asyncio.to_thread(receiver.wait_for, "/worker", 3)
@@ -102,7 +102,7 @@ async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
 
 
 def test_development_secret_survives_a_restart_and_production_demands_one(tmp_path):
-    from server.config import Config
+    from flint.config import Config
 
     env = {"FLINT_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}", "FLINT_ENV": "development"}
     first, second = Config.from_env(env), Config.from_env(env)

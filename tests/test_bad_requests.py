@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.ids import new_id
-from server.runtime import Runtime
-from server.security import CLIENT_TOKEN_SALT, Signer
+from flint.ids import new_id
+from flint.runtime import Runtime
+from flint.security import CLIENT_TOKEN_SALT, Signer
 
 from .conftest import TEST_SECRET, LiveServer
 from .factories import make_merchant

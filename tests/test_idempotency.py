@@ -20,12 +20,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from server import clock
-from server.actors import Actor
-from server.idempotency import service as idempotency
-from server.payments import service as payments
-from server.payments.processor import ChargeResult
-from server.runtime import Runtime
+from flint import clock
+from flint.actors import Actor
+from flint.idempotency import service as idempotency
+from flint.payments import service as payments
+from flint.payments.processor import ChargeResult
+from flint.runtime import Runtime
 
 from .conftest import LiveServer, start_server, stop_server
 from .factories import make_merchant
@@ -365,7 +365,7 @@ async def test_a_transient_conflict_is_not_replayed(server, server_rt, merchant)
 
     merchant_obj, _ = merchant
     session = await make_session(server_rt, merchant_obj.id)
-    from server.checkout.service import client_token
+    from flint.checkout.service import client_token
 
     token = client_token(server_rt, session)
     attempt = payments.Attempt(merchant_obj.id, session.order_id, "embedded", session.id)

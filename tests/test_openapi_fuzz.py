@@ -42,8 +42,8 @@ from typing import Any
 
 import httpx
 
-from server.api.auth import declaration
-from server.app import create_app
+from flint.api.auth import declaration
+from flint.app import create_app
 
 from .conftest import LiveServer
 

@@ -88,14 +88,14 @@ async def test_twenty_concurrent_partial_refunds_never_exceed_the_paid_amount(se
 
 
 async def _token(rt, session):
-    from server.checkout.service import client_token
+    from flint.checkout.service import client_token
 
     return client_token(rt, session)
 
 
 async def test_racing_full_refunds_refund_once(rt):
-    from server.actors import Actor
-    from server.refunds import service as refunds
+    from flint.actors import Actor
+    from flint.refunds import service as refunds
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -120,8 +120,8 @@ def _codes(results) -> set:
 
 def _attempt(session, number: str = "4242424242424242"):
     """A buyer's confirm through ``session``: (attempt, card, actor)."""
-    from server.actors import Actor
-    from server.payments import service as payments
+    from flint.actors import Actor
+    from flint.payments import service as payments
     from tests.factories import card
 
     attempt = payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id,
@@ -130,7 +130,7 @@ def _attempt(session, number: str = "4242424242424242"):
 
 
 async def _pay(rt, session, number: str = "4242424242424242"):
-    from server.payments import service as payments
+    from flint.payments import service as payments
 
     return await payments.confirm_payment(rt, *_attempt(session, number))
 
@@ -141,8 +141,8 @@ async def _rows(rt, sql, params=None):
 
 
 async def test_racing_partial_refunds_stop_at_the_paid_amount_with_the_right_codes(rt):
-    from server.actors import Actor
-    from server.refunds import service as refunds
+    from flint.actors import Actor
+    from flint.refunds import service as refunds
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -173,9 +173,9 @@ async def test_racing_partial_refunds_stop_at_the_paid_amount_with_the_right_cod
 
 
 async def test_confirms_through_a_session_and_a_link_of_one_order_pay_it_once(rt):
-    from server.actors import Actor
-    from server.links import service as links
-    from server.payments import service as payments
+    from flint.actors import Actor
+    from flint.links import service as links
+    from flint.payments import service as payments
     from tests.factories import card, make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -199,8 +199,8 @@ async def test_confirms_through_a_session_and_a_link_of_one_order_pay_it_once(rt
 
 
 async def test_a_cancel_racing_confirms_either_cancels_an_unpaid_order_or_loses(rt):
-    from server.actors import Actor
-    from server.orders import service as orders
+    from flint.actors import Actor
+    from flint.orders import service as orders
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -229,8 +229,8 @@ async def test_a_cancel_racing_confirms_either_cancels_an_unpaid_order_or_loses(
 
 
 async def test_expiring_a_session_racing_confirms_closes_it_exactly_one_way(rt):
-    from server.actors import Actor
-    from server.checkout import service as checkout
+    from flint.actors import Actor
+    from flint.checkout import service as checkout
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -259,9 +259,9 @@ async def test_expiring_a_session_racing_confirms_closes_it_exactly_one_way(rt):
 
 
 async def test_a_3ds_answer_racing_a_new_attempt_pays_the_order_once(rt):
-    from server.actors import Actor
-    from server.payments import service as payments
-    from server.payments.processor import THREE_D_SECURE
+    from flint.actors import Actor
+    from flint.payments import service as payments
+    from flint.payments.processor import THREE_D_SECURE
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -290,7 +290,7 @@ async def _lapse(rt, order_id: str) -> None:
 
 
 async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt):
-    from server.payments import service as payments
+    from flint.payments import service as payments
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -309,12 +309,12 @@ async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt):
 
 
 async def test_concurrent_sweepers_redrive_each_stuck_refund_once(rt):
-    from server import clock
-    from server.actors import SYSTEM
-    from server.payments import store as payment_store
-    from server.refunds import service as refunds
-    from server.refunds import store as refund_store
-    from server.refunds.models import Refund
+    from flint import clock
+    from flint.actors import SYSTEM
+    from flint.payments import store as payment_store
+    from flint.refunds import service as refunds
+    from flint.refunds import store as refund_store
+    from flint.refunds.models import Refund
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -341,9 +341,9 @@ async def test_concurrent_sweepers_redrive_each_stuck_refund_once(rt):
 
 
 async def test_concurrent_sweepers_give_each_dropped_off_session_one_recovery_link(rt):
-    from server.actors import SYSTEM
-    from server.checkout import service as checkout
-    from server.links import recovery
+    from flint.actors import SYSTEM
+    from flint.checkout import service as checkout
+    from flint.links import recovery
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -372,11 +372,11 @@ async def test_concurrent_sweepers_give_each_dropped_off_session_one_recovery_li
 
 
 async def test_a_widget_fallback_waiting_behind_a_payment_does_not_deadlock_it(rt):
-    from server import clock
-    from server.actors import Actor
-    from server.checkout import service as checkout
-    from server.checkout import store as session_store
-    from server.orders import store as order_store
+    from flint import clock
+    from flint.actors import Actor
+    from flint.checkout import service as checkout
+    from flint.checkout import store as session_store
+    from flint.orders import store as order_store
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
@@ -397,13 +397,13 @@ async def test_a_widget_fallback_waiting_behind_a_payment_does_not_deadlock_it(r
 
 
 async def test_a_refund_settling_beside_a_new_refund_does_not_deadlock(rt):
-    from server import clock
-    from server.actors import SYSTEM
-    from server.orders import store as order_store
-    from server.payments import store as payment_store
-    from server.refunds import service as refunds
-    from server.refunds import store as refund_store
-    from server.refunds.models import Refund
+    from flint import clock
+    from flint.actors import SYSTEM
+    from flint.orders import store as order_store
+    from flint.payments import store as payment_store
+    from flint.refunds import service as refunds
+    from flint.refunds import store as refund_store
+    from flint.refunds.models import Refund
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)

@@ -1,7 +1,7 @@
 """Meta-tests over the URL map: every route declares how it authenticates (fail closed)."""
-from server.api.auth import SCOPES, declaration
-from server.app import create_app
-from server.config import Config
+from flint.api.auth import SCOPES, declaration
+from flint.app import create_app
+from flint.config import Config
 
 
 def test_every_route_declares_its_credentials():

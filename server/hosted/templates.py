@@ -10,9 +10,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from quart import g
 
-from .. import i18n
+from .. import datafiles, i18n
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "hosted_pages" / "templates"
+TEMPLATES = datafiles.hosted_pages() / "templates"
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),

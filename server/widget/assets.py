@@ -7,11 +7,9 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
+from .. import datafiles
 from ..errors import FlintError
-
-DIST = Path(__file__).resolve().parent.parent.parent / "widget" / "dist"
 # Served under /widget/v1/<name>: the loader merchants paste, and the card frame's own script.
 FILES = ("flint.js", "frame.js")
 
@@ -35,10 +33,9 @@ class Asset:
 
 
 def _asset(name: str) -> Asset:
-    path = DIST / name
     try:
-        body = path.read_bytes()
-    except FileNotFoundError:
+        body = (datafiles.widget_dist() / name).read_bytes()
+    except (FileNotFoundError, RuntimeError):
         raise FlintError(503, "widget_not_built", "The widget is not built on this server (run `make widget`).") from None
     digest = hashlib.sha384(body).digest()
     return Asset(

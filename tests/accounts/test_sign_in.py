@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from server.merchants import service as merchants
+from flint.merchants import service as merchants
 
 PASSWORD = "a long and correct password"
 

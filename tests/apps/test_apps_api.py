@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from server import clock
-from server.apps import service as apps
-from server.runtime import Runtime
+from flint import clock
+from flint.apps import service as apps
+from flint.runtime import Runtime
 from tests.conftest import start_server, stop_server
 from tests.factories import make_merchant
 from tests.pg import table_names

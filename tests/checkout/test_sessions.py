@@ -3,12 +3,12 @@ import time
 
 import pytest
 
-from server.actors import Actor
-from server.checkout import service as checkout
-from server.errors import FlintError
-from server.orders import service as orders
-from server.security import CLIENT_TOKEN_SALT, Signer
-from server.sweeper import sweep_once
+from flint.actors import Actor
+from flint.checkout import service as checkout
+from flint.errors import FlintError
+from flint.orders import service as orders
+from flint.security import CLIENT_TOKEN_SALT, Signer
+from flint.sweeper import sweep_once
 from tests.factories import make_merchant, make_order, make_session, pay_session
 
 

@@ -32,11 +32,11 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from standardwebhooks import Webhook
 
-from server.db import copy as db_copy
-from server.db import open_database
-from server.db.migrate import available, migrate
-from server.demo import DEMO_APP_SCOPES, DEMO_EMAIL, DEMO_PASSWORD, seed
-from server.runtime import Runtime
+from flint.db import copy as db_copy
+from flint.db import open_database
+from flint.db.migrate import available, migrate
+from flint.demo import DEMO_APP_SCOPES, DEMO_EMAIL, DEMO_PASSWORD, seed
+from flint.runtime import Runtime
 from tests import pg
 from tests.conftest import ROOT, TEST_SECRET, start_server, stop_server
 from tests.factories import make_merchant
@@ -231,7 +231,7 @@ def flint(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     base = {k: v for k, v in os.environ.items() if not k.startswith("FLINT_")}
     base.update(FLINT_SECRET_KEY=TEST_SECRET, FLINT_ENV="development", FLINT_LOG_LEVEL="WARNING")
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=base,
+    return subprocess.run([sys.executable, "-m", "flint.cli", *args], cwd=ROOT, env=base,
                           capture_output=True, text=True, timeout=180)
 
 

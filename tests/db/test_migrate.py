@@ -3,8 +3,8 @@ import json
 import subprocess
 import sys
 
-from server.db import open_database
-from server.db.migrate import available, migrate
+from flint.db import open_database
+from flint.db.migrate import available, migrate
 from tests.conftest import ROOT
 
 
@@ -65,7 +65,7 @@ async def test_migrate_upgrades_an_older_schema_and_keeps_its_data(db_url):
 
 def test_flint_migrate_command(tmp_path):
     env = {"FLINT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "PATH": "/usr/bin:/bin"}
-    run = lambda: subprocess.run([sys.executable, "-m", "server.cli", "migrate"], cwd=ROOT, env=env,  # noqa: E731
+    run = lambda: subprocess.run([sys.executable, "-m", "flint.cli", "migrate"], cwd=ROOT, env=env,  # noqa: E731
                                  capture_output=True, text=True, timeout=60)
     first, second = run(), run()
     assert first.returncode == 0, first.stderr

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from server.db import for_update, open_database
-from server.db.migrate import migrate
-from server.db.postgres import _rowcount, split_url, translate
-from server.errors import FlintError
+from flint.db import for_update, open_database
+from flint.db.migrate import migrate
+from flint.db.postgres import _rowcount, split_url, translate
+from flint.errors import FlintError
 from tests import pg
 
 # PostgreSQL: FLINT_TEST_POSTGRES_URL, else the local server CI starts (.ci/postgres).

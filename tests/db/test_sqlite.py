@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from server.db import open_database
-from server.db.migrate import migrate
+from flint.db import open_database
+from flint.db.migrate import migrate
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ import asyncio
 import httpx
 from standardwebhooks import Webhook
 
-from server import clock
-from server.config import Config
-from server.apps import service as apps
-from server.demo import DEMO_APP_NAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
-from server.merchants import service as merchants
-from server.runtime import Runtime
-from server.webhooks import service as webhooks
+from flint import clock
+from flint.config import Config
+from flint.apps import service as apps
+from flint.demo import DEMO_APP_NAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
+from flint.merchants import service as merchants
+from flint.runtime import Runtime
+from flint.webhooks import service as webhooks
 from tests.conftest import ROOT, TEST_SECRET, free_port
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
@@ -46,7 +46,7 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
                FLINT_ENV="development")
     out_path, err_path = tmp_path / "demo.out", tmp_path / "demo.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "demo", "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "flint.cli", "demo", "--port", str(port),
                                     "--shop-port", str(shop_port), "--app-port", str(app_port)],
                                    cwd=ROOT, env=env, stdout=out, stderr=err)
     try:

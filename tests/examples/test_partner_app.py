@@ -20,8 +20,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from server.apps import service as apps
-from server.merchants import service as merchants
+from flint.apps import service as apps
+from flint.merchants import service as merchants
 from tests.conftest import ROOT, LiveServer, free_port
 
 PASSWORD = "a long and correct password"

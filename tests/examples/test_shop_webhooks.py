@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 
 from examples.shop import create_shop
 from examples.shop.webhooks import KEEP
-from server.webhooks.signing import new_secret
+from flint.webhooks.signing import new_secret
 from tests.conftest import LiveServer, free_port
 
 from .live_shop import LiveShop, start_shop, stop_shop

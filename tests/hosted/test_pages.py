@@ -6,8 +6,8 @@ import re
 import httpx
 import pytest
 
-from server.actors import Actor
-from server.orders import service as orders
+from flint.actors import Actor
+from flint.orders import service as orders
 from tests.factories import make_session
 
 SUCCESS = "4242 4242 4242 4242"
@@ -204,8 +204,8 @@ async def test_the_merchant_colour_brands_the_page(server, server_rt, merchant):
 
 
 async def test_spent_form_nonces_are_purged_once_their_tokens_have_expired(rt):
-    from server.hosted import store as form_store
-    from server.sweeper import sweep_once
+    from flint.hosted import store as form_store
+    from flint.sweeper import sweep_once
 
     async with rt.db.transaction() as conn:
         await form_store.consume_nonce(conn, "old", "cs_x", "2020-01-01T00:00:00.000000Z")
@@ -221,8 +221,8 @@ async def test_an_unreachable_processor_is_an_honest_page_not_a_decline(db_url):
     attempt (recovery voids it), the payment is not recorded as a decline, nothing crashes."""
     from dataclasses import replace as with_
 
-    from server.app import create_app
-    from server.config import Config
+    from flint.app import create_app
+    from flint.config import Config
     from tests.conftest import TEST_SECRET
     from tests.factories import make_merchant
     from tests.payments.test_processor_outages import UnreachableProcessor

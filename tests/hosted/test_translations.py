@@ -7,7 +7,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from server.i18n import LOCALES, TRANSLATIONS_DIR
+from flint.i18n import LOCALES, TRANSLATIONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -7,9 +7,9 @@ import re
 import httpx
 import pytest
 
-from server.actors import SYSTEM
-from server.checkout import service as checkout
-from server.links import recovery
+from flint.actors import SYSTEM
+from flint.checkout import service as checkout
+from flint.links import recovery
 from tests.factories import make_order, make_session
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 2, "unit_amount": 1250}]}

@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import clock
-from server.config import Config
-from server.db.migrate import migrate
-from server.runtime import Runtime
+from flint import clock
+from flint.config import Config
+from flint.db.migrate import migrate
+from flint.runtime import Runtime
 from tests.conftest import BACKENDS, ROOT, TEST_SECRET, serve_on, start_server, stop_server
 from tests.factories import make_merchant, make_session
 
@@ -228,12 +228,12 @@ async def test_session_confirm_and_recovery_link_confirm_at_the_same_moment_pay_
 
 # -- 2. two sweepers over the same 200 abandoned sessions -----------------------------------------------
 
-# Runs `flint worker` (server.cli.main) with a probe that logs, per sweep, how many drop-offs the
+# Runs `flint worker` (flint.cli.main) with a probe that logs, per sweep, how many drop-offs the
 # worker listed (test code only, in that process only): listed but not made = taken by the other one.
 _PROBE = """
 import logging, sys
-from server.checkout import store
-from server.db import migrate as migrations
+from flint.checkout import store
+from flint.db import migrate as migrations
 _list = store.select_dropped_off_ids
 async def _probed(*args, **kwargs):
     ids = await _list(*args, **kwargs)
@@ -247,7 +247,7 @@ async def _migrated(*args, **kwargs):
     logging.getLogger("flint.test_probe").info("migrated")
     return done
 migrations.migrate = _migrated
-from server.cli import main
+from flint.cli import main
 main(["worker"])
 """
 

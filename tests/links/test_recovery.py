@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from server import clock
-from server.actors import SYSTEM, Actor
-from server.checkout import service as checkout
-from server.checkout import store as session_store
-from server.links import recovery, summary
-from server.links import service as links
-from server.orders import service as orders
-from server.payments import service as payments
+from flint import clock
+from flint.actors import SYSTEM, Actor
+from flint.checkout import service as checkout
+from flint.checkout import store as session_store
+from flint.links import recovery, summary
+from flint.links import service as links
+from flint.orders import service as orders
+from flint.payments import service as payments
 from tests.factories import card, make_merchant, make_session, pay_session
 
 THREE_DS = "4000 0027 6000 3184"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from server.apps import service as apps
-from server.config import Config
-from server.idempotency import service as idempotency
-from server.maintenance import store as sealed_store
-from server.maintenance.reseal import reseal_all
-from server.runtime import Runtime
-from server.security import SecretBox
-from server.webhooks import service as webhooks
+from flint.apps import service as apps
+from flint.config import Config
+from flint.idempotency import service as idempotency
+from flint.maintenance import store as sealed_store
+from flint.maintenance.reseal import reseal_all
+from flint.runtime import Runtime
+from flint.security import SecretBox
+from flint.webhooks import service as webhooks
 from tests.conftest import TEST_SECRET
 from tests.factories import make_merchant
 

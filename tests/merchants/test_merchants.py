@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from server.errors import FlintError
-from server.merchants import service as merchants
-from server.merchants.service import normalise_origin
-from server.security import hash_secret
+from flint.errors import FlintError
+from flint.merchants import service as merchants
+from flint.merchants.service import normalise_origin
+from flint.security import hash_secret
 from tests.conftest import ROOT
 from tests.factories import make_merchant
 
@@ -25,7 +25,7 @@ async def test_keys_are_stored_hashed_only(rt):
 
 
 def test_password_is_argon2():
-    from server.security import hash_password, password_matches
+    from flint.security import hash_password, password_matches
 
     stored = hash_password("correct horse battery")
     assert stored.startswith("$argon2")
@@ -79,7 +79,7 @@ async def test_duplicate_email_is_refused(rt):
 
 def test_merchants_create_cli_prints_json_and_the_key_works(server):
     run = subprocess.run(
-        [sys.executable, "-m", "server.cli", "merchants", "create", "--name", "Cli Shop", "--email", "cli@shop.example",
+        [sys.executable, "-m", "flint.cli", "merchants", "create", "--name", "Cli Shop", "--email", "cli@shop.example",
          "--password", "cli-password-1", "--origin", "https://cli.shop.example", "--json"],
         cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

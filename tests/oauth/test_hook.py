@@ -11,8 +11,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from server.apps import service as apps
-from server.merchants import service as merchants
+from flint.apps import service as apps
+from flint.merchants import service as merchants
 from tests.webhooks.receiver import Receiver
 
 from .test_install import PASSWORD, install

@@ -14,8 +14,8 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.base_client.errors import OAuthError
 
-from server.apps import service as apps
-from server.merchants import service as merchants
+from flint.apps import service as apps
+from flint.merchants import service as merchants
 
 REDIRECT = "http://127.0.0.1:9/callback"  # loopback http is a valid redirect URI (RFC 8252 7.3)
 PASSWORD = "a long and correct password"

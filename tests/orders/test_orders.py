@@ -1,7 +1,7 @@
 """Orders over HTTP: totals in minor units, currencies from CLDR, pagination, cancel, events."""
 import pytest
 
-from server import money
+from flint import money
 
 
 def _order(currency="usd", items=None, **extra):

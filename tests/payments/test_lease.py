@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from server.actors import Actor
-from server.errors import FlintError
-from server.orders import service as orders
-from server.payments import service as payments
-from server.payments.processor import ChargeResult
-from server.sweeper import sweep_once
+from flint.actors import Actor
+from flint.errors import FlintError
+from flint.orders import service as orders
+from flint.payments import service as payments
+from flint.payments.processor import ChargeResult
+from flint.sweeper import sweep_once
 from tests.factories import card, make_merchant, make_session, pay_session
 
 

@@ -1,11 +1,11 @@
 """The confirm service and the simulated processor: the whole test-card table of API.md §6."""
 import pytest
 
-from server.actors import Actor
-from server.errors import FlintError
-from server.events import service as events
-from server.orders import service as orders
-from server.payments import service as payments
+from flint.actors import Actor
+from flint.errors import FlintError
+from flint.events import service as events
+from flint.orders import service as orders
+from flint.payments import service as payments
 from tests.factories import card, make_merchant, make_session, pay_session
 
 DECLINES = [

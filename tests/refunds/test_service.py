@@ -1,13 +1,13 @@
 """Refunds: full and partial, by payment or by order; statuses follow; the failing card."""
 import pytest
 
-from server.actors import Actor
-from server.errors import FlintError
-from server.events import service as events
-from server.orders import service as orders
-from server.payments import service as payments
-from server.refunds import service as refunds
-from server.refunds.service import NewRefund
+from flint.actors import Actor
+from flint.errors import FlintError
+from flint.events import service as events
+from flint.orders import service as orders
+from flint.payments import service as payments
+from flint.refunds import service as refunds
+from flint.refunds.service import NewRefund
 from tests.factories import make_merchant, make_session, pay_session
 
 
@@ -74,11 +74,11 @@ async def test_refunds_need_a_paid_order_of_this_merchant(rt):
 
 
 async def test_a_refund_stuck_pending_is_redriven_by_the_sweeper(rt):
-    from server import clock
-    from server.payments import store as payment_store
-    from server.refunds import store as refund_store
-    from server.refunds.models import Refund
-    from server.sweeper import sweep_once
+    from flint import clock
+    from flint.payments import store as payment_store
+    from flint.refunds import store as refund_store
+    from flint.refunds.models import Refund
+    from flint.sweeper import sweep_once
 
     merchant, session, payment = await _paid(rt, amount=800)
     # A process reserved 800 and died before calling the processor.

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 
-from server.config import Config
-from server.runtime import Runtime
-from server.webhooks import service as webhooks
+from flint.config import Config
+from flint.runtime import Runtime
+from flint.webhooks import service as webhooks
 from tests.conftest import ROOT, TEST_SECRET, fresh_database, start_server, stop_server
 from tests.factories import make_merchant
 from tests.webhooks.receiver import Receiver
@@ -70,14 +70,14 @@ async def test_reseal_secrets_command(backend, tmp_path):
     db_url = fresh_database(backend, tmp_path, cleanups)
     runtime = await Runtime.start(Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://127.0.0.1:9"))
     try:
-        from server.db.migrate import migrate
+        from flint.db.migrate import migrate
 
         await migrate(runtime.db)
         merchant, _ = await make_merchant(runtime)
         await webhooks.create_endpoint(runtime, merchant.id, url="http://127.0.0.1:9/h", events=["*"], description=None)
         env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=f"brand-new-key,{TEST_SECRET}",
                    FLINT_LOG_LEVEL="WARNING")
-        done = subprocess.run([sys.executable, "-m", "server.cli", "reseal-secrets"], cwd=ROOT, env=env,
+        done = subprocess.run([sys.executable, "-m", "flint.cli", "reseal-secrets"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)["resealed"]

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.config import Config
-from server.runtime import Runtime
+from flint.config import Config
+from flint.runtime import Runtime
 from tests.conftest import BACKENDS, ROOT, TEST_SECRET, LiveServer, fresh_database, start_server, stop_server
 from tests.factories import make_merchant
 
@@ -39,7 +39,7 @@ def start_worker(tmp: Path, db_url: str, extra_env: dict[str, str] | None = None
                FLINT_LOG_LEVEL="INFO", **(extra_env or {}))
     log = open(tmp / f"worker-{time.monotonic_ns()}.log", "wb")
     try:
-        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "flint.cli", "worker"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     finally:
         log.close()
@@ -207,7 +207,7 @@ def _field(html: str, name: str) -> str:
 
 
 async def test_sign_in_sessions_csrf_and_rate_limits_span_both_processes(cluster, rt):
-    from server.merchants import service as merchants
+    from flint.merchants import service as merchants
 
     n = next(_emails)
     me, key = await merchants.create_merchant(rt, name=f"Two Doors {n}", email=f"doors{n}@shop.example",
@@ -357,9 +357,9 @@ EVENTS = 1000
 
 
 async def test_two_workers_deliver_a_thousand_events_once_each(backend, tmp_path):
-    from server.actors import Actor
-    from server.events.service import record_all
-    from server.webhooks.service import create_endpoint
+    from flint.actors import Actor
+    from flint.events.service import record_all
+    from flint.webhooks.service import create_endpoint
     from tests.webhooks.receiver import Receiver
 
     cleanups: list = []
@@ -368,7 +368,7 @@ async def test_two_workers_deliver_a_thousand_events_once_each(backend, tmp_path
     receiver = Receiver().start()
     workers: list[subprocess.Popen] = []
     try:
-        from server.db.migrate import migrate
+        from flint.db.migrate import migrate
 
         await migrate(runtime.db)
         me, _ = await make_merchant(runtime)

@@ -7,8 +7,8 @@ import re
 import httpx
 import pytest
 
-from server.config import Config
-from server.proxies import client_address, parse_networks
+from flint.config import Config
+from flint.proxies import client_address, parse_networks
 from tests.conftest import start_server, stop_server
 
 TRUSTED = parse_networks(("10.0.0.0/8", "127.0.0.1"))

@@ -1,7 +1,7 @@
 """`/readyz`: what a load balancer asks each Flint process before sending it traffic."""
 from __future__ import annotations
 
-from server.runtime import Runtime
+from flint.runtime import Runtime
 from tests.conftest import fresh_database, start_server, stop_server
 
 

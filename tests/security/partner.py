@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from server.apps import service as apps
-from server.merchants import service as merchants
+from flint.apps import service as apps
+from flint.merchants import service as merchants
 from tests.oauth.test_install import PASSWORD, install
 
 REDIRECT = "http://127.0.0.1:9/callback"

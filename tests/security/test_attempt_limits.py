@@ -21,11 +21,11 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from server import clock, sweeper
-from server.actors import Actor
-from server.errors import FlintError
-from server.links import service as links
-from server.payments import service as payments
+from flint import clock, sweeper
+from flint.actors import Actor
+from flint.errors import FlintError
+from flint.links import service as links
+from flint.payments import service as payments
 from tests.conftest import SERVER_BACKEND, fresh_database, start_server, stop_server
 from tests.factories import card, make_merchant, make_order, make_session, pay_session
 from tests.oauth.test_hook import ORDER, answer, browser, hook_server, hooked_shop, session_of  # noqa: F401 (fixtures)

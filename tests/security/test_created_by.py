@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 
-from server.accounts import service as accounts
-from server.config import Config
-from server.runtime import Runtime
+from flint.accounts import service as accounts
+from flint.config import Config
+from flint.runtime import Runtime
 from tests.conftest import ROOT, TEST_SECRET
 
 from .partner import CARD, ORDER, installed_app
@@ -51,13 +51,13 @@ def test_merchants_create_reads_the_password_from_stdin(tmp_path):
     url = f"sqlite:///{tmp_path / 'stdin.sqlite3'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLINT_")}
     env.update(FLINT_DATABASE_URL=url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_LOG_LEVEL="WARNING")
-    done = subprocess.run([sys.executable, "-m", "server.cli", "merchants", "create", "--name", "Stdin Shop",
+    done = subprocess.run([sys.executable, "-m", "flint.cli", "merchants", "create", "--name", "Stdin Shop",
                            "--email", "stdin@shop.example", "--password-stdin", "--json"],
                           input="a password nobody saw in ps\n", cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["secret_key"].startswith("sk_test_")
-    both = subprocess.run([sys.executable, "-m", "server.cli", "merchants", "create", "--name", "X", "--email",
+    both = subprocess.run([sys.executable, "-m", "flint.cli", "merchants", "create", "--name", "X", "--email",
                            "x@shop.example", "--password", "p", "--password-stdin"], input="p\n", cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert both.returncode != 0 and "not allowed with" in both.stderr

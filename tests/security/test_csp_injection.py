@@ -199,8 +199,8 @@ async def test_an_accepted_url_adds_only_its_origin_to_the_pages(server, shop, f
 
 @pytest.mark.parametrize("url", REFUSED, ids=[repr(u)[:60] for u in REFUSED])
 def test_the_url_parser_refuses_each_hostile_url(url):
-    from server import urls
-    from server.errors import FlintError
+    from flint import urls
+    from flint.errors import FlintError
 
     with pytest.raises(FlintError) as refused:
         urls.parse_url(url, "success_url")
@@ -213,7 +213,7 @@ def test_the_url_parser_refuses_each_hostile_url(url):
     ("https://[::ffff:192.0.2.1]:443/", "https://[::ffff:c000:201]"),
 ], ids=lambda v: repr(v)[:60])
 def test_the_origin_is_rebuilt_from_the_parsed_parts(url, origin):
-    from server import urls
+    from flint import urls
 
     parsed = urls.parse_url(url, "success_url")
     assert urls.origin(parsed) == origin == urls.origin(url)
@@ -221,8 +221,8 @@ def test_the_origin_is_rebuilt_from_the_parsed_parts(url, origin):
 
 
 def test_production_takes_https_only():
-    from server import urls
-    from server.errors import FlintError
+    from flint import urls
+    from flint.errors import FlintError
 
     assert urls.origin(urls.parse_url("https://shop.example/x", "url", production=True)) == "https://shop.example"
     with pytest.raises(FlintError) as refused:
@@ -236,7 +236,7 @@ def test_production_takes_https_only():
     "https://a.example\r\nX-Evil: 1", "https://bücher.example", "javascript:", "", "'nonce-a b'",
 ])
 def test_the_policy_builder_drops_any_source_outside_the_grammar(hostile, caplog):
-    from server.hosted.headers import content_security_policy
+    from flint.hosted.headers import content_security_policy
 
     for header in (content_security_policy("abc_-123", [hostile]),
                    content_security_policy("abc_-123", [], frame_ancestors=[hostile]),
@@ -251,7 +251,7 @@ def test_the_policy_builder_drops_any_source_outside_the_grammar(hostile, caplog
 
 
 def test_the_policy_builder_keeps_valid_sources():
-    from server.hosted.headers import content_security_policy
+    from flint.hosted.headers import content_security_policy
 
     policy = directives(content_security_policy("n0nce_-", ["https://shop.example", "http://[::1]:8443"],
                                                 frame_ancestors=["https://shop.example:8443"]))

@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.events import service as events
-from server.actors import SYSTEM
-from server.ids import new_id
-from server.runtime import Runtime
-from server.webhooks import egress, signing
+from flint.events import service as events
+from flint.actors import SYSTEM
+from flint.ids import new_id
+from flint.runtime import Runtime
+from flint.webhooks import egress, signing
 from tests.oauth.test_hook import answer, browser, calls_of, confirm, hook_server, hooked_shop, session_of  # noqa: F401
 from tests.webhooks.test_endpoints import _merchant_on, production_server  # noqa: F401
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.hooks import service as hooks
+from flint.hooks import service as hooks
 from tests.conftest import SERVER_BACKEND, fresh_database, start_server, stop_server
 from tests.oauth.test_hook import CARD, ORDER, browser, hook_server, hooked_shop  # noqa: F401
 

@@ -14,9 +14,9 @@ import secrets
 import httpx
 import pytest
 
-from server.api.auth import declaration
-from server.app import create_app
-from server.config import Config
+from flint.api.auth import declaration
+from flint.app import create_app
+from flint.config import Config
 from tests.factories import make_merchant
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
@@ -187,14 +187,14 @@ async def test_every_post_route_refuses_a_deep_body_without_a_500(server, server
                                  b'{"a": 1e999}', b'{"a": 1, "a": 2}', b"\xff\xfe", b'"\xed\xa0\x80"', b"",
                                  b"1" * 5000, b"[" * 65 + b"]" * 65])
 def test_the_safe_parser_raises_only_value_error(raw):
-    from server import jsonsafe
+    from flint import jsonsafe
 
     with pytest.raises(ValueError):
         jsonsafe.loads(raw)
 
 
 def test_the_safe_parser_takes_ordinary_json():
-    from server import jsonsafe
+    from flint import jsonsafe
 
     assert jsonsafe.loads(b'{"a": [1, 2.5, "x", null, true], "b": {"c": {}}}') == \
         {"a": [1, 2.5, "x", None, True], "b": {"c": {}}}
@@ -205,7 +205,7 @@ def test_the_safe_parser_takes_ordinary_json():
 
 
 def test_the_idempotency_fingerprint_takes_any_body():
-    from server.idempotency.service import fingerprint
+    from flint.idempotency.service import fingerprint
 
     for raw in (DEEP_ARRAYS, DEEP_CLOSED, DEEP_OBJECTS, b"\xff", b'{"a": NaN}'):
         assert len(fingerprint("POST", "/v1/orders", raw)) == 64

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 import httpx
 import pytest
 
-from server.merchants import service as merchants
+from flint.merchants import service as merchants
 
 PASSWORD = "a long and correct password"
 DEFAULT = "/account"
@@ -94,7 +94,7 @@ async def test_a_path_on_flint_is_still_followed(server, account, path):
 
 
 def test_safe_next_directly():
-    from server.accounts.routes import safe_next
+    from flint.accounts.routes import safe_next
 
     for raw in HOSTILE:
         assert safe_next(unquote(raw)) is None, raw

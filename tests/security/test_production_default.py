@@ -19,7 +19,7 @@ def _env(tmp_path, **extra):
 
 
 def test_serve_without_flint_env_or_key_refuses_to_start(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(free_port())],
+    done = subprocess.run([sys.executable, "-m", "flint.cli", "serve", "--port", str(free_port())],
                           cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "FLINT_SECRET_KEY is required in production" in done.stderr
@@ -29,7 +29,7 @@ def test_serve_without_flint_env_or_key_refuses_to_start(tmp_path):
 def test_serve_without_flint_env_is_production(tmp_path):
     port = free_port()
     log = open(tmp_path / "prod.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "flint.cli", "serve", "--port", str(port)], cwd=ROOT,
                                env=_env(tmp_path, FLINT_SECRET_KEY=TEST_SECRET), stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -43,7 +43,7 @@ def test_serve_without_flint_env_is_production(tmp_path):
             assert process.returncode is None, (tmp_path / "prod.log").read_text()
             import time
             time.sleep(0.1)
-        created = subprocess.run([sys.executable, "-m", "server.cli", "merchants", "create", "--name", "P",
+        created = subprocess.run([sys.executable, "-m", "flint.cli", "merchants", "create", "--name", "P",
                                   "--email", "p@prod.example", "--password-stdin", "--json"], input="long password\n",
                                  cwd=ROOT, env=_env(tmp_path, FLINT_SECRET_KEY=TEST_SECRET), capture_output=True,
                                  text=True, timeout=60)

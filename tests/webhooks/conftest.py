@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.runtime import Runtime
+from flint.runtime import Runtime
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.factories import make_merchant
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from server import clock
-from server.actors import SYSTEM
-from server.events import service as events
-from server.webhooks import service as webhooks
-from server.webhooks import store
+from flint import clock
+from flint.actors import SYSTEM
+from flint.events import service as events
+from flint.webhooks import service as webhooks
+from flint.webhooks import store
 from tests.factories import make_merchant
 
 

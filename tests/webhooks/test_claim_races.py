@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 
-from server import clock
-from server.actors import SYSTEM
-from server.events import service as events
-from server.runtime import Runtime
-from server.webhooks import service as webhooks
-from server.webhooks import store
-from server.webhooks.worker import DeliveryWorker
+from flint import clock
+from flint.actors import SYSTEM
+from flint.events import service as events
+from flint.runtime import Runtime
+from flint.webhooks import service as webhooks
+from flint.webhooks import store
+from flint.webhooks.worker import DeliveryWorker
 from tests.factories import make_merchant
 
 from .receiver import Receiver

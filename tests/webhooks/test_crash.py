@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 from standardwebhooks import Webhook
 
-from server import clock
-from server.runtime import Runtime
+from flint import clock
+from flint.runtime import Runtime
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.factories import make_merchant
 

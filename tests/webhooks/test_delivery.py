@@ -230,7 +230,7 @@ def test_an_endpoint_failing_every_attempt_for_long_enough_is_disabled(tmp_path,
     """The 3-day rule with the clock shortened: FLINT_WEBHOOK_DISABLE_AFTER_SECONDS=1."""
     import asyncio
 
-    from server.runtime import Runtime
+    from flint.runtime import Runtime
     from tests.conftest import start_server, stop_server
     from tests.factories import make_merchant
 

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks import Webhook
 
-from server.events import service as events
-from server.actors import SYSTEM
-from server.ids import new_id
-from server.security import SecretBox
-from server.webhooks import egress, signing
-from server.webhooks.service import matches
+from flint.events import service as events
+from flint.actors import SYSTEM
+from flint.ids import new_id
+from flint.security import SecretBox
+from flint.webhooks import egress, signing
+from flint.webhooks.service import matches
 from tests.conftest import TEST_SECRET, start_server, stop_server
 from tests.factories import make_merchant
 
@@ -127,7 +127,7 @@ def production_server(tmp_path_factory):
 
 
 async def _merchant_on(server):
-    from server.runtime import Runtime
+    from flint.runtime import Runtime
 
     rt = await Runtime.start(server.runtime_config())
     try:
@@ -154,7 +154,7 @@ async def test_production_refuses_insecure_and_private_destinations(production_s
 async def test_production_checks_the_destination_again_when_delivering(production_server, receiver):
     """An endpoint whose host resolved to a public address when it was made, and to loopback now (DNS
     rebinding): written straight into the table, as if the DNS answer changed afterwards."""
-    from server.runtime import Runtime
+    from flint.runtime import Runtime
 
     (merchant, key), _ = await _merchant_on(production_server)
     url = f"https://127.0.0.1:{receiver.port}/rebound"

@@ -12,8 +12,8 @@ import re
 import httpx
 import pytest
 
-from server.checkout import store as session_store
-from server.merchants import service as merchants
+from flint.checkout import store as session_store
+from flint.merchants import service as merchants
 from tests.factories import make_merchant, make_session
 
 SHOP = "https://shop.example"
@@ -29,7 +29,7 @@ async def shop_merchant(server_rt):
 async def embedded(server_rt, shop_merchant):
     merchant, _ = shop_merchant
     session = await make_session(server_rt, merchant.id, mode="embedded", amount=1999)
-    from server.checkout.service import client_token
+    from flint.checkout.service import client_token
     return session, client_token(server_rt, session)
 
 
@@ -133,8 +133,8 @@ async def test_a_merchant_without_origins_gets_a_frame_nobody_can_frame(browser,
 async def test_the_frame_of_a_closed_session_says_why_in_the_buyers_language(browser, embedded, shop_merchant, server_rt):
     session, _ = embedded
     merchant, _ = shop_merchant
-    from server.actors import Actor
-    from server.checkout import service as checkout
+    from flint.actors import Actor
+    from flint.checkout import service as checkout
     await checkout.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
     frame = await browser.get(f"/widget/v1/frame/{session.id}", headers={"Accept-Language": "de-DE,de;q=0.9"})
     config = json.loads(re.search(r'id="flint-frame-config"[^>]*>(.*?)</script>', frame.text, re.S).group(1))
@@ -280,8 +280,8 @@ async def test_a_bad_beacon_records_nothing(browser, embedded, server_rt, body, 
 async def test_a_beacon_for_a_closed_session_changes_nothing(browser, embedded, server_rt, shop_merchant):
     session, token = embedded
     merchant, _ = shop_merchant
-    from server.actors import Actor
-    from server.checkout import service as checkout
+    from flint.actors import Actor
+    from flint.checkout import service as checkout
     await checkout.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
     answer = await browser.post(f"/v1/checkout/sessions/{session.id}/beacon", json={"type": "left"},
                                 headers={"Authorization": f"Bearer {token}"})
