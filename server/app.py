@@ -13,19 +13,19 @@ from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 from werkzeug.exceptions import HTTPException
 
-from . import i18n, sweeper
-from .hosted import templates
-from .hosted.headers import page_headers
-from .api import auth, cors
-from .api.openapi import FlintOpenAPIProvider
-from .config import Config
-from .db.migrate import migrate
-from .errors import FlintError
-from .ids import new_id
-from .idempotency import service as idempotency
-from .payments.processor import Processor
-from .runtime import Runtime
-from .webhooks import worker as webhook_worker
+from flint import i18n, sweeper
+from flint.hosted import templates
+from flint.hosted.headers import page_headers
+from flint.api import auth, cors
+from flint.api.openapi import FlintOpenAPIProvider
+from flint.config import Config
+from flint.db.migrate import migrate
+from flint.errors import FlintError
+from flint.ids import new_id
+from flint.idempotency import service as idempotency
+from flint.payments.processor import Processor
+from flint.runtime import Runtime
+from flint.webhooks import worker as webhook_worker
 
 log = logging.getLogger("flint.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -77,23 +77,23 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     # built per response) is only for handlers returning models, and cost ~10% of a request.
     del app.make_response
 
-    from .checkout.routes import bp as checkout_bp
-    from .events.routes import bp as events_bp
-    from .merchants.routes import bp as merchants_bp
-    from .orders.routes import bp as orders_bp
-    from .payments.routes import bp as payments_bp
-    from .refunds.routes import bp as refunds_bp
+    from flint.checkout.routes import bp as checkout_bp
+    from flint.events.routes import bp as events_bp
+    from flint.merchants.routes import bp as merchants_bp
+    from flint.orders.routes import bp as orders_bp
+    from flint.payments.routes import bp as payments_bp
+    from flint.refunds.routes import bp as refunds_bp
 
-    from .accounts.routes import bp as accounts_bp
-    from .apps.routes import bp as apps_bp
-    from .hooks.routes import bp as hooks_bp
-    from .oauth.routes import bp as oauth_bp
-    from .oauth.routes import installations_bp
-    from .hosted.routes import bp as hosted_bp
-    from .links.routes import bp as links_bp
-    from .links.routes import recovery_bp
-    from .webhooks.routes import bp as webhooks_bp
-    from .widget.routes import bp as widget_bp
+    from flint.accounts.routes import bp as accounts_bp
+    from flint.apps.routes import bp as apps_bp
+    from flint.hooks.routes import bp as hooks_bp
+    from flint.oauth.routes import bp as oauth_bp
+    from flint.oauth.routes import installations_bp
+    from flint.hosted.routes import bp as hosted_bp
+    from flint.links.routes import bp as links_bp
+    from flint.links.routes import recovery_bp
+    from flint.webhooks.routes import bp as webhooks_bp
+    from flint.widget.routes import bp as widget_bp
 
     for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,
                       events_bp, webhooks_bp, apps_bp, installations_bp, hooks_bp, hosted_bp, widget_bp,
@@ -137,7 +137,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        from .hooks.service import close_clients
+        from flint.hooks.service import close_clients
 
         await close_clients()
         await app.extensions.pop("flint").stop()

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from .config import Config
+from flint.config import Config
 
 
 def _config(*, require_secret: bool = True) -> Config:
@@ -52,7 +52,7 @@ def _serve_processes(host: str, port: int, workers: int) -> int:
 async def _serve(config: Config, host: str, port: int) -> None:
     from hypercorn.asyncio import serve
 
-    from .app import create_app
+    from flint.app import create_app
 
     app = create_app(config)
     hyper = _hypercorn(host, port)
@@ -64,10 +64,10 @@ async def _serve(config: Config, host: str, port: int) -> None:
 
 
 async def _worker(config: Config) -> None:
-    from . import sweeper
-    from .db.migrate import migrate
-    from .runtime import Runtime
-    from .webhooks import worker as webhook_worker
+    from flint import sweeper
+    from flint.db.migrate import migrate
+    from flint.runtime import Runtime
+    from flint.webhooks import worker as webhook_worker
 
     rt = await Runtime.start(config)
     try:
@@ -86,8 +86,8 @@ async def _worker(config: Config) -> None:
 
 
 async def _reseal(config: Config) -> dict:
-    from .maintenance.reseal import reseal_all
-    from .runtime import Runtime
+    from flint.maintenance.reseal import reseal_all
+    from flint.runtime import Runtime
 
     rt = await Runtime.start(config)
     try:
@@ -97,8 +97,8 @@ async def _reseal(config: Config) -> dict:
 
 
 async def _migrate(config: Config) -> list[int]:
-    from .db import open_database
-    from .db.migrate import migrate
+    from flint.db import open_database
+    from flint.db.migrate import migrate
 
     db = await open_database(config.database_url)
     try:
@@ -108,9 +108,9 @@ async def _migrate(config: Config) -> list[int]:
 
 
 async def _create_merchant(config: Config, name: str, email: str, password: str, origins: list[str]):
-    from .db.migrate import migrate
-    from .merchants import service as merchants
-    from .runtime import Runtime
+    from flint.db.migrate import migrate
+    from flint.merchants import service as merchants
+    from flint.runtime import Runtime
 
     rt = await Runtime.start(config)
     try:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--app-port", type=int, default=8002, help="the demo partner app's port (its own origin)")
 
     args = parser.parse_args(argv)
-    from .logs import configure
+    from flint.logs import configure
 
     if args.command == "demo":
         # The demo is a local first look: development, chosen here explicitly (and said in its log).
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         applied = asyncio.run(_migrate(config))
         print(json.dumps({"applied": applied}))
     elif args.command == "merchants":
-        from .errors import FlintError
+        from flint.errors import FlintError
 
         password = args.password
         if args.password_stdin:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(f"Merchant {merchant.id} created.\nSecret key (shown once): {secret}")
     elif args.command == "copy":
-        from .db.copy import CopyError, copy_database, secret_keys_for_check
+        from flint.db.copy import CopyError, copy_database, secret_keys_for_check
 
         source = args.source or config.database_url
         keys, dev_key_file = secret_keys_for_check(source, dict(os.environ), config.secret_keys)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"key the SQLite deployment used", file=sys.stderr)
         print(json.dumps(report))
     elif args.command == "demo":
-        from .demo import run_demo
+        from flint.demo import run_demo
 
         run_demo(config, args.host, args.port, args.shop_port, args.app_port)
 

@@ -89,7 +89,7 @@ class Config:
                 raise ValueError("FLINT_BACKGROUND must be 1 (flint serve delivers webhooks and sweeps) or 0")
             values["background"] = env["FLINT_BACKGROUND"] == "1"
         if env.get("FLINT_TRUSTED_PROXIES"):
-            from .proxies import parse_networks
+            from flint.proxies import parse_networks
 
             proxies = _split(env["FLINT_TRUSTED_PROXIES"])
             try:

@@ -16,10 +16,10 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .config import Config
+from flint.config import Config
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from flint.runtime import Runtime
 
 DEMO_EMAIL = "demo@flint.test"
 DEMO_PASSWORD = "flint-demo-password"
@@ -69,8 +69,8 @@ async def _webhook_endpoint(rt: Runtime, merchant_id: str, url: str) -> tuple[st
     if need be) with a rotated secret, since secrets are shown once and never read back. None when
     this Flint refuses the URL (production wants https and a public address): the demo then runs
     without webhooks."""
-    from .errors import FlintError
-    from .webhooks import service as webhooks
+    from flint.errors import FlintError
+    from flint.webhooks import service as webhooks
 
     mine: list = []
     after = None
@@ -100,9 +100,9 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
     the same app (found by name), pointed at this run's app URL, with both its secrets rotated, since
     they are shown once and never read back. None when this Flint refuses the app's URLs (production
     wants https and a public address for webhooks and hooks): the demo then runs without it."""
-    from .apps import service as apps
-    from .errors import FlintError
-    from .oauth.service import follow_app_change
+    from flint.apps import service as apps
+    from flint.errors import FlintError
+    from flint.oauth.service import follow_app_change
 
     settings = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
                 "webhook_events": ["order.*", "payment.*"], "hook_url": f"{app_url}/hook",
@@ -139,13 +139,13 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
     ``app_url``) the demo partner app; a re-run makes sure the shop's origins are allowed and the
     endpoint and app are there, and makes a fresh secret key, webhook secret and app secrets (all
     are shown once, never read back)."""
-    from .actors import Actor
-    from .checkout import service as checkout
-    from .db.migrate import migrate
-    from .merchants import service as merchants
-    from .merchants import store as merchant_store
-    from .orders.service import LineItem, NewOrder
-    from .runtime import Runtime
+    from flint.actors import Actor
+    from flint.checkout import service as checkout
+    from flint.db.migrate import migrate
+    from flint.merchants import service as merchants
+    from flint.merchants import store as merchant_store
+    from flint.orders.service import LineItem, NewOrder
+    from flint.runtime import Runtime
 
     rt = await Runtime.start(config)
     try:
@@ -235,7 +235,7 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     from examples.partner_app import create_partner_app
     from examples.shop import create_shop, serve_shop, wait_listening
 
-    from .app import create_app
+    from flint.app import create_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

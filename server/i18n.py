@@ -9,7 +9,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from . import datafiles
+from flint import datafiles
 
 TRANSLATIONS_DIR = datafiles.hosted_pages() / "translations"
 DEFAULT_LOCALE = "en"

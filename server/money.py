@@ -15,7 +15,7 @@ from babel import Locale
 from babel.numbers import NumberPattern, parse_pattern
 from iso4217 import Currency
 
-from .errors import invalid
+from flint.errors import invalid
 
 # Stripe's ceiling: 8 digits of minor units ($999,999.99). Far below 2**53, so amounts are
 # exact in the widget's JavaScript too.

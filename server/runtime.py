@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import Config
-from .db import Database, open_database
-from .payments.processor import Processor, SimulatedProcessor
-from .security import SecretBox, Signer
+from flint.config import Config
+from flint.db import Database, open_database
+from flint.payments.processor import Processor, SimulatedProcessor
+from flint.security import SecretBox, Signer
 
 
 @dataclass

@@ -6,7 +6,7 @@ imports a domain: events are named by their type strings.
 """
 from __future__ import annotations
 
-from .i18n import N_
+from flint.i18n import N_
 
 SCOPES = (
     "orders:read", "orders:write", "checkout:write", "payment_links:write", "payments:read",

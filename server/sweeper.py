@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .accounts import service as accounts
-from .actors import SYSTEM
-from .checkout import service as checkout
-from .hosted import forms
-from .idempotency import service as idempotency
-from .limits import service as limits
-from .links import recovery
-from .payments import service as payments
-from .refunds import service as refunds
-from .runtime import Runtime
+from flint.accounts import service as accounts
+from flint.actors import SYSTEM
+from flint.checkout import service as checkout
+from flint.hosted import forms
+from flint.idempotency import service as idempotency
+from flint.limits import service as limits
+from flint.links import recovery
+from flint.payments import service as payments
+from flint.refunds import service as refunds
+from flint.runtime import Runtime
 
 log = logging.getLogger("flint.sweeper")
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .errors import FlintError, invalid
+from flint.errors import FlintError, invalid
 
 MAX_URL = 2048
 DEFAULT_PORTS = {"http": 80, "https": 443}

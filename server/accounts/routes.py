@@ -7,13 +7,13 @@ from urllib.parse import unquote, urlsplit
 
 from quart import Blueprint, Response, redirect, request
 
-from ..api.auth import public
-from ..api.http import runtime
-from ..errors import FlintError
-from ..hosted import templates
-from ..proxies import client_address, parse_networks
-from ..runtime import Runtime
-from . import service
+from flint.api.auth import public
+from flint.api.http import runtime
+from flint.errors import FlintError
+from flint.hosted import templates
+from flint.proxies import client_address, parse_networks
+from flint.runtime import Runtime
+from flint.accounts import service
 
 bp = Blueprint("accounts", __name__)
 
@@ -100,7 +100,7 @@ async def get_login():
     next_path = safe_next(request.args.get("next"))
     if await signed_in(rt) is not None:
         return redirect(next_path or "/account", 303)
-    from ..ids import new_secret
+    from flint.ids import new_secret
 
     return _login_page(rt, new_secret("ln_"), next_path=next_path)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .. import clock
-from ..errors import FlintError
-from ..i18n import N_
-from ..ids import new_id, new_secret
-from ..merchants import store as merchant_store
-from ..merchants.models import Merchant
-from ..runtime import Runtime
-from ..security import hash_password, hash_secret, password_matches
-from . import store
+from flint import clock
+from flint.errors import FlintError
+from flint.i18n import N_
+from flint.ids import new_id, new_secret
+from flint.merchants import store as merchant_store
+from flint.merchants.models import Merchant
+from flint.runtime import Runtime
+from flint.security import hash_password, hash_secret, password_matches
+from flint.accounts import store
 
 SESSION_SECONDS = 12 * 3600
 # Failed sign-ins allowed per window: per email (guessing one account's password) and per client

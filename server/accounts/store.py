@@ -1,7 +1,7 @@
 """SQL for web sessions and failed sign-ins."""
 from __future__ import annotations
 
-from ..db import Conn
+from flint.db import Conn
 
 
 async def insert_session(conn: Conn, *, id: str, merchant_id: str, token_hash: str, created_at: str,

@@ -15,14 +15,14 @@ from typing import Any, Callable, TypeVar
 
 from quart import current_app, g, request
 
-from .. import jsonsafe
-from ..actors import Actor
-from ..checkout import service as checkout
-from ..checkout.models import CheckoutSession
-from ..errors import FlintError
-from ..merchants import service as merchants
-from ..runtime import Runtime
-from ..scopes import MERCHANT_ONLY, SCOPES
+from flint import jsonsafe
+from flint.actors import Actor
+from flint.checkout import service as checkout
+from flint.checkout.models import CheckoutSession
+from flint.errors import FlintError
+from flint.merchants import service as merchants
+from flint.runtime import Runtime
+from flint.scopes import MERCHANT_ONLY, SCOPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_ATTRIBUTE = "_flint_auth"
@@ -116,7 +116,7 @@ async def authenticate(rt: Runtime) -> Principal | None:
 async def _app_principal(rt: Runtime, token: str, declared: tuple[str, str | None]) -> Principal:
     """An app access token acts for one installation, within the scopes the merchant granted
     (RFC 6750 3.1: 401 invalid_token when it is not live, 403 insufficient_scope when it lacks one)."""
-    from ..oauth.service import caller_for_access_token  # oauth builds on auth, not the reverse
+    from flint.oauth.service import caller_for_access_token  # oauth builds on auth, not the reverse
 
     caller = await caller_for_access_token(rt, token)
     if caller is None:

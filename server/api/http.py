@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from quart import current_app
 
-from ..runtime import Runtime
+from flint.runtime import Runtime
 
 
 def runtime() -> Runtime:

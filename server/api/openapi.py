@@ -8,8 +8,8 @@ from typing import Any
 
 from quart_schema import OpenAPIProvider
 
-from .auth import declaration
-from .schemas import Problem
+from flint.api.auth import declaration
+from flint.api.schemas import Problem
 
 IDEMPOTENCY_PARAMETER = {
     "name": "Idempotency-Key",

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .validation import Query
+from flint.api.validation import Query
 
 class Problem(BaseModel):
     """An RFC 9457 problem. ``code`` is stable; branch on it, not on ``detail``."""

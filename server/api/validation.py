@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from quart import request
 from quart_schema import document_querystring, document_request
 
-from ..errors import FlintError
+from flint.errors import FlintError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

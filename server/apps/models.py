@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
+from flint import clock
 
 HOOK_BEFORE_PAYMENT = "checkout.before_payment"
 HOOKS = (HOOK_BEFORE_PAYMENT,)

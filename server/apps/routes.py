@@ -5,13 +5,13 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import merchant_only, principal
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import json_body, no_body, query_args
-from ..oauth.service import follow_app_change
-from . import service
-from .schemas import AppList, AppOut, CreateApp, UpdateApp
+from flint.api.auth import merchant_only, principal
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import json_body, no_body, query_args
+from flint.oauth.service import follow_app_change
+from flint.apps import service
+from flint.apps.schemas import AppList, AppOut, CreateApp, UpdateApp
 
 bp = Blueprint("apps", __name__, url_prefix="/v1")
 

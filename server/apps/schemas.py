@@ -4,10 +4,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..api.validation import Body
-from ..scopes import SCOPES
-from .models import HOOKS
-from .service import MAX_REDIRECT_URI, MAX_REDIRECT_URIS, REDIRECT_URI_PATTERN
+from flint.api.validation import Body
+from flint.scopes import SCOPES
+from flint.apps.models import HOOKS
+from flint.apps.service import MAX_REDIRECT_URI, MAX_REDIRECT_URIS, REDIRECT_URI_PATTERN
 
 # Published as the grammar service.check_redirect_uri enforces (400 redirect_uri_invalid /
 # redirect_uri_insecure), which also checks the host, the port, user information and the http rule.

@@ -14,18 +14,18 @@ from dataclasses import replace
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
-from .. import clock, urls
-from ..db import Conn
-from ..errors import FlintError, invalid, not_found
-from ..ids import new_id, new_secret
-from ..merchants.service import ORIGIN_PATTERN
-from ..runtime import Runtime
-from ..scopes import SCOPES
-from ..security import hash_secret
-from ..webhooks import egress, signing
-from ..webhooks.service import ROTATION_OVERLAP_SECONDS, _check_filters
-from . import store
-from .models import ALLOW, HOOKS, App
+from flint import clock, urls
+from flint.db import Conn
+from flint.errors import FlintError, invalid, not_found
+from flint.ids import new_id, new_secret
+from flint.merchants.service import ORIGIN_PATTERN
+from flint.runtime import Runtime
+from flint.scopes import SCOPES
+from flint.security import hash_secret
+from flint.webhooks import egress, signing
+from flint.webhooks.service import ROTATION_OVERLAP_SECONDS, _check_filters
+from flint.apps import store
+from flint.apps.models import ALLOW, HOOKS, App
 
 CLIENT_ID_PREFIX = "fca"  # new_id adds the "_"
 CLIENT_SECRET_PREFIX = "fcs_"

@@ -6,18 +6,18 @@ import asyncio
 from quart import Blueprint, request
 from quart_schema import document_response
 
-from ..api.auth import client_token, client_token_or_body, principal, scope
-from ..api.cors import open_to_browsers
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import json_body, no_body, query_args
-from ..errors import FlintError
-from ..payments import service as payments
-from ..payments.cards import parse_card
-from ..payments.models import FAILED, REQUIRES_ACTION, Payment
-from ..proxies import client_address, parse_networks
-from . import service
-from .schemas import (BeaconOut, BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
+from flint.api.auth import client_token, client_token_or_body, principal, scope
+from flint.api.cors import open_to_browsers
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import json_body, no_body, query_args
+from flint.errors import FlintError
+from flint.payments import service as payments
+from flint.payments.cards import parse_card
+from flint.payments.models import FAILED, REQUIRES_ACTION, Payment
+from flint.proxies import client_address, parse_networks
+from flint.checkout import service
+from flint.checkout.schemas import (BeaconOut, BeaconRequest, ChallengeRequest, ClientSessionOut, ConfirmOut, ConfirmRequest, CreateSession,
                       FallbackRequest, SessionList, SessionOut)
 
 bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")

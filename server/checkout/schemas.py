@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag
 
-from ..api.schemas import CreatedBy
-from ..api.validation import UNION_TAG, Body
-from ..orders.schemas import OrderFields
-from ..payments.schemas import PaymentOut
-from . import service
+from flint.api.schemas import CreatedBy
+from flint.api.validation import UNION_TAG, Body
+from flint.orders.schemas import OrderFields
+from flint.payments.schemas import PaymentOut
+from flint.checkout import service
 
 
 # The URL rules (flint.urls, API.md 13) as far as a pattern states them: http(s), a DNS name (letters,

@@ -4,21 +4,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .. import clock, urls
-from ..actors import Actor
-from ..db import Conn
-from ..errors import FlintError, conflict, invalid, not_found
-from ..events import service as events
-from ..ids import new_id
-from ..orders import service as orders
-from ..orders import store as order_store
-from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
-from ..payments import guard
-from ..payments import store as payment_store
-from ..runtime import Runtime
-from ..security import CLIENT_TOKEN_SALT
-from . import store
-from .models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
+from flint import clock, urls
+from flint.actors import Actor
+from flint.db import Conn
+from flint.errors import FlintError, conflict, invalid, not_found
+from flint.events import service as events
+from flint.ids import new_id
+from flint.orders import service as orders
+from flint.orders import store as order_store
+from flint.orders.models import CANCELED, OPEN as ORDER_OPEN, Order
+from flint.payments import guard
+from flint.payments import store as payment_store
+from flint.runtime import Runtime
+from flint.security import CLIENT_TOKEN_SALT
+from flint.checkout import store
+from flint.checkout.models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN = 60, 86400, 3600
 DEFAULT_ABANDON_AFTER = 900
@@ -110,7 +110,7 @@ async def list_sessions(rt: Runtime, merchant_id: str, limit: int, starting_afte
 async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url: str) -> bool:
     """open → expired, with its event; a session watched for recovery whose order can still be paid
     gets its one recovery link in the same transaction (``payment_link.created`` follows)."""
-    from ..links.recovery import recovery_link_for  # links build on sessions, not the reverse
+    from flint.links.recovery import recovery_link_for  # links build on sessions, not the reverse
 
     now = clock.now_iso()
     if not await store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED, at=now):

@@ -1,9 +1,9 @@
 """SQL for checkout sessions."""
 from __future__ import annotations
 
-from ..db import Conn, for_update as lock_suffix
-from ..db.pages import select_page
-from .models import CheckoutSession
+from flint.db import Conn, for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.checkout.models import CheckoutSession
 
 COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "

@@ -60,11 +60,11 @@ def for_update(conn: Conn, *, skip_locked: bool = False) -> str:
 
 def database_for(url: str, *, readers: int = 4, pool_size: int = 10) -> Database:
     if url.startswith("sqlite:///"):
-        from .sqlite import SqliteDatabase
+        from flint.db.sqlite import SqliteDatabase
 
         return SqliteDatabase(url[len("sqlite:///"):], readers=readers)
     if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresDatabase
+        from flint.db.postgres import PostgresDatabase
 
         return PostgresDatabase(url, pool_size=pool_size)
     raise ValueError(f"Unsupported FLINT_DATABASE_URL: {url.split(':', 1)[0]}://...")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from .migrate import available
+from flint.db.migrate import available
 
 log = logging.getLogger("flint.copy")
 
@@ -227,7 +227,7 @@ def check_secret_key(conn: sqlite3.Connection, secret_keys: tuple[str, ...] | No
     be usable on the new deployment either)."""
     if not secret_keys:
         return "not checked (no FLINT_SECRET_KEY given)"
-    from ..security import SecretBox
+    from flint.security import SecretBox
 
     sealed = [row[0] for row in conn.execute(
         "SELECT secret FROM webhook_endpoints WHERE status <> 'deleted' "
@@ -314,8 +314,8 @@ async def check_target_after_migrate(pg, tables: list[Table], versions: list[int
 
 
 async def _migrate_target(url: str) -> None:
-    from .migrate import migrate
-    from .postgres import PostgresDatabase
+    from flint.db.migrate import migrate
+    from flint.db.postgres import PostgresDatabase
 
     db = PostgresDatabase(url, pool_size=2)
     await db.open()
@@ -437,7 +437,7 @@ async def copy_database(source_url: str, target_url: str, *,
     ``target_url``; returns the report ``flint copy`` prints. Raises CopyError."""
     import asyncpg
 
-    from .postgres import split_url
+    from flint.db.postgres import split_url
 
     started = time.monotonic()
     path = sqlite_path(source_url)

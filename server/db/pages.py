@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import invalid
-from . import Conn
+from flint.errors import invalid
+from flint.db import Conn
 
 
 async def select_page(

@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit, urlencode
 
 import asyncpg
 
-from ..errors import FlintError
-from . import Params
+from flint.errors import FlintError
+from flint.db import Params
 
 # A quoted literal (skipped), or a ":name" bind that is not half of a "::type" cast.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")

@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator
 
 import aiosqlite
 
-from . import Params
+from flint.db import Params
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",

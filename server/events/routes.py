@@ -4,12 +4,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import page
-from ..api.validation import query_args
-from . import service
-from .schemas import EventList, EventListQuery, EventOut
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import page
+from flint.api.validation import query_args
+from flint.events import service
+from flint.events.schemas import EventList, EventListQuery, EventOut
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 

@@ -4,8 +4,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..api.schemas import ListQuery
-from .models import EVENT_TYPES
+from flint.api.schemas import ListQuery
+from flint.events.models import EVENT_TYPES
 
 
 class ActorOut(BaseModel):

@@ -6,13 +6,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from .. import clock
-from ..actors import Actor
-from ..db import Conn
-from ..ids import new_id
-from . import store
-from ..scopes import readable
-from .models import EVENT_TYPES, Event
+from flint import clock
+from flint.actors import Actor
+from flint.db import Conn
+from flint.ids import new_id
+from flint.events import store
+from flint.scopes import readable
+from flint.events.models import EVENT_TYPES, Event
 
 
 async def record_all(
@@ -45,7 +45,7 @@ async def record_all(
     ]
     await store.insert_events(conn, events)
     # The outbox: each subscribed webhook endpoint's delivery commits (or not) with its event.
-    from ..webhooks.service import fan_out
+    from flint.webhooks.service import fan_out
 
     await fan_out(conn, events)
     return events
@@ -65,7 +65,7 @@ async def record(
 
 async def get_event(rt, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event:
     """``types``: the event types the caller may read (an app: API.md 12); None: all."""
-    from ..errors import not_found
+    from flint.errors import not_found
 
     async with rt.db.read() as conn:
         event = await store.select_event(conn, merchant_id, event_id, types)

@@ -1,8 +1,8 @@
 """SQL for events (the outbox)."""
 from __future__ import annotations
 
-from ..db import Conn, insert_rows
-from .models import Event
+from flint.db import Conn, insert_rows
+from flint.events.models import Event
 
 _FIELDS = ("id", "merchant_id", "order_id", "sequence", "type", "actor_type", "actor_id", "data", "created_at")
 _COLUMNS = ", ".join(_FIELDS)
@@ -51,7 +51,7 @@ async def select_events_page(
     conn: Conn, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
     types: list[str] | None = None,
 ) -> tuple[list[Event], bool]:
-    from ..db.pages import select_page
+    from flint.db.pages import select_page
 
     params: dict = {"merchant_id": merchant_id}
     where = "merchant_id = :merchant_id" + _only(types, params)

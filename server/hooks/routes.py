@@ -7,11 +7,11 @@ from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import query_args
-from . import service
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import query_args
+from flint.hooks import service
 
 bp = Blueprint("hooks", __name__, url_prefix="/v1/hook_calls")
 

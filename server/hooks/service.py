@@ -20,13 +20,13 @@ from typing import Any
 
 import httpx
 
-from .. import clock, jsonsafe
-from ..errors import FlintError
-from ..ids import new_id
-from ..orders.models import Order
-from ..runtime import Runtime
-from ..webhooks import egress, signing
-from . import store
+from flint import clock, jsonsafe
+from flint.errors import FlintError
+from flint.ids import new_id
+from flint.orders.models import Order
+from flint.runtime import Runtime
+from flint.webhooks import egress, signing
+from flint.hooks import store
 
 HOOK = "checkout.before_payment"
 TIMEOUT_SECONDS = 2.0

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
-from ..db import for_update as lock_suffix
-from ..db.pages import select_page
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
+from flint.db.pages import select_page
 
 CALL_COLUMNS = ("id, merchant_id, app_id, installation_id, order_id, channel, checkout_session_id, payment_link_id, "
                 "outcome, status_code, latency_ms, actions, ignored, applied, error, created_at")

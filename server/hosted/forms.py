@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from .. import clock
-from ..db import Conn
-from ..errors import FlintError
-from ..runtime import Runtime
-from . import store
+from flint import clock
+from flint.db import Conn
+from flint.errors import FlintError
+from flint.runtime import Runtime
+from flint.hosted import store
 
 FORM_SALT = "flint.hosted.form.v1"
 FORM_MAX_AGE = 2 * 3600

@@ -10,31 +10,31 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, g, redirect, request
 
-from .. import i18n, money, urls
-from ..actors import Actor
-from ..api.auth import public
-from ..api.http import runtime
-from ..checkout import service as checkout
-from ..checkout import store as session_store
-from ..checkout.models import CheckoutSession
-from ..links import service as links
-from ..links import store as link_store
-from ..links.models import PaymentLink
-from ..errors import FlintError
-from ..merchants import store as merchant_store
-from ..merchants.models import Merchant
-from ..orders import store as order_store
-from ..orders.models import Order
-from ..payments import service as payments
-from ..payments import store as payment_store
-from ..payments.cards import parse_card
-from ..payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
-from ..payments.processor import FAILURE_MESSAGES
-from ..proxies import client_address, parse_networks
-from ..runtime import Runtime
-from ..widget import assets
-from . import forms, templates
-from . import store as form_store
+from flint import i18n, money, urls
+from flint.actors import Actor
+from flint.api.auth import public
+from flint.api.http import runtime
+from flint.checkout import service as checkout
+from flint.checkout import store as session_store
+from flint.checkout.models import CheckoutSession
+from flint.links import service as links
+from flint.links import store as link_store
+from flint.links.models import PaymentLink
+from flint.errors import FlintError
+from flint.merchants import store as merchant_store
+from flint.merchants.models import Merchant
+from flint.orders import store as order_store
+from flint.orders.models import Order
+from flint.payments import service as payments
+from flint.payments import store as payment_store
+from flint.payments.cards import parse_card
+from flint.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
+from flint.payments.processor import FAILURE_MESSAGES
+from flint.proxies import client_address, parse_networks
+from flint.runtime import Runtime
+from flint.widget import assets
+from flint.hosted import forms, templates
+from flint.hosted import store as form_store
 
 bp = Blueprint("hosted", __name__)
 

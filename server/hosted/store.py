@@ -1,7 +1,7 @@
 """SQL for one-time form tokens."""
 from __future__ import annotations
 
-from ..db import Conn
+from flint.db import Conn
 
 
 async def consume_nonce(conn: Conn, nonce: str, session_id: str, now: str) -> int:

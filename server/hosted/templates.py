@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from quart import g
 
-from .. import datafiles, i18n
+from flint import datafiles, i18n
 
 TEMPLATES = datafiles.hosted_pages() / "templates"
 

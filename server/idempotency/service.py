@@ -13,10 +13,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .. import clock, jsonsafe
-from ..errors import FlintError, invalid
-from ..runtime import Runtime
-from . import store
+from flint import clock, jsonsafe
+from flint.errors import FlintError, invalid
+from flint.runtime import Runtime
+from flint.idempotency import store
 
 MAX_KEY_LENGTH = 255
 # Responses that mean "the request never started": not worth remembering.

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
-from ..db import for_update as lock_suffix
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
 
 COLUMNS = "scope, idem_key, request_hash, state, locked_until, response_status, response_type, response_body, created_at"
 

@@ -17,11 +17,11 @@ import ipaddress
 import math
 from datetime import timedelta
 
-from .. import clock
-from ..errors import FlintError
-from ..ids import new_id
-from ..runtime import Runtime
-from . import store
+from flint import clock
+from flint.errors import FlintError
+from flint.ids import new_id
+from flint.runtime import Runtime
+from flint.limits import store
 
 ADDRESS_WINDOW_SECONDS = 60
 FAILED_WINDOW_SECONDS = 3600

@@ -1,7 +1,7 @@
 """SQL for the per-address attempt count (tables client_addresses and address_attempts)."""
 from __future__ import annotations
 
-from ..db import Conn
+from flint.db import Conn
 
 
 async def lock_address(conn: Conn, address: str, at: str) -> None:

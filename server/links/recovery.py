@@ -10,18 +10,18 @@ that up.
 """
 from __future__ import annotations
 
-from .. import clock
-from ..actors import SYSTEM, Actor
-from ..checkout import store as session_store
-from ..checkout.models import OPEN, CheckoutSession
-from ..db import Conn
-from ..events import service as events
-from ..orders import store as order_store
-from ..orders.models import OPEN as ORDER_OPEN, Order
-from ..runtime import Runtime
-from . import store
-from .models import PaymentLink
-from .service import RECOVERY_EXPIRES_IN, new_link
+from flint import clock
+from flint.actors import SYSTEM, Actor
+from flint.checkout import store as session_store
+from flint.checkout.models import OPEN, CheckoutSession
+from flint.db import Conn
+from flint.events import service as events
+from flint.orders import store as order_store
+from flint.orders.models import OPEN as ORDER_OPEN, Order
+from flint.runtime import Runtime
+from flint.links import store
+from flint.links.models import PaymentLink
+from flint.links.service import RECOVERY_EXPIRES_IN, new_link
 
 CHUNK = 250  # drop-offs per write transaction: short transactions, few commits
 

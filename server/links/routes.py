@@ -4,12 +4,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import page
-from ..api.validation import json_body, no_body, query_args
-from . import service, summary
-from .schemas import CreateLink, LinkList, LinkListQuery, LinkOut, SummaryOut, SummaryQuery
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import page
+from flint.api.validation import json_body, no_body, query_args
+from flint.links import service, summary
+from flint.links.schemas import CreateLink, LinkList, LinkListQuery, LinkOut, SummaryOut, SummaryQuery
 
 bp = Blueprint("links", __name__, url_prefix="/v1/payment_links")
 recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")

@@ -4,9 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..api.schemas import CreatedBy, ListQuery
-from ..api.validation import Body, Query
-from . import service
+from flint.api.schemas import CreatedBy, ListQuery
+from flint.api.validation import Body, Query
+from flint.links import service
 
 
 class CreateLink(Body):

@@ -2,17 +2,17 @@
 merchant's API; recovery links from the drop-off sweeper (recovery.py); app links, later, from apps."""
 from __future__ import annotations
 
-from .. import clock
-from ..actors import Actor
-from ..db import Conn
-from ..errors import FlintError, conflict, invalid, not_found
-from ..events import service as events
-from ..ids import new_id
-from ..orders import store as order_store
-from ..orders.models import CANCELED, OPEN as ORDER_OPEN, Order
-from ..runtime import Runtime
-from . import store
-from .models import PaymentLink
+from flint import clock
+from flint.actors import Actor
+from flint.db import Conn
+from flint.errors import FlintError, conflict, invalid, not_found
+from flint.events import service as events
+from flint.ids import new_id
+from flint.orders import store as order_store
+from flint.orders.models import CANCELED, OPEN as ORDER_OPEN, Order
+from flint.runtime import Runtime
+from flint.links import store
+from flint.links.models import PaymentLink
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 90 * 86400
 DEFAULT_EXPIRES_IN = 30 * 86400

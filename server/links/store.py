@@ -1,9 +1,9 @@
 """SQL for payment links."""
 from __future__ import annotations
 
-from ..db import Conn
-from ..db.pages import select_page
-from .models import PaymentLink
+from flint.db import Conn
+from flint.db.pages import select_page
+from flint.links.models import PaymentLink
 
 COLUMNS = ("id, merchant_id, order_id, source, checkout_session_id, active, expires_at, deactivated_at, "
            "created_at, updated_at, created_by_type, created_by_id")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import statistics
 from datetime import datetime, timedelta, timezone
 
-from .. import clock
-from ..errors import invalid
-from ..runtime import Runtime
+from flint import clock
+from flint.errors import invalid
+from flint.runtime import Runtime
 
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 

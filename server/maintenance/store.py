@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
+from flint.db import Conn
 
 # (table, key columns, sealed column): webhook signing secrets, app webhook secrets, and stored
 # idempotent responses (they can hold a secret shown once).

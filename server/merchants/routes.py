@@ -4,12 +4,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import merchant_only, principal
-from ..api.http import runtime
-from ..api.schemas import page
-from ..api.validation import json_body, no_body
-from . import service
-from .schemas import ApiKeyList, ApiKeyOut, MerchantOut, UpdateMerchant
+from flint.api.auth import merchant_only, principal
+from flint.api.http import runtime
+from flint.api.schemas import page
+from flint.api.validation import json_body, no_body
+from flint.merchants import service
+from flint.merchants.schemas import ApiKeyList, ApiKeyOut, MerchantOut, UpdateMerchant
 
 bp = Blueprint("merchants", __name__, url_prefix="/v1/merchant")
 

@@ -4,8 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..api.validation import Body
-from .service import ORIGIN_PATTERN
+from flint.api.validation import Body
+from flint.merchants.service import ORIGIN_PATTERN
 
 
 # The grammar service.normalise_origin enforces (400 origin_invalid), published as it is.

@@ -5,13 +5,13 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from .. import clock
-from ..errors import FlintError, conflict, invalid, not_found
-from ..ids import new_id, new_secret
-from ..runtime import Runtime
-from ..security import hash_password, hash_secret
-from . import store
-from .models import ApiKey, Merchant
+from flint import clock
+from flint.errors import FlintError, conflict, invalid, not_found
+from flint.ids import new_id, new_secret
+from flint.runtime import Runtime
+from flint.security import hash_password, hash_secret
+from flint.merchants import store
+from flint.merchants.models import ApiKey, Merchant
 
 SECRET_KEY_PREFIX = "sk_test_"
 

@@ -1,9 +1,9 @@
 """SQL for merchants and their secret keys."""
 from __future__ import annotations
 
-from ..db import Conn
-from ..db import for_update as lock_suffix
-from .models import ApiKey, Merchant
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
+from flint.merchants.models import ApiKey, Merchant
 
 _MERCHANT = "id, name, email, password_hash, allowed_origins, created_at, brand_color"
 _KEY = "id, merchant_id, key_hash, last4, created_at, revoked_at"

@@ -4,8 +4,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
-from ..apps.consent import Consent, expand
+from flint import clock
+from flint.apps.consent import Consent, expand
 
 ACTIVE, UNINSTALLED = "active", "uninstalled"
 

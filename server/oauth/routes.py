@@ -8,21 +8,21 @@ from urllib.parse import unquote_plus, urlencode
 from quart import Blueprint, Response, g, redirect, request
 from quart_schema import document_response
 
-from .. import urls
-from ..accounts import routes as accounts
-from ..api.auth import merchant_only, principal, public
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import no_body, query_args
-from ..apps.consent import Consent
-from ..errors import FlintError
-from ..hosted import templates
-from ..merchants import store as merchant_store
-from ..runtime import Runtime
-from ..scopes import SCOPE_WORDS, SCOPES, grouped_events
-from . import service
-from .schemas import InstallationList, InstallationOut
-from .service import AuthorizationRequest, NoRedirect, OAuthError
+from flint import urls
+from flint.accounts import routes as accounts
+from flint.api.auth import merchant_only, principal, public
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import no_body, query_args
+from flint.apps.consent import Consent
+from flint.errors import FlintError
+from flint.hosted import templates
+from flint.merchants import store as merchant_store
+from flint.runtime import Runtime
+from flint.scopes import SCOPE_WORDS, SCOPES, grouped_events
+from flint.oauth import service
+from flint.oauth.schemas import InstallationList, InstallationOut
+from flint.oauth.service import AuthorizationRequest, NoRedirect, OAuthError
 
 bp = Blueprint("oauth", __name__)
 installations_bp = Blueprint("installations", __name__, url_prefix="/v1/installations")

@@ -17,23 +17,23 @@ import json
 import re
 from dataclasses import dataclass
 
-from .. import clock
-from ..actors import Actor
-from ..apps import service as apps
-from ..apps import store as app_store
-from ..apps.consent import Consent
-from ..apps.models import App
-from ..db import Conn
-from ..errors import conflict, not_found
-from ..events import service as events
-from ..i18n import N_
-from ..ids import new_id, new_secret
-from ..runtime import Runtime
-from ..scopes import SCOPES
-from ..security import hash_secret
-from ..webhooks import service as webhooks
-from . import store
-from .models import ACTIVE, Installation, consent_columns, pending_column
+from flint import clock
+from flint.actors import Actor
+from flint.apps import service as apps
+from flint.apps import store as app_store
+from flint.apps.consent import Consent
+from flint.apps.models import App
+from flint.db import Conn
+from flint.errors import conflict, not_found
+from flint.events import service as events
+from flint.i18n import N_
+from flint.ids import new_id, new_secret
+from flint.runtime import Runtime
+from flint.scopes import SCOPES
+from flint.security import hash_secret
+from flint.webhooks import service as webhooks
+from flint.oauth import store
+from flint.oauth.models import ACTIVE, Installation, consent_columns, pending_column
 
 CODE_SECONDS = 60
 ACCESS_SECONDS = 3600

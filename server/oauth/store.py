@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn
-from ..db import for_update as lock_suffix
-from ..db.pages import select_page
-from .models import Installation
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.oauth.models import Installation
 
 INSTALLATION_COLUMNS = ("id, app_id, merchant_id, scopes, status, created_at, updated_at, uninstalled_at, "
                         "consented_webhook_events, consented_hooks, consented_checkout_fields, pending_update")

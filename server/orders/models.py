@@ -4,8 +4,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
-from ..actors import created_by
+from flint import clock
+from flint.actors import created_by
 
 OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED = (
     "open", "paid", "partially_refunded", "refunded", "canceled",

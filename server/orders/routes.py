@@ -4,14 +4,14 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import json_body, no_body, query_args
-from ..events.schemas import EventList
-from ..events.service import readable_types
-from . import service
-from .schemas import OrderEventsQuery, OrderFields, OrderList, OrderOut
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import json_body, no_body, query_args
+from flint.events.schemas import EventList
+from flint.events.service import readable_types
+from flint.orders import service
+from flint.orders.schemas import OrderEventsQuery, OrderFields, OrderList, OrderOut
 
 bp = Blueprint("orders", __name__, url_prefix="/v1/orders")
 

@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .. import money
-from ..api.schemas import CreatedBy, ListQuery
-from ..api.validation import Body, Query
+from flint import money
+from flint.api.schemas import CreatedBy, ListQuery
+from flint.api.validation import Body, Query
 
 
 class LineItemIn(Body):
@@ -37,7 +37,7 @@ class OrderFields(Body):
     })
 
     def to_new_order(self):
-        from .service import LineItem, NewOrder
+        from flint.orders.service import LineItem, NewOrder
 
         return NewOrder(
             currency=self.currency,

@@ -5,16 +5,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import clock, money
-from ..actors import Actor
-from ..runtime import Runtime
-from ..errors import conflict, invalid, not_found
-from ..events import service as events
-from ..events import store as event_store
-from ..events.models import Event
-from ..ids import new_id
-from . import store
-from .models import CANCELED, OPEN, Order
+from flint import clock, money
+from flint.actors import Actor
+from flint.runtime import Runtime
+from flint.errors import conflict, invalid, not_found
+from flint.events import service as events
+from flint.events import store as event_store
+from flint.events.models import Event
+from flint.ids import new_id
+from flint.orders import store
+from flint.orders.models import CANCELED, OPEN, Order
 
 
 @dataclass
@@ -97,8 +97,8 @@ async def list_orders(rt: Runtime, merchant_id: str, limit: int, starting_after:
 
 
 async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
-    from ..checkout import service as checkout  # sessions of a canceled order close with it
-    from ..payments import guard
+    from flint.checkout import service as checkout  # sessions of a canceled order close with it
+    from flint.payments import guard
 
     async with rt.db.transaction() as conn:
         # Locks the order: a confirm racing the cancel waits here (or this waits for its attempt).

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn, for_update as lock_suffix
-from ..db.pages import select_page
-from .models import Order
+from flint.db import Conn, for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.orders.models import Order
 
 COLUMNS = (
     "id, merchant_id, status, currency, amount_total, amount_paid, amount_refunded, line_items, "

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import invalid
+from flint.errors import invalid
 
 
 def luhn_valid(digits: str) -> bool:

@@ -8,17 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .. import clock
-from ..actors import SYSTEM, Actor
-from ..db import Conn
-from ..errors import conflict
-from ..events import service as events
-from ..orders import store as order_store
-from ..orders.models import Order
-from ..runtime import Runtime
-from . import store
-from .models import FAILED, PROCESSING, REQUIRES_ACTION, Payment
-from .processor import FAILURE_MESSAGES
+from flint import clock
+from flint.actors import SYSTEM, Actor
+from flint.db import Conn
+from flint.errors import conflict
+from flint.events import service as events
+from flint.orders import store as order_store
+from flint.orders.models import Order
+from flint.runtime import Runtime
+from flint.payments import store
+from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, Payment
+from flint.payments.processor import FAILURE_MESSAGES
 
 log = logging.getLogger("flint.payments")
 

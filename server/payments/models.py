@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
+from flint import clock
 
 # "processing" is Flint's addition to API.md's statuses: the attempt holds the order guard
 # and the processor has not answered yet. It lasts milliseconds unless a process dies.

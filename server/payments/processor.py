@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from .cards import Card
+from flint.payments.cards import Card
 
 SUCCEEDED, FAILED, REQUIRES_ACTION = "succeeded", "failed", "requires_action"
 

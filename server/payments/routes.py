@@ -4,12 +4,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import page
-from ..api.validation import query_args
-from . import service
-from .schemas import PaymentList, PaymentListQuery, PaymentOut
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import page
+from flint.api.validation import query_args
+from flint.payments import service
+from flint.payments.schemas import PaymentList, PaymentListQuery, PaymentOut
 
 bp = Blueprint("payments", __name__, url_prefix="/v1/payments")
 

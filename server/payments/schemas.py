@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..api.schemas import ListQuery
+from flint.api.schemas import ListQuery
 
 
 class CardOut(BaseModel):

@@ -25,26 +25,26 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 
-from .. import clock
-from ..actors import SYSTEM, Actor
-from ..checkout import service as checkout
-from ..checkout import store as session_store
-from ..db import Conn
-from ..errors import FlintError, conflict, not_found
-from ..events import service as events
-from ..hooks import service as hooks
-from ..ids import new_id
-from ..limits import service as limits
-from ..links import service as links
-from ..links import store as link_store
-from ..orders import store as order_store
-from ..orders.models import OPEN as ORDER_OPEN, Order
-from ..runtime import Runtime
-from . import store
-from .guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
-from .cards import Card
-from .models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
-from .processor import FAILURE_MESSAGES, ChargeRequest, ChargeResult
+from flint import clock
+from flint.actors import SYSTEM, Actor
+from flint.checkout import service as checkout
+from flint.checkout import store as session_store
+from flint.db import Conn
+from flint.errors import FlintError, conflict, not_found
+from flint.events import service as events
+from flint.hooks import service as hooks
+from flint.ids import new_id
+from flint.limits import service as limits
+from flint.links import service as links
+from flint.links import store as link_store
+from flint.orders import store as order_store
+from flint.orders.models import OPEN as ORDER_OPEN, Order
+from flint.runtime import Runtime
+from flint.payments import store
+from flint.payments.guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
+from flint.payments.cards import Card
+from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
+from flint.payments.processor import FAILURE_MESSAGES, ChargeRequest, ChargeResult
 
 log = logging.getLogger("flint.payments")
 

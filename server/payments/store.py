@@ -1,9 +1,9 @@
 """SQL for payments."""
 from __future__ import annotations
 
-from ..db import Conn, for_update as lock_suffix
-from ..db.pages import select_page
-from .models import Payment
+from flint.db import Conn, for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.payments.models import Payment
 
 COLUMNS = (
     "id, merchant_id, order_id, checkout_session_id, payment_link_id, channel, status, amount, "

@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
-from ..actors import created_by
+from flint import clock
+from flint.actors import created_by
 
 # "pending" is Flint's addition: money reserved while the processor call is under way.
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"

@@ -6,12 +6,12 @@ import asyncio
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import json_body, query_args
-from . import service
-from .schemas import CreateRefund, RefundList, RefundOut
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import json_body, query_args
+from flint.refunds import service
+from flint.refunds.schemas import CreateRefund, RefundList, RefundOut
 
 bp = Blueprint("refunds", __name__, url_prefix="/v1/refunds")
 

@@ -4,9 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import money
-from ..api.schemas import CreatedBy
-from ..api.validation import Body
+from flint import money
+from flint.api.schemas import CreatedBy
+from flint.api.validation import Body
 
 
 class CreateRefund(Body):

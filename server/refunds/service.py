@@ -13,18 +13,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from .. import clock
-from ..actors import Actor
-from ..errors import FlintError, conflict, invalid, not_found
-from ..events import service as events
-from ..ids import new_id
-from ..orders import store as order_store
-from ..payments import store as payment_store
-from ..payments.models import SUCCEEDED as PAYMENT_SUCCEEDED
-from ..payments.processor import RefundResult
-from ..runtime import Runtime
-from . import store
-from .models import FAILED, PENDING, REASONS, SUCCEEDED, Refund
+from flint import clock
+from flint.actors import Actor
+from flint.errors import FlintError, conflict, invalid, not_found
+from flint.events import service as events
+from flint.ids import new_id
+from flint.orders import store as order_store
+from flint.payments import store as payment_store
+from flint.payments.models import SUCCEEDED as PAYMENT_SUCCEEDED
+from flint.payments.processor import RefundResult
+from flint.runtime import Runtime
+from flint.refunds import store
+from flint.refunds.models import FAILED, PENDING, REASONS, SUCCEEDED, Refund
 
 log = logging.getLogger("flint.refunds")
 

@@ -1,9 +1,9 @@
 """SQL for refunds."""
 from __future__ import annotations
 
-from ..db import Conn, for_update as lock_suffix
-from ..db.pages import select_page
-from .models import Refund
+from flint.db import Conn, for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.refunds.models import Refund
 
 COLUMNS = (
     "id, merchant_id, payment_id, order_id, amount, currency, status, reason, failure_code, "

@@ -20,8 +20,8 @@ import httpx
 import socket
 from dataclasses import dataclass
 
-from .. import urls
-from ..errors import FlintError, invalid
+from flint import urls
+from flint.errors import FlintError, invalid
 
 DNS_TIMEOUT = 3.0  # seconds for a lookup at creation; a delivery's lookup counts against its own timeout
 

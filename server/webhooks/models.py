@@ -4,8 +4,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .. import clock
-from ..actors import created_by
+from flint import clock
+from flint.actors import created_by
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
 # Who owns an endpoint (API.md 12): the merchant; an app's webhook_url, for one installation (signed with

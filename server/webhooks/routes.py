@@ -4,12 +4,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from ..api.auth import principal, scope
-from ..api.http import runtime
-from ..api.schemas import ListQuery, page
-from ..api.validation import json_body, no_body, query_args
-from . import service
-from .schemas import (AttemptList, CreateEndpoint, DeliveryList, DeliveryOut, EndpointList, EndpointOut,
+from flint.api.auth import principal, scope
+from flint.api.http import runtime
+from flint.api.schemas import ListQuery, page
+from flint.api.validation import json_body, no_body, query_args
+from flint.webhooks import service
+from flint.webhooks.schemas import (AttemptList, CreateEndpoint, DeliveryList, DeliveryOut, EndpointList, EndpointOut,
                       UpdateEndpoint)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1")

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..api.schemas import CreatedBy
-from ..api.validation import Body
+from flint.api.schemas import CreatedBy
+from flint.api.validation import Body
 
 
 class CreateEndpoint(Body):

@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from .. import clock
-from ..actors import SYSTEM, Actor
-from ..db import Conn
-from ..errors import conflict, invalid, not_found
-from ..events.models import EVENT_TYPES, Event
-from ..ids import new_id
-from ..merchants import store as merchant_store
-from ..runtime import Runtime
-from ..scopes import APP_LIFECYCLE_PREFIX, readable
-from . import egress, signing, store
-from .models import (DELETED, DISABLED, ENABLED, OWNER_APP, OWNER_INSTALLATION, OWNER_MERCHANT, PENDING, Delivery,
+from flint import clock
+from flint.actors import SYSTEM, Actor
+from flint.db import Conn
+from flint.errors import conflict, invalid, not_found
+from flint.events.models import EVENT_TYPES, Event
+from flint.ids import new_id
+from flint.merchants import store as merchant_store
+from flint.runtime import Runtime
+from flint.scopes import APP_LIFECYCLE_PREFIX, readable
+from flint.webhooks import egress, signing, store
+from flint.webhooks.models import (DELETED, DISABLED, ENABLED, OWNER_APP, OWNER_INSTALLATION, OWNER_MERCHANT, PENDING, Delivery,
                      Endpoint)
 
 # A rotated-out secret keeps signing beside the new one this long (Standard Webhooks allows
@@ -266,7 +266,7 @@ def reaches(endpoint: dict, event: Event) -> bool:
 async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: str, now: str) -> None:
     """The worker's verdict (failing for too long, or 410 Gone): disabled, announced by an event the
     merchant sees in GET /v1/events (and its other endpoints receive)."""
-    from ..events import service as events
+    from flint.events import service as events
 
     closed = await store.close_endpoint(conn, endpoint.id, status=DISABLED, reason=reason, at=now)
     if closed is not None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import Conn, insert_rows
-from ..db import for_update as lock_suffix
-from ..db.pages import select_page
-from .models import Attempt, Delivery, Endpoint
+from flint.db import Conn, insert_rows
+from flint.db import for_update as lock_suffix
+from flint.db.pages import select_page
+from flint.webhooks.models import Attempt, Delivery, Endpoint
 
 ENDPOINT_COLUMNS = (
     "id, merchant_id, url, events, description, status, disabled_reason, secret, previous_secret, "

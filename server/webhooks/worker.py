@@ -29,13 +29,13 @@ from datetime import timedelta
 
 import httpx
 
-from .. import clock
-from ..events import store as event_store
-from ..events.models import Event
-from ..ids import new_id
-from ..runtime import Runtime
-from . import egress, service, signing, store
-from .models import ENABLED, FAILED, OWNER_APP, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
+from flint import clock
+from flint.events import store as event_store
+from flint.events.models import Event
+from flint.ids import new_id
+from flint.runtime import Runtime
+from flint.webhooks import egress, service, signing, store
+from flint.webhooks.models import ENABLED, FAILED, OWNER_APP, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
 
 log = logging.getLogger("flint.webhooks")
 

@@ -8,8 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .. import datafiles
-from ..errors import FlintError
+from flint import datafiles
+from flint.errors import FlintError
 # Served under /widget/v1/<name>: the loader merchants paste, and the card frame's own script.
 FILES = ("flint.js", "frame.js")
 

@@ -6,8 +6,8 @@ import json
 
 from quart import Blueprint, Response, g, request
 
-from ..api.auth import public
-from . import assets
+from flint.api.auth import public
+from flint.widget import assets
 
 bp = Blueprint("widget", __name__, url_prefix="/widget/v1")
 
