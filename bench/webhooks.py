@@ -374,7 +374,8 @@ class _Probe:
         import functools
 
         from flint.db import sqlite as db_sqlite
-        from flint.webhooks import store, worker
+        from flint.webhooks import store
+        from flint.background import webhook_worker as worker
 
         probe = self
         on_thread = db_sqlite.SqliteDatabase._on_thread

@@ -64,10 +64,10 @@ async def _serve(config: Config, host: str, port: int) -> None:
 
 
 async def _worker(config: Config) -> None:
-    from flint import sweeper
+    from flint.background import sweeper
     from flint.db.migrate import migrate
     from flint.runtime import Runtime
-    from flint.webhooks import worker as webhook_worker
+    from flint.background import webhook_worker
 
     rt = await Runtime.start(config)
     try:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flint.config import Config
 from flint.db import Database, open_database
-from flint.payments.processor import Processor, SimulatedProcessor
+from flint.processors import Processor, SimulatedProcessor
 from flint.security import SecretBox, Signer
 
 

@@ -8,7 +8,7 @@ from flint.checkout import service as checkout
 from flint.merchants import service as merchants
 from flint.orders.service import LineItem, NewOrder, create_order
 from flint.payments import service as payments
-from flint.payments.cards import parse_card
+from flint.cards import parse_card
 from flint.runtime import Runtime
 
 _counter = itertools.count(1)

@@ -19,7 +19,7 @@ import uuid
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 
-from flint.api.openapi import IDEMPOTENCY_PARAMETER
+from flint.http.openapi import IDEMPOTENCY_PARAMETER
 
 _VALID_KEY = re.compile(IDEMPOTENCY_PARAMETER["schema"]["pattern"])
 

@@ -24,7 +24,7 @@ from flint import clock
 from flint.actors import Actor
 from flint.idempotency import service as idempotency
 from flint.payments import service as payments
-from flint.payments.processor import ChargeResult
+from flint.processors import ChargeResult
 from flint.runtime import Runtime
 
 from .conftest import LiveServer, start_server, stop_server

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from flint.api.auth import declaration
+from flint.http.auth import declaration
 from flint.app import create_app
 
 from .conftest import LiveServer

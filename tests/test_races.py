@@ -261,7 +261,7 @@ async def test_expiring_a_session_racing_confirms_closes_it_exactly_one_way(rt):
 async def test_a_3ds_answer_racing_a_new_attempt_pays_the_order_once(rt):
     from flint.actors import Actor
     from flint.payments import service as payments
-    from flint.payments.processor import THREE_D_SECURE
+    from flint.processors import THREE_D_SECURE
     from tests.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)

@@ -1,5 +1,5 @@
 """Meta-tests over the URL map: every route declares how it authenticates (fail closed)."""
-from flint.api.auth import SCOPES, declaration
+from flint.http.auth import SCOPES, declaration
 from flint.app import create_app
 from flint.config import Config
 

@@ -218,9 +218,10 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
 
 # -- what the embedded widget reports (API.md 5) ------------------------------------------------------
 
-async def buyer_view(rt: Runtime, session: CheckoutSession) -> dict:
+async def buyer_view(rt: Runtime, session: CheckoutSession, messages: dict[str, str] | None = None) -> dict:
     """What the widget's loader needs before it frames the card form: whether the session can take
-    a payment now (and if not, the stable code why), and where the frame and the hosted fallback are.
+    a payment now (and if not, the stable code why), where the frame and the hosted fallback are, and
+    the loader's ``messages`` in the buyer's language (the surface chooses them from the request).
     The client_token is the credential, so this is all a buyer's page learns from it. For a session
     watched for drop-off, the widget loading is the buyer (back) at the checkout: activity."""
     if session.abandon_at is not None and session.recovery_payment_link_id is None and session.status == OPEN:
@@ -247,6 +248,7 @@ async def buyer_view(rt: Runtime, session: CheckoutSession) -> dict:
         "url": session.hosted_url(rt.config.public_url),
         "frame_url": f"{rt.config.public_url}/widget/v1/frame/{session.id}",
         "expires_at": clock.public(session.expires_at),
+        "messages": messages or {},
     }
 
 

@@ -12,8 +12,8 @@ from quart import Blueprint, Response, g, redirect, request
 
 from flint import i18n, money, urls
 from flint.actors import Actor
-from flint.api.auth import public
-from flint.api.http import runtime
+from flint.http.auth import public
+from flint.http.context import runtime
 from flint.checkout import service as checkout
 from flint.checkout import store as session_store
 from flint.checkout.models import CheckoutSession
@@ -27,14 +27,15 @@ from flint.orders import store as order_store
 from flint.orders.models import Order
 from flint.payments import service as payments
 from flint.payments import store as payment_store
-from flint.payments.cards import parse_card
+from flint.cards import parse_card
 from flint.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Payment
-from flint.payments.processor import FAILURE_MESSAGES
+from flint.processors import FAILURE_MESSAGES
 from flint.proxies import client_address, parse_networks
 from flint.runtime import Runtime
 from flint.widget import assets
-from flint.hosted import forms, templates
-from flint.hosted import store as form_store
+from flint.forms import service as forms
+from flint.http import pages as templates
+from flint.forms import store as form_store
 
 bp = Blueprint("hosted", __name__)
 

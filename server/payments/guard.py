@@ -18,7 +18,7 @@ from flint.orders.models import Order
 from flint.runtime import Runtime
 from flint.payments import store
 from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, Payment
-from flint.payments.processor import FAILURE_MESSAGES
+from flint.processors import FAILURE_MESSAGES
 
 log = logging.getLogger("flint.payments")
 

@@ -42,9 +42,9 @@ from flint.orders.models import OPEN as ORDER_OPEN, Order
 from flint.runtime import Runtime
 from flint.payments import store
 from flint.payments.guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
-from flint.payments.cards import Card
+from flint.cards import Card
 from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
-from flint.payments.processor import FAILURE_MESSAGES, ChargeRequest, ChargeResult
+from flint.processors import FAILURE_MESSAGES, ChargeRequest, ChargeResult
 
 log = logging.getLogger("flint.payments")
 

@@ -21,7 +21,7 @@ from flint.ids import new_id
 from flint.orders import store as order_store
 from flint.payments import store as payment_store
 from flint.payments.models import SUCCEEDED as PAYMENT_SUCCEEDED
-from flint.payments.processor import RefundResult
+from flint.processors import RefundResult
 from flint.runtime import Runtime
 from flint.refunds import store
 from flint.refunds.models import FAILED, PENDING, REASONS, SUCCEEDED, Refund

@@ -6,7 +6,7 @@ import json
 
 from quart import Blueprint, Response, g, request
 
-from flint.api.auth import public
+from flint.http.auth import public
 from flint.widget import assets
 
 bp = Blueprint("widget", __name__, url_prefix="/widget/v1")

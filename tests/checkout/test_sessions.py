@@ -8,7 +8,7 @@ from flint.checkout import service as checkout
 from flint.errors import FlintError
 from flint.orders import service as orders
 from flint.security import CLIENT_TOKEN_SALT, Signer
-from flint.sweeper import sweep_once
+from flint.background.sweeper import sweep_once
 from tests.factories import make_merchant, make_order, make_session, pay_session
 
 

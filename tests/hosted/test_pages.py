@@ -204,8 +204,8 @@ async def test_the_merchant_colour_brands_the_page(server, server_rt, merchant):
 
 
 async def test_spent_form_nonces_are_purged_once_their_tokens_have_expired(rt):
-    from flint.hosted import store as form_store
-    from flint.sweeper import sweep_once
+    from flint.forms import store as form_store
+    from flint.background.sweeper import sweep_once
 
     async with rt.db.transaction() as conn:
         await form_store.consume_nonce(conn, "old", "cs_x", "2020-01-01T00:00:00.000000Z")

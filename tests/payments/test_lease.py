@@ -9,8 +9,8 @@ from flint.actors import Actor
 from flint.errors import FlintError
 from flint.orders import service as orders
 from flint.payments import service as payments
-from flint.payments.processor import ChargeResult
-from flint.sweeper import sweep_once
+from flint.processors import ChargeResult
+from flint.background.sweeper import sweep_once
 from tests.factories import card, make_merchant, make_session, pay_session
 
 

@@ -9,9 +9,9 @@ from flint.actors import Actor
 from flint.errors import FlintError
 from flint.orders import service as orders
 from flint.payments import service as payments
-from flint.payments.processor import SimulatedProcessor
+from flint.processors import SimulatedProcessor
 from flint.refunds import service as refunds
-from flint.sweeper import sweep_once
+from flint.background.sweeper import sweep_once
 from tests.factories import make_merchant, make_session, pay_session
 
 
@@ -92,7 +92,7 @@ async def test_the_sweeper_does_not_expire_a_session_under_a_payment_in_flight(r
         await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
                            {"id": session.id})
     assert (await sweep_once(rt))["sessions_expired"] == 0
-    from flint.payments.processor import ChargeResult
+    from flint.processors import ChargeResult
 
     settled = await payments.settle(rt, started, ChargeResult("succeeded", "sim_ch_x"), Actor("buyer", session.id))
     assert settled.status == "succeeded"

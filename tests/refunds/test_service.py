@@ -78,7 +78,7 @@ async def test_a_refund_stuck_pending_is_redriven_by_the_sweeper(rt):
     from flint.payments import store as payment_store
     from flint.refunds import store as refund_store
     from flint.refunds.models import Refund
-    from flint.sweeper import sweep_once
+    from flint.background.sweeper import sweep_once
 
     merchant, session, payment = await _paid(rt, amount=800)
     # A process reserved 800 and died before calling the processor.

@@ -21,7 +21,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from flint import clock, sweeper
+from flint import clock
+from flint.background import sweeper
 from flint.actors import Actor
 from flint.errors import FlintError
 from flint.links import service as links

@@ -236,7 +236,7 @@ def test_production_takes_https_only():
     "https://a.example\r\nX-Evil: 1", "https://bücher.example", "javascript:", "", "'nonce-a b'",
 ])
 def test_the_policy_builder_drops_any_source_outside_the_grammar(hostile, caplog):
-    from flint.hosted.headers import content_security_policy
+    from flint.http.headers import content_security_policy
 
     for header in (content_security_policy("abc_-123", [hostile]),
                    content_security_policy("abc_-123", [], frame_ancestors=[hostile]),
@@ -251,7 +251,7 @@ def test_the_policy_builder_drops_any_source_outside_the_grammar(hostile, caplog
 
 
 def test_the_policy_builder_keeps_valid_sources():
-    from flint.hosted.headers import content_security_policy
+    from flint.http.headers import content_security_policy
 
     policy = directives(content_security_policy("n0nce_-", ["https://shop.example", "http://[::1]:8443"],
                                                 frame_ancestors=["https://shop.example:8443"]))

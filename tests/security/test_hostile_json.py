@@ -14,7 +14,7 @@ import secrets
 import httpx
 import pytest
 
-from flint.api.auth import declaration
+from flint.http.auth import declaration
 from flint.app import create_app
 from flint.config import Config
 from tests.factories import make_merchant

@@ -94,7 +94,7 @@ async def test_a_path_on_flint_is_still_followed(server, account, path):
 
 
 def test_safe_next_directly():
-    from flint.accounts.routes import safe_next
+    from flint.web.accounts import safe_next
 
     for raw in HOSTILE:
         assert safe_next(unquote(raw)) is None, raw

@@ -16,7 +16,7 @@ from flint.events import service as events
 from flint.runtime import Runtime
 from flint.webhooks import service as webhooks
 from flint.webhooks import store
-from flint.webhooks.worker import DeliveryWorker
+from flint.background.webhook_worker import DeliveryWorker
 from tests.factories import make_merchant
 
 from .receiver import Receiver

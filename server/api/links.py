@@ -1,0 +1,76 @@
+"""Payment links (API.md 7)."""
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from flint.api.schemas.common import page
+from flint.api.schemas.links import (
+    CreateLink,
+    LinkList,
+    LinkListQuery,
+    LinkOut,
+    SummaryOut,
+    SummaryQuery,
+)
+from flint.http.auth import principal, scope
+from flint.http.context import runtime
+from flint.http.validation import json_body, no_body, query_args
+from flint.links import service, summary
+
+bp = Blueprint("links", __name__, url_prefix="/v1/payment_links")
+recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")
+
+
+@bp.post("")
+@scope("payment_links:write")
+@document_response(LinkOut)
+@json_body(CreateLink)
+async def post_link(body: CreateLink):
+    """Create a payment link that pays this open order (and nothing else)."""
+    me, rt = principal(), runtime()
+    link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor)
+    return link.to_dict(rt.config.public_url)
+
+
+@bp.get("")
+@scope("orders:read")
+@document_response(LinkList)
+@query_args(LinkListQuery)
+async def get_links(query: LinkListQuery):
+    """List payment links, newest first; ``order`` narrows to one order's links."""
+    rt = runtime()
+    links, has_more = await service.list_links(rt, principal().merchant_id, query.order, query.limit,
+                                               query.starting_after)
+    return page(links, has_more, lambda link: link.to_dict(rt.config.public_url))
+
+
+@bp.get("/<link_id>")
+@scope("orders:read")
+@document_response(LinkOut)
+async def get_link(link_id: str):
+    """Retrieve a payment link."""
+    rt = runtime()
+    return (await service.get_link(rt, principal().merchant_id, link_id)).to_dict(rt.config.public_url)
+
+
+@bp.post("/<link_id>/deactivate")
+@scope("payment_links:write")
+@document_response(LinkOut)
+@no_body
+async def post_deactivate(link_id: str):
+    """Stop a link from taking payments (its page then says so)."""
+    me, rt = principal(), runtime()
+    return (await service.deactivate_link(rt, me.merchant_id, link_id, me.actor)).to_dict(rt.config.public_url)
+
+
+@recovery_bp.get("/summary")
+@scope("orders:read")
+@document_response(SummaryOut)
+@query_args(SummaryQuery)
+async def get_summary(query: SummaryQuery):
+    """The recovery funnel over a range: drop-offs (by kind), recovery links made, links paid, the
+    amount recovered per currency, and the median time from link to payment."""
+    since = summary.parse_bound(query.since, "from")
+    until = summary.parse_bound(query.until, "to")
+    return await summary.summary(runtime(), principal().merchant_id, since, until)

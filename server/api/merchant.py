@@ -1,0 +1,64 @@
+"""The merchant account: embed origins and rolling secret keys."""
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_response
+
+from flint.api.schemas.common import page
+from flint.api.schemas.merchant import (
+    ApiKeyList,
+    ApiKeyOut,
+    MerchantOut,
+    UpdateMerchant,
+)
+from flint.http.auth import merchant_only, principal
+from flint.http.context import runtime
+from flint.http.validation import json_body, no_body
+from flint.merchants import service
+
+bp = Blueprint("merchants", __name__, url_prefix="/v1/merchant")
+
+
+@bp.get("")
+@merchant_only
+@document_response(MerchantOut)
+async def get_merchant():
+    """Retrieve the merchant this key belongs to."""
+    return (await service.get_merchant(runtime(), principal().merchant_id)).to_dict()
+
+
+@bp.post("")
+@merchant_only
+@document_response(MerchantOut)
+@json_body(UpdateMerchant)
+async def post_merchant(body: UpdateMerchant):
+    """Update the merchant: the exact origins allowed to embed the widget, the hosted pages' colour."""
+    return (await service.update_merchant(runtime(), principal().merchant_id, origins=body.allowed_origins,
+                                          brand_color=body.brand_color)).to_dict()
+
+
+@bp.get("/keys")
+@merchant_only
+@document_response(ApiKeyList)
+async def get_keys():
+    """List secret keys (never their values)."""
+    keys = await service.list_keys(runtime(), principal().merchant_id)
+    return page(keys, False)
+
+
+@bp.post("/keys")
+@merchant_only
+@document_response(ApiKeyOut)
+@no_body
+async def post_key():
+    """Create a secret key. Its value is in this response only."""
+    key, secret = await service.create_key(runtime(), principal().merchant_id)
+    return key.to_dict(secret)
+
+
+@bp.delete("/keys/<key_id>")
+@merchant_only
+@document_response(ApiKeyOut)
+async def delete_key(key_id: str):
+    """Revoke a secret key at once. The last live key cannot be revoked."""
+    return (await service.revoke_key(runtime(), principal().merchant_id, key_id)).to_dict()
