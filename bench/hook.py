@@ -4,13 +4,12 @@ when the merchant has an app installed whose hook answers at once, on loopback. 
 Goal (the issue): "The hook adds at most 5 ms p50 to a confirm on top of the app's own answer time with a
 local app answering at once".
 
-Set-up (un-timed): a real ``flint serve`` of its own (tests/conftest.start_server, its own SQLite file,
-sweeper idle, FLINT_LOG_LEVEL=WARNING) and the real loopback receiver of tests/webhooks/receiver.py in a
-thread of this process, scripted to answer ``{"actions": []}`` (200) at once. Two merchants, made with the
+Set-up (un-timed): a real ``flint serve`` of its own (bench/harness.py, through support.server: its own
+SQLite file, sweeper idle, FLINT_LOG_LEVEL=WARNING) and the real loopback receiver of support/receiver.py in
+a thread of this process, scripted to answer ``{"actions": []}`` (200) at once. Two merchants, made with the
 services over the server's database: **hooked**, with one app installed whose hook is that receiver (an app
 registered by another merchant with ``apps.create_app(hook_url=..., hooks=["checkout.before_payment"])``, then
-installed through the real OAuth flow, tests/oauth/test_install.install: sign-in, consent, code exchange with
-Authlib), and **plain**, with no app. Then, through the API with each merchant's secret key, one fresh embedded
+installed through the real OAuth flow, support/oauth.install: sign-in, consent, code exchange with Authlib), and **plain**, with no app. Then, through the API with each merchant's secret key, one fresh embedded
 checkout session per confirm to come (16 requests in flight).
 
 Measured: ``confirms`` confirms per merchant, ``POST /v1/checkout/sessions/{id}/confirm`` with the success card
@@ -41,239 +40,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import harness
+from .harness import INLINE_ORDER, ROOT, SUCCESS_CARD, SUCCESS_URL, BlockingClient, distribution, percentile
+
 OVERHEAD_GOAL_MS = 5.0
 HOOK_ANSWER = b'{"actions": []}'
 HOOK_PATH = "/hook-bench"
 FLOOR_PATH = "/floor"
-PASSWORD = "a long and correct password"
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
-ORDER = {"currency": "usd", "line_items": [{"name": "Bench widget", "quantity": 2, "unit_amount": 1250}]}
 CREATE_IN_FLIGHT = 16
 PROBE_BLOCK = 10  # confirms of one kind per probe/profile block
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROBE_ENV = "FLINT_BENCH_HOOK_PROBE"
 
 
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-
-def _percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile (as bench.run)."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-pct * len(sorted_values) // 100))
-    return sorted_values[int(rank) - 1]
-
-
-def _stats(seconds: list[float]) -> dict:
-    values = sorted(seconds)
-    if not values:
-        return {"n": 0}
-
-    def ms(v: float | None) -> float | None:
-        return None if v is None else round(v * 1000, 3)
-
-    return {"n": len(values), "p50_ms": ms(_percentile(values, 50)), "p90_ms": ms(_percentile(values, 90)),
-            "p99_ms": ms(_percentile(values, 99)), "min_ms": ms(values[0]), "max_ms": ms(values[-1]),
-            "mean_ms": ms(sum(values) / len(values))}
-
-
-def _proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _thread_cpu(pid: int) -> tuple[int, int]:
-    """(main thread, other threads) on-CPU nanoseconds of a process, from schedstat: exact to the ns, so it can
-    be read around each request (the clock-tick counters of /proc/PID/stat are 10 ms grains)."""
-    main = other = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                ns = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that just ended
-        if int(task) == pid:
-            main = ns
-        else:
-            other += ns
-    return main, other
-
-
-def _machine_cpu() -> tuple[float, float]:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values[:8]) - idle, sum(values[:8])
-
-
-# ----------------------------------------------------------------------------------------------
-# The app: the tests' receiver, timing its own answers
-# ----------------------------------------------------------------------------------------------
-
-def _receiver_class():
-    from tests.webhooks.receiver import Receiver
-
-    class _Reader:
-        def __init__(self, reader, conn: dict) -> None:
-            self._reader, self._conn = reader, conn
-
-        async def readline(self) -> bytes:
-            line = await self._reader.readline()
-            if self._conn["started"] is None and line:  # the request line of a new request
-                self._conn["started"] = time.perf_counter()
-                parts = line.split(b" ", 2)
-                self._conn["path"] = parts[1].decode("latin-1") if len(parts) > 1 else ""
-            return line
-
-        async def readexactly(self, n: int) -> bytes:
-            return await self._reader.readexactly(n)
-
-    class _Writer:
-        def __init__(self, writer, conn: dict, sink: Callable[[str, float], None]) -> None:
-            self._writer, self._conn, self._sink = writer, conn, sink
-
-        def write(self, data: bytes) -> None:
-            self._writer.write(data)
-            started = self._conn["started"]
-            if started is not None:  # request line read -> answer handed to the socket
-                self._sink(self._conn["path"], time.perf_counter() - started)
-            self._conn["started"] = None
-
-        async def drain(self) -> None:
-            await self._writer.drain()
-
-        def close(self) -> None:
-            self._writer.close()
-
-        def __getattr__(self, name: str):
-            return getattr(self._writer, name)
-
-    class TimedReceiver(Receiver):
-        """tests/webhooks/receiver.Receiver, unchanged, with its streams wrapped to time each answer
-        (the app's own answer time) and to count connections (Flint's client should keep one open)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.service: dict[str, list[float]] = {}
-            self.connections: dict[str, int] = {}
-
-        def _record(self, path: str, seconds: float) -> None:
-            with self.lock:
-                self.service.setdefault(path, []).append(seconds)
-
-        async def _handle(self, reader, writer) -> None:
-            conn: dict[str, Any] = {"started": None, "path": ""}
-            counted = {"done": False}  # a connection is counted under the path of its first request
-
-            def sink(path: str, seconds: float) -> None:
-                if not counted["done"]:
-                    counted["done"] = True
-                    with self.lock:
-                        self.connections[path] = self.connections.get(path, 0) + 1
-                self._record(path, seconds)
-
-            await super()._handle(_Reader(reader, conn), _Writer(writer, conn, sink))
-
-        def served(self, path: str) -> list[float]:
-            with self.lock:
-                return list(self.service.get(path, []))
-
-    return TimedReceiver
-
-
-# ----------------------------------------------------------------------------------------------
-# The buyer's client: one blocking keep-alive socket, one request at a time
-# ----------------------------------------------------------------------------------------------
-
-class _Client:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-        self.connects = 0
-
-    def _open(self) -> None:
-        self.sock = socket.create_connection((self.host, self.port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-        self.connects += 1
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-
-    def _fill(self) -> None:
-        data = self.sock.recv(65536)  # type: ignore[union-attr]
-        if not data:
-            raise ConnectionError("the server closed the connection")
-        self.buffer += data
-
-    def _take(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            self._fill()
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            self._fill()
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
-
-    def request(self, raw: bytes) -> tuple[int, bytes, float]:
-        """(status, body, seconds from the first byte written to the last byte read)."""
-        if self.sock is None:
-            self._open()
-        started = time.perf_counter()
-        self.sock.sendall(raw)  # type: ignore[union-attr]
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        status = int(head[9:12])
-        lower = head.lower()
-        if b"\r\ncontent-length:" in lower:
-            i = lower.index(b"\r\ncontent-length:") + 17
-            j = lower.find(b"\r\n", i)
-            body = self._take(int(head[i:j if j >= 0 else None]))
-        elif b"\r\ntransfer-encoding: chunked" in lower:
-            parts = []
-            while True:
-                size = int(self._line().split(b";", 1)[0], 16)
-                if size == 0:
-                    while self._line() != b"":
-                        pass
-                    break
-                parts.append(self._take(size))
-                self._take(2)
-            body = b"".join(parts)
-        else:
-            body = b""
-        elapsed = time.perf_counter() - started
-        if b"\r\nconnection: close" in lower:
-            self.close()
-        return status, body, elapsed
-
-
 def _confirm_request(host: str, session: dict) -> bytes:
-    payload = json.dumps({"card": CARD}, separators=(",", ":")).encode()
-    return (f"POST /v1/checkout/sessions/{session['id']}/confirm HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Bearer {session['client_token']}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+    return harness.http_request("POST", f"/v1/checkout/sessions/{session['id']}/confirm", host,
+                                token=session["client_token"], json_body={"card": SUCCESS_CARD})
 
 
 def _check_confirm(status: int, body: bytes) -> str | None:
@@ -290,13 +79,14 @@ def _check_confirm(status: int, body: bytes) -> str | None:
 # Set-up: the merchants, the app and its install, the sessions
 # ----------------------------------------------------------------------------------------------
 
-async def _setup(server, hook_url: str, per_merchant: int) -> dict:
+async def _setup(server, hook_url: str) -> dict:
+    """The merchants (one with the app installed through the OAuth flow), over the server's database."""
     import httpx
 
     from flint.apps import service as apps
     from flint.merchants import service as merchants
     from flint.runtime import Runtime
-    from tests.oauth.test_install import install
+    from support.oauth import PASSWORD, install
 
     tag = secrets.token_hex(4)
     rt = await Runtime.start(server.runtime_config())
@@ -316,32 +106,30 @@ async def _setup(server, hook_url: str, per_merchant: int) -> dict:
         token, _ = await install(server, browser, app, client_secret, shop.email)
     install_s = time.monotonic() - started
 
-    started = time.monotonic()
-    made: dict[str, list[dict]] = {"hooked": [], "plain": []}
-    errors: list[str] = []
-    limits = httpx.Limits(max_connections=CREATE_IN_FLIGHT)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as api:
-        jobs = [("hooked", shop_key)] * per_merchant + [("plain", plain_key)] * per_merchant
-        cursor = {"next": 0}
-
-        async def lane() -> None:
-            while cursor["next"] < len(jobs):
-                kind, key = jobs[cursor["next"]]
-                cursor["next"] += 1
-                answer = await api.post("/v1/checkout/sessions", headers={"Authorization": f"Bearer {key}"},
-                                        json={"order": ORDER, "mode": "embedded",
-                                              "success_url": "https://shop.example/thanks"})
-                body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-                if answer.status_code == 200 and body.get("client_token"):
-                    made[kind].append({"id": body["id"], "client_token": body["client_token"]})
-                else:
-                    errors.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
-
-        await asyncio.gather(*(lane() for _ in range(CREATE_IN_FLIGHT)))
     return {"hooked_merchant_id": shop.id, "plain_merchant_id": plain.id, "app_id": app.id,
-            "installation_id": token["installation_id"], "webhook_secret": webhook_secret, "sessions": made,
-            "install_s": round(install_s, 2), "sessions_s": round(time.monotonic() - started, 2),
-            "session_errors": errors[:5], "session_error_count": len(errors)}
+            "installation_id": token["installation_id"], "webhook_secret": webhook_secret,
+            "keys": {"hooked": shop_key, "plain": plain_key}, "install_s": round(install_s, 2)}
+
+
+def _sessions(server, keys: dict[str, str], per_merchant: int) -> tuple[dict[str, list[dict]], list[str]]:
+    """One fresh embedded session per confirm to come, for each merchant, through the API (the bench's load
+    generator, CREATE_IN_FLIGHT at a time, un-timed)."""
+    body = {"order": INLINE_ORDER, "mode": "embedded", "success_url": SUCCESS_URL}
+    generator = harness.LoadGenerator([server.port], connections=CREATE_IN_FLIGHT)
+    made: dict[str, list[dict]] = {}
+    errors: list[str] = []
+    try:
+        for kind, key in keys.items():
+            request = harness.http_request("POST", "/v1/checkout/sessions", f"127.0.0.1:{server.port}", token=key,
+                                           json_body=body)
+            raw = generator.run([request] * per_merchant, cyclic=False, warmup=0.0, duration=120.0, timeout=30.0,
+                                keep_bodies=True)
+            made[kind] = [{"id": s["id"], "client_token": s["client_token"]} for s in harness.json_bodies(raw)
+                          if s.get("client_token")]
+            errors += [f"{kind}: {error}: {sample[:200]}" for r in raw["results"] for _, error, sample in r["errors"]]
+    finally:
+        generator.close()
+    return made, errors
 
 
 # ----------------------------------------------------------------------------------------------
@@ -393,14 +181,14 @@ def _install_probe() -> None:
         from flint.db import sqlite as db_sqlite
         from flint.hooks import service as hooks
         from flint.hooks import store as hook_store
-        from flint.payments import service as payments
+        from flint.collect import service as collect
         from flint.security import SecretBox
         from flint.webhooks import egress, signing
 
-        wrap(payments, "confirm_payment", "confirm_payment (service)")
-        wrap(payments, "begin_attempt", "confirm: begin_attempt")
-        wrap(payments, "_call_processor", "confirm: processor charge")
-        wrap(payments, "settle", "confirm: settle")
+        wrap(collect, "confirm_payment", "confirm_payment (service)")
+        wrap(collect, "begin_attempt", "confirm: begin_attempt")
+        wrap(collect, "_call_processor", "confirm: processor charge")
+        wrap(collect, "settle", "confirm: settle")
         wrap(hooks, "before_payment", "hook: before_payment")
         wrap(hook_store, "select_hooked_installations", "hook: select installations")
         wrap(hooks, "_ask", "hook: _ask")
@@ -512,10 +300,9 @@ def _floor_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int, wa
 
     def with_socket() -> list[float]:
         parts = httpx.URL(url)
-        request = (f"POST {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}:{parts.port}\r\n"
-                   + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
-                   + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-        client = _Client(parts.host, parts.port)
+        request = harness.http_request("POST", parts.raw_path.decode(), f"{parts.host}:{parts.port}", body=body,
+                                       headers=all_headers)
+        client = BlockingClient(parts.host, parts.port)
         out = []
         for i in range(warmup + n):
             status, _, seconds = client.request(request)
@@ -530,55 +317,39 @@ def _floor_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int, wa
 
 
 def _floor(receiver, body: bytes, headers: dict[str, str], n: int, warmup: int) -> dict:
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_floor_main, args=(child, receiver.url(FLOOR_PATH), body, headers, n, warmup),
-                       daemon=True)
-    proc.start()
-    child.close()
-    try:
-        parent.send("go")
-        deadline = time.monotonic() + 60
-        while not parent.poll(0.1):
-            if not proc.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the floor client failed (exit code {proc.exitcode})")
-        result = parent.recv()
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
-    return {"httpx_as_the_hook": _stats(result["httpx"]), "raw_socket": _stats(result["socket"]),
-            "receiver_answer": _stats(receiver.served(FLOOR_PATH)[-2 * n:])}
+    with harness.ChildProcess(_floor_main, receiver.url(FLOOR_PATH), body, headers, n, warmup) as child:
+        result = child.result(timeout=60)
+    return {"httpx_as_the_hook": distribution(result["httpx"]), "raw_socket": distribution(result["socket"]),
+            "receiver_answer": distribution(receiver.served(FLOOR_PATH)[-2 * n:])}
 
 
 # ----------------------------------------------------------------------------------------------
 # The measurement
 # ----------------------------------------------------------------------------------------------
 
-def _measure(client: _Client, pid: int, host: str, hooked: list[dict], plain: list[dict], *, warmup: int,
+def _measure(client: BlockingClient, pid: int, host: str, hooked: list[dict], plain: list[dict], *, warmup: int,
              n: int) -> dict:
     times: dict[str, list[float]] = {"hooked": [], "plain": []}
     server_cpu: dict[str, list[int]] = {"hooked": [0, 0], "plain": [0, 0]}  # ns: main thread, other threads
     pairs: list[float] = []
     errors: list[str] = []
     queues = {"hooked": iter(hooked), "plain": iter(plain)}
-    window: dict[str, Any] = {}
+    window: harness.CpuWindow | None = None
     for i in range(warmup + n):
         if i == warmup:
-            window = {"t": time.monotonic(), "me": sum(os.times()[:2]), "server": _proc_cpu(pid),
-                      "machine": _machine_cpu()}
+            window = harness.CpuWindow({"server": [pid], "bench": harness.self_cpu})
         order = ("hooked", "plain") if i % 2 == 0 else ("plain", "hooked")
         got: dict[str, float] = {}
         for kind in order:
             request = _confirm_request(host, next(queues[kind]))
-            cpu0 = _thread_cpu(pid)
+            cpu0 = harness.thread_cpu_ns(pid)
             try:
                 status, body, seconds = client.request(request)
             except OSError as error:
                 client.close()
                 errors.append(f"{kind}: {type(error).__name__}: {error}")
                 continue
-            cpu1 = _thread_cpu(pid)
+            cpu1 = harness.thread_cpu_ns(pid)
             problem = _check_confirm(status, body)
             if problem is not None:
                 errors.append(f"{kind}: {problem}")
@@ -590,16 +361,10 @@ def _measure(client: _Client, pid: int, host: str, hooked: list[dict], plain: li
                 got[kind] = seconds
         if len(got) == 2:
             pairs.append(got["hooked"] - got["plain"])
-    span = time.monotonic() - window["t"]
-    me = sum(os.times()[:2]) - window["me"]
-    server = _proc_cpu(pid) - window["server"]
-    busy1, total1 = _machine_cpu()
-    busy = (busy1 - window["machine"][0]) / max(1, total1 - window["machine"][1])
-    cores = os.cpu_count() or 1
-    return {"times": times, "pairs": pairs, "errors": errors, "span_s": round(span, 2), "cpu": {
-        "server_cores": round(server / span, 2), "bench_process_cores": round(me / span, 2),
-        "machine_busy_pct": round(100 * busy, 1),
-        "other_cores": round(max(0.0, busy * cores - (server + me) / span), 2),
+    cpu = window.split()  # type: ignore[union-attr]  (set at i == warmup)
+    return {"times": times, "pairs": pairs, "errors": errors, "span_s": round(cpu["span_s"], 2), "cpu": {
+        "server_cores": round(cpu["cores"]["server"], 2), "bench_process_cores": round(cpu["cores"]["bench"], 2),
+        "machine_busy_pct": round(cpu["machine_busy_pct"], 1), "other_cores": round(cpu["other_cores"], 2),
         # From the first byte sent to the last byte read, so work the server does after answering is not in it.
         "server_cpu_ms_per_confirm": {k: round(sum(v) / 1e6 / max(1, len(times[k])), 3) for k, v in server_cpu.items()},
         "server_main_thread_cpu_ms_per_confirm": {k: round(v[0] / 1e6 / max(1, len(times[k])), 3)
@@ -609,7 +374,7 @@ def _measure(client: _Client, pid: int, host: str, hooked: list[dict], plain: li
     }}
 
 
-def _run_batch(client: _Client, host: str, sessions: list[dict]) -> list[str]:
+def _run_batch(client: BlockingClient, host: str, sessions: list[dict]) -> list[str]:
     errors = []
     for session in sessions:
         status, body, _ = client.request(_confirm_request(host, session))
@@ -619,7 +384,7 @@ def _run_batch(client: _Client, host: str, sessions: list[dict]) -> list[str]:
     return errors
 
 
-def _blocks(client: _Client, host: str, control: _ProbeControl, pools: dict, mode: str, n: int, folder: Path,
+def _blocks(client: BlockingClient, host: str, control: _ProbeControl, pools: dict, mode: str, n: int, folder: Path,
             notes: list[str]) -> dict[str, list[Path]]:
     """``n`` confirms of each kind under the probe (or cProfile), in alternating blocks; each block's output file."""
     outputs: dict[str, list[Path]] = {"hooked": [], "plain": []}
@@ -652,7 +417,7 @@ def _probe_summary(raw: dict[str, list[float]], confirms: int) -> dict:
         values = sorted(raw[key])
         out[key] = {"calls_per_confirm": round(len(values) / confirms, 2),
                     "ms_per_confirm": round(1000 * sum(values) / confirms, 3),
-                    "p50_ms": round(1000 * _percentile(values, 50), 3)}
+                    "p50_ms": round(1000 * percentile(values, 50), 3)}
     return out
 
 
@@ -682,18 +447,15 @@ def _profile_diff(hooked_paths: list[Path], plain_paths: list[Path], confirms: i
 
 def run(tmp: Path, *, confirms: int = 200, warmup: int = 20, probe_confirms: int = 60, profile: bool = False,
         log: Callable[[str], None] = print) -> dict:
-    from tests.conftest import start_server, stop_server
-
     started = time.monotonic()
     tmp.mkdir(parents=True, exist_ok=True)
     probe_dir = tmp / "probe"
     probe_dir.mkdir(exist_ok=True)
     (probe_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
     pythonpath = os.pathsep.join(p for p in (str(probe_dir), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = {"FLINT_SWEEP_INTERVAL": "3600", "FLINT_LOG_LEVEL": "WARNING", "PYTHONPATH": pythonpath,
-           PROBE_ENV: str(probe_dir)}
+    env = {"PYTHONPATH": pythonpath, PROBE_ENV: str(probe_dir)}
 
-    receiver = _receiver_class()().start()
+    receiver = harness.BenchReceiver(timed=True).start()
     receiver.script(HOOK_PATH, [200], body=HOOK_ANSWER)
     receiver.script(FLOOR_PATH, [200], body=HOOK_ANSWER)
     server = None
@@ -703,20 +465,22 @@ def run(tmp: Path, *, confirms: int = 200, warmup: int = 20, probe_confirms: int
     notes: list[str] = []
     try:
         (tmp / "server").mkdir(exist_ok=True)
-        server = start_server(tmp / "server", extra_env=env)
+        [server] = harness.start_servers(tmp / "server", f"sqlite:///{tmp / 'server' / 'flint.sqlite3'}", extra_env=env)
         pid = server.process.pid
         log(f"hook: flint serve is up at {server.url} (pid {pid}); installing an app with the hook")
         per_merchant = warmup + confirms + probe_confirms * (2 if profile else 1)
-        setup = asyncio.run(_setup(server, receiver.url(HOOK_PATH), per_merchant))
-        sessions = setup.pop("sessions")
+        setup = asyncio.run(_setup(server, receiver.url(HOOK_PATH)))
         setup.pop("webhook_secret")
-        out["setup"] = setup
+        started_sessions = time.monotonic()
+        sessions, errors = _sessions(server, setup.pop("keys"), per_merchant)
+        out["setup"] = setup = {**setup, "sessions_s": round(time.monotonic() - started_sessions, 2),
+                                "session_errors": errors[:5], "session_error_count": len(errors)}
         log(f"hook: app installed in {setup['install_s']} s; {len(sessions['hooked'])} + {len(sessions['plain'])} "
             f"sessions made in {setup['sessions_s']} s")
         if min(len(sessions["hooked"]), len(sessions["plain"])) < per_merchant:
             raise RuntimeError(f"could not make the sessions: {setup['session_errors']}")
         host = server.url.removeprefix("http://")
-        client = _Client("127.0.0.1", int(host.rsplit(":", 1)[1]))
+        client = BlockingClient("127.0.0.1", server.port)
         hooked, plain = sessions["hooked"], sessions["plain"]
         measured_n = warmup + confirms
 
@@ -725,8 +489,8 @@ def run(tmp: Path, *, confirms: int = 200, warmup: int = 20, probe_confirms: int
         served_before = len(receiver.served(HOOK_PATH))
         m = _measure(client, pid, host, hooked[:measured_n], plain[:measured_n], warmup=warmup, n=confirms)
         app_times = receiver.served(HOOK_PATH)[served_before:]
-        hooked_stats, plain_stats = _stats(m["times"]["hooked"]), _stats(m["times"]["plain"])
-        app_stats = _stats(app_times[warmup:])
+        hooked_stats, plain_stats = distribution(m["times"]["hooked"]), distribution(m["times"]["plain"])
+        app_stats = distribution(app_times[warmup:])
         pairs = sorted(m["pairs"])
         overhead = (round(hooked_stats["p50_ms"] - plain_stats["p50_ms"], 3)
                     if hooked_stats["n"] and plain_stats["n"] else None)
@@ -736,13 +500,13 @@ def run(tmp: Path, *, confirms: int = 200, warmup: int = 20, probe_confirms: int
             "overhead_p50_ms": overhead,
             "overhead_p90_ms": (round(hooked_stats["p90_ms"] - plain_stats["p90_ms"], 3)
                                 if overhead is not None else None),
-            "paired_difference": _stats(pairs) if pairs else {"n": 0},
+            "paired_difference": distribution(pairs),
             "app_answer": app_stats,
             "app_calls": len(app_times), "expected_app_calls": warmup + confirms,
             "overhead_on_top_of_app_p50_ms": on_top,
             "errors": m["errors"][:10], "error_count": len(m["errors"]),
             "span_s": m["span_s"], "cpu": m["cpu"], "client_connects": client.connects,
-            "app_connections_opened": receiver.connections.get(HOOK_PATH, 0),
+            "app_connections_opened": receiver.connections_by_path.get(HOOK_PATH, 0),
         }
         log(f"hook: hooked p50 {hooked_stats['p50_ms']} ms, plain p50 {plain_stats['p50_ms']} ms, overhead "
             f"{overhead} ms (app's own answer p50 {app_stats.get('p50_ms')} ms)")
@@ -771,17 +535,15 @@ def run(tmp: Path, *, confirms: int = 200, warmup: int = 20, probe_confirms: int
     finally:
         log_text = ""
         if server is not None:
-            stop_server(server)
+            harness.stop_servers([server])
             log_text = server.logs()
         receiver.stop()
     if server is not None:
-        out["server_log_errors"] = [line[:400] for line in log_text.splitlines()
-                                    if '"level": "error"' in line or "Traceback" in line][:10]
+        out["server_log_errors"] = [line[:400] for line in harness.log_errors(log_text)][:10]
         out["hook_calls"] = _hook_calls(server.db_url, out.get("setup", {}).get("hooked_merchant_id"))
     cpu = out.get("confirm", {}).get("cpu", {})
-    if cpu.get("other_cores", 0) > 0.25:
-        notes.append(f"hook: other processes used ~{cpu['other_cores']} cores during the confirms "
-                     f"(machine {cpu['machine_busy_pct']}% busy); the figures are noisy")
+    if note := harness.noise_note("hook (during the confirms)", cpu):
+        notes.append(note)
     out["goals"] = goals_for(out)
     out["notes"] = notes
     out["runtime_s"] = round(time.monotonic() - started, 1)
@@ -800,8 +562,8 @@ def _hook_calls(db_url: str, merchant_id: str | None) -> dict:
     for outcome, _ in rows:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     latency = sorted(r[1] for r in rows if r[1] is not None)
-    return {"calls": len(rows), "outcomes": outcomes, "latency_ms_p50": _percentile(latency, 50),
-            "latency_ms_p90": _percentile(latency, 90), "latency_ms_max": latency[-1] if latency else None,
+    return {"calls": len(rows), "outcomes": outcomes, "latency_ms_p50": percentile(latency, 50),
+            "latency_ms_p90": percentile(latency, 90), "latency_ms_max": latency[-1] if latency else None,
             "note": "latency_ms is Flint's own whole-call time (_ask), truncated to whole ms"}
 
 

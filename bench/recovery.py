@@ -1,9 +1,9 @@
 """Drop-off recovery's part of the benchmark (issue 6): how many drop-offs per second the sweeper
 turns into recovery links on SQLite, counting only its own work. Called by ``bench.run``; needs no
 ``flint serve`` and no ``flint worker`` (the sweeper's step is called in this process, on a Runtime of
-its own over a fresh SQLite file, exactly as ``server/sweeper.py`` calls it).
+its own over a fresh SQLite file, exactly as ``server/background/sweeper.py`` calls it).
 
-Set-up (un-timed), in one fresh SQLite file: a merchant (tests/factories.make_merchant) and, built with
+Set-up (un-timed), in one fresh SQLite file: a merchant (support/factories.make_merchant) and, built with
 Flint's own models and written with its own stores and events service (the rows and events
 ``create_session`` writes: order, session, ``order.created``, ``checkout.session.created``), 500
 sessions per transaction:
@@ -14,7 +14,7 @@ sessions per transaction:
 - ``expire`` watched sessions (buyer active, so not due for drop-off) past their ``expires_at``;
 - ``open_sessions`` open sessions without recovery (the sweeper's query has to pass them over).
 
-1. **Drop-offs.** ``server.links.recovery.sweep_dropped_off(rt, SYSTEM)`` (its default batch, 5,000;
+1. **Drop-offs.** ``flint.links.recovery.sweep_dropped_off(rt, SYSTEM)`` (its default batch, 5,000;
    250 drop-offs per write transaction) is called until it finds nothing; drop-offs/s = sessions /
    wall time of those calls. Afterwards every due session is checked: exactly one recovery link each,
    one ``checkout.session.abandoned`` and one ``payment_link.created`` each.
@@ -27,7 +27,7 @@ sessions per transaction:
    the floor SQLite sets for recording one drop-off; sweeper / baseline = the share of that floor the
    sweeper reaches (the rest is its reads, its objects and JSON, and the async database layer).
 
-2. **Expiry** (context, no goal): ``server.checkout.service.sweep_expired(rt, SYSTEM)`` over ``expire``
+2. **Expiry** (context, no goal): ``flint.closing.service.sweep_expired(rt, SYSTEM)`` over ``expire``
    sessions watched for recovery and past their time: each expires and gets its recovery link, one
    transaction per session, as the sweeper does. Baseline: the same writes plus the status change, one
    plain transaction each (so an fsync each, as the sweeper's).
@@ -53,33 +53,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import harness
+from .harness import PUBLIC_URL
+
 GOAL = 2000.0  # drop-offs per second, the sweeper's own work, SQLite
 SEED_BATCH = 500
-PUBLIC_URL = "http://127.0.0.1:9"
 SESSION_COLUMNS = ("recovery_payment_link_id = :link_id, dropped_off_at = :at, drop_off_reason = :reason, "
                    "abandon_at = NULL, updated_at = :at")
-
-
-def _config(db_url: str, secret: str):
-    from flint.config import Config
-
-    return Config(database_url=db_url, secret_keys=(secret,), public_url=PUBLIC_URL, env="development",
-                  log_level="WARNING")
-
-
-def _machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values[:8]) - idle, sum(values[:8])
-
-
-def _other_cores(machine0: tuple[int, int], own_cpu_s: float, elapsed: float) -> float:
-    """Cores used by other processes during a window (a noisy box shows here)."""
-    busy1, total1 = _machine_cpu()
-    share = (busy1 - machine0[0]) / max(1, total1 - machine0[1])
-    return round(max(0.0, share * (os.cpu_count() or 1) - own_cpu_s / max(elapsed, 1e-9)), 2)
 
 
 def _checkpoint(db_path: str) -> None:
@@ -91,10 +71,15 @@ def _checkpoint(db_path: str) -> None:
         conn.close()
 
 
-def _cpu() -> float:
-    """This process's CPU seconds, all threads (aiosqlite's included)."""
-    times = os.times()
-    return times.user + times.system
+def _timed() -> tuple[harness.CpuWindow, float]:
+    """A timed phase's start: this process's CPU (all threads, aiosqlite's included), the machine's, the clock."""
+    return harness.CpuWindow({"bench": harness.self_cpu}), time.perf_counter()
+
+
+def _phase_cpu(window: harness.CpuWindow) -> tuple[float, float]:
+    """(this process's CPU seconds, cores other processes used) since ``window`` opened."""
+    cpu = window.split()
+    return cpu["seconds"]["bench"], round(cpu["other_cores"], 2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +148,7 @@ def _baseline_params(sessions: list, expire: bool) -> list[dict]:
         link = PaymentLink(id=new_id("plink"), merchant_id=session.merchant_id, order_id=session.order_id,
                            source="recovery", checkout_session_id=session.id, active=1,
                            expires_at=clock.later_iso(RECOVERY_EXPIRES_IN), deactivated_at=None,
-                           created_at=now, updated_at=now)
+                           created_at=now, updated_at=now, created_by_type=SYSTEM.type, created_by_id=SYSTEM.id)
         session.recovery_payment_link_id, session.dropped_off_at = link.id, now
         session.drop_off_reason, session.abandon_at = ("expired" if expire else "idle"), None
         if expire:
@@ -186,8 +171,9 @@ def _baseline_params(sessions: list, expire: bool) -> list[dict]:
 def _baseline(db_path: str, params: list[dict], per_transaction: int, expire: bool) -> dict:
     from flint.links.store import COLUMNS as LINK_COLUMNS
 
-    link_sql = (f"INSERT INTO payment_links ({LINK_COLUMNS}) VALUES (:id, :merchant_id, :order_id, :source, "
-                ":checkout_session_id, :active, :expires_at, :deactivated_at, :created_at, :updated_at)")
+    # Every column the links store writes, whatever they are today.
+    link_sql = (f"INSERT INTO payment_links ({LINK_COLUMNS}) VALUES "
+                f"({', '.join(':' + column.strip() for column in LINK_COLUMNS.split(','))})")
     event_sql = ("INSERT INTO events (id, merchant_id, order_id, sequence, type, actor_type, actor_id, data, "
                  "created_at) VALUES (:id, :merchant_id, :order_id, :sequence, :type, :actor_type, :actor_id, "
                  ":data, :created_at)")
@@ -201,7 +187,7 @@ def _baseline(db_path: str, params: list[dict], per_transaction: int, expire: bo
     commits = []
     _checkpoint(db_path)
     try:
-        machine0, cpu0, t0 = _machine_cpu(), _cpu(), time.perf_counter()
+        window, t0 = _timed()
         for start in range(0, len(params), per_transaction):
             conn.execute("BEGIN IMMEDIATE")
             for p in params[start:start + per_transaction]:
@@ -215,8 +201,8 @@ def _baseline(db_path: str, params: list[dict], per_transaction: int, expire: bo
             c0 = time.perf_counter()
             conn.execute("COMMIT")
             commits.append(time.perf_counter() - c0)
-        elapsed, cpu = time.perf_counter() - t0, _cpu() - cpu0
-        other = _other_cores(machine0, cpu, elapsed)
+        elapsed = time.perf_counter() - t0
+        cpu, other = _phase_cpu(window)
     finally:
         conn.close()
     return {"items": len(params), "per_transaction": per_transaction, "seconds": round(elapsed, 3),
@@ -276,15 +262,15 @@ async def _list_due(rt, batch: int = 5000, repeat: int = 5) -> dict:
 async def _sweep(rt, step, db_path: str) -> dict:
     calls = []
     _checkpoint(db_path)
-    machine0, cpu0, t0 = _machine_cpu(), _cpu(), time.perf_counter()
+    window, t0 = _timed()
     while True:
         c0 = time.perf_counter()
         made = await step()
         calls.append({"made": made, "ms": round(1000 * (time.perf_counter() - c0), 1)})
         if not made:
             break
-    elapsed, cpu = time.perf_counter() - t0, _cpu() - cpu0
-    other = _other_cores(machine0, cpu, elapsed)
+    elapsed = time.perf_counter() - t0
+    cpu, other = _phase_cpu(window)
     total = sum(c["made"] for c in calls)
     return {"made": total, "seconds": round(elapsed, 3), "per_s": round(total / elapsed, 1) if elapsed else None,
             "cpu_s": round(cpu, 3), "cpu_ms_per_item": round(1000 * cpu / total, 3) if total else None,
@@ -317,17 +303,6 @@ async def _verify(rt, sessions: list, reason_event: str) -> dict:
     return {"sessions": n, "linked": linked, "links": links, "events": events, "reasons": reasons, "ok": ok}
 
 
-def _profile_top(profiler, limit: int = 25) -> list[str]:
-    import io
-    import pstats
-
-    buffer = io.StringIO()
-    pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(limit)
-    lines = [line.rstrip() for line in buffer.getvalue().splitlines() if line.strip()]
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    return lines[start:start + limit + 1]
-
-
 def _profile_cumulative(profiler, names: tuple[str, ...]) -> dict[str, float]:
     import pstats
 
@@ -341,17 +316,17 @@ def _profile_cumulative(profiler, names: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-async def _main(db_url: str, db_path: str, secret: str, sessions: int, expire: int, open_sessions: int,
+async def _main(db_url: str, db_path: str, sessions: int, expire: int, open_sessions: int,
                 profile: bool, log: Callable[[str], None]) -> dict:
     from flint.actors import SYSTEM
-    from flint.checkout import service as checkout
+    from flint.closing import service as closing
     from flint.db.migrate import migrate
     from flint.links import recovery
     from flint.runtime import Runtime
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     out: dict[str, Any] = {}
-    rt = await Runtime.start(_config(db_url, secret))
+    rt = await Runtime.start(harness.bench_config(db_url))
     try:
         await migrate(rt.db)
         merchant, _ = await make_merchant(rt)
@@ -392,7 +367,7 @@ async def _main(db_url: str, db_path: str, secret: str, sessions: int, expire: i
         if expire:
             exp_params = _baseline_params(for_baseline[sessions:], expire=True)
             exp_base = _baseline(db_path, exp_params, 1, expire=True)
-            exp = await _sweep(rt, lambda: checkout.sweep_expired(rt, SYSTEM), db_path)
+            exp = await _sweep(rt, lambda: closing.sweep_expired(rt, SYSTEM), db_path)
             exp["ratio_to_baseline"] = round(exp["per_s"] / exp_base["per_s"], 3) if exp["per_s"] else None
             exp["verified"] = await _verify(rt, expiring, "checkout.session.expired")
             out["expiry"] = {"sweep": exp, "baseline": exp_base}
@@ -428,7 +403,7 @@ async def _main(db_url: str, db_path: str, secret: str, sessions: int, expire: i
                     "server/links/service.py:new_link",
                     "server/db/sqlite.py:_on_thread",
                 )),
-                "top_tottime": _profile_top(profiler),
+                "top_tottime": harness.pstats_table(profiler),
             }
             assert (await _verify(rt, again, "checkout.session.abandoned"))["ok"]
     finally:
@@ -436,7 +411,7 @@ async def _main(db_url: str, db_path: str, secret: str, sessions: int, expire: i
     return out
 
 
-def run(tmp: Path, secret: str, *, sessions: int = 10_000, expire: int = 1000, open_sessions: int = 20_000,
+def run(tmp: Path, *, sessions: int = 10_000, expire: int = 1000, open_sessions: int = 20_000,
         profile: bool = False, log: Callable[[str], None] = print) -> dict:
     """The drop-off sweeper's throughput; returns {..., "goals", "notes"}."""
     started = time.monotonic()
@@ -446,10 +421,10 @@ def run(tmp: Path, secret: str, *, sessions: int = 10_000, expire: int = 1000, o
         "sessions": sessions, "expire": expire, "open_sessions_without_recovery": open_sessions,
         "profiled": profile, "batch": 5000,
         "database": "sqlite (fresh temp file, WAL, synchronous=FULL)",
-        "sweeper": "server.links.recovery.sweep_dropped_off(rt, SYSTEM) in this process, until it finds nothing",
+        "sweeper": "flint.links.recovery.sweep_dropped_off(rt, SYSTEM) in this process, until it finds nothing",
         "baseline": "the same writes as plain single-row sqlite3 statements, same transaction size, "
                     "parameters prepared beforehand"}}
-    out.update(asyncio.run(_main(f"sqlite:///{db_path}", db_path, secret, sessions, expire, open_sessions,
+    out.update(asyncio.run(_main(f"sqlite:///{db_path}", db_path, sessions, expire, open_sessions,
                                  profile, log)))
     notes = []
     sweep = out.get("sweep", {})
@@ -459,9 +434,8 @@ def run(tmp: Path, secret: str, *, sessions: int = 10_000, expire: int = 1000, o
     if exp and not exp.get("verified", {}).get("ok"):
         notes.append(f"recovery: the expiry sweep's result is wrong: {exp.get('verified')}")
     for label, part in (("sweep", sweep), ("baseline", out.get("baseline", {})), ("expiry", exp)):
-        if part.get("other_cores", 0) > 0.25:
-            notes.append(f"recovery {label}: other processes used ~{part['other_cores']} cores meanwhile; "
-                         f"the figures are noisy, re-run on a quiet box")
+        if note := harness.noise_note(f"recovery {label}", part):
+            notes.append(note)
     if sessions != 10_000:
         notes.append(f"recovery: measured over {sessions} sessions, not the goal's 10,000")
     if profile:
@@ -528,8 +502,7 @@ if __name__ == "__main__":  # a quick look: python -m bench.recovery [sessions] 
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="flint-recovery-") as tmp_dir:
-        result = run(Path(tmp_dir), "flint-bench-secret-key-not-for-production",
-                     sessions=next((int(a) for a in sys.argv[1:] if a.isdigit()), 10_000),
+        result = run(Path(tmp_dir), sessions=next((int(a) for a in sys.argv[1:] if a.isdigit()), 10_000),
                      profile="--profile" in sys.argv)
     print(report(result))
     for key, goal in result["goals"].items():

@@ -14,20 +14,18 @@ from quart_schema import QuartSchema
 from werkzeug.exceptions import HTTPException
 
 from flint import i18n
-from flint.background import sweeper
-from flint.http import pages as templates
-from flint.http.headers import page_headers
-from flint.http import auth
-from flint.http import cors
-from flint.http.openapi import FlintOpenAPIProvider
+from flint.background import sweeper, webhook_worker
 from flint.config import Config
 from flint.db.migrate import migrate
 from flint.errors import FlintError
-from flint.ids import new_id
+from flint.http import auth, cors
+from flint.http import pages as templates
+from flint.http.headers import page_headers
+from flint.http.openapi import FlintOpenAPIProvider
 from flint.idempotency import service as idempotency
+from flint.ids import new_id
 from flint.processors import Processor
 from flint.runtime import Runtime
-from flint.background import webhook_worker
 
 log = logging.getLogger("flint.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -79,22 +77,21 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
     # built per response) is only for handlers returning models, and cost ~10% of a request.
     del app.make_response
 
+    from flint.api.apps import bp as apps_bp
     from flint.api.checkout import bp as checkout_bp
     from flint.api.events import bp as events_bp
+    from flint.api.hook_calls import bp as hooks_bp
+    from flint.api.installations import bp as installations_bp
+    from flint.api.links import bp as links_bp
+    from flint.api.links import recovery_bp
     from flint.api.merchant import bp as merchants_bp
     from flint.api.orders import bp as orders_bp
     from flint.api.payments import bp as payments_bp
     from flint.api.refunds import bp as refunds_bp
-
-    from flint.web.accounts import bp as accounts_bp
-    from flint.api.apps import bp as apps_bp
-    from flint.api.hook_calls import bp as hooks_bp
-    from flint.web.oauth import bp as oauth_bp
-    from flint.api.installations import bp as installations_bp
-    from flint.hosted.routes import bp as hosted_bp
-    from flint.api.links import bp as links_bp
-    from flint.api.links import recovery_bp
     from flint.api.webhooks import bp as webhooks_bp
+    from flint.hosted.routes import bp as hosted_bp
+    from flint.web.accounts import bp as accounts_bp
+    from flint.web.oauth import bp as oauth_bp
     from flint.widget.routes import bp as widget_bp
 
     for blueprint in (merchants_bp, orders_bp, checkout_bp, links_bp, recovery_bp, payments_bp, refunds_bp,

@@ -64,10 +64,9 @@ async def _serve(config: Config, host: str, port: int) -> None:
 
 
 async def _worker(config: Config) -> None:
-    from flint.background import sweeper
+    from flint.background import sweeper, webhook_worker
     from flint.db.migrate import migrate
     from flint.runtime import Runtime
-    from flint.background import webhook_worker
 
     rt = await Runtime.start(config)
     try:

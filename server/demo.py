@@ -234,7 +234,6 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
 
     from examples.partner_app import create_partner_app
     from examples.shop import create_shop, serve_shop, wait_listening
-
     from flint.app import create_app
 
     stop = asyncio.Event()

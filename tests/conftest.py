@@ -1,35 +1,22 @@
 """Fixtures: a fresh migrated database per test (``rt``), and a real ``flint serve`` process
-on a free loopback port (``server``) with its own SQLite file, logs captured to a file."""
+on a free loopback port (``server``, support/server.py) with its own SQLite file, logs captured to a file."""
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from flint.config import Config
 from flint.db.migrate import migrate
 from flint.runtime import Runtime
 
+from support import TEST_SECRET
+from support.factories import make_merchant
+from support.server import LiveServer, start_server, stop_server
+
 from . import pg
-from .factories import make_merchant
-
-ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET = "test-secret-key-for-flint-tests-only"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # Storage, service and race tests run on every backend available: SQLite always, PostgreSQL when
 # FLINT_TEST_POSTGRES_URL is set (`.ci/run` sets it). FLINT_TEST_BACKEND=postgresql also puts the
@@ -93,71 +80,6 @@ async def second_rt(rt: Runtime):
     await asyncio.gather(warm_pool(rt), warm_pool(second))
     yield second
     await second.stop()
-
-
-@dataclass
-class LiveServer:
-    url: str
-    db_url: str
-    log_path: Path
-    env: dict[str, str]
-    process: subprocess.Popen = field(repr=False)
-
-    def client(self, token: str | None = None, **kwargs) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
-
-    def async_client(self, token: str | None = None, **kwargs) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        limits = httpx.Limits(max_connections=100)
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, limits=limits, **kwargs)
-
-    def logs(self) -> str:
-        return self.log_path.read_text()
-
-    def runtime_config(self) -> Config:
-        return Config(database_url=self.db_url, secret_keys=(TEST_SECRET,), env="development", public_url=self.url)
-
-
-def start_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: str | None = None,
-                 args: tuple[str, ...] = (), ready_path: str = "/healthz") -> LiveServer:
-    """``flint serve`` (plus ``args``) on a free loopback port, once ``ready_path`` answers 200."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    db_url = db_url or f"sqlite:///{tmp / 'flint.sqlite3'}"
-    env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_PUBLIC_URL=url,
-               FLINT_ENV="development", FLINT_SWEEP_INTERVAL="0.5", FLINT_LOG_LEVEL="INFO")
-    # Every test buyer comes from 127.0.0.1: the per-address attempt limit (API.md 13) would soon refuse
-    # ordinary tests. Its own tests lower it again through the environment or extra_env.
-    env.setdefault("FLINT_ATTEMPTS_PER_ADDRESS", os.environ.get("FLINT_ATTEMPTS_PER_ADDRESS", "100000"))
-    env.update(extra_env or {})
-    log_path = tmp / f"server-{port}.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "flint.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                                *args],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"flint serve did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.1)
-    return LiveServer(url=url, db_url=db_url, log_path=log_path, env=env, process=process)
-
-
-def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 SERVER_BACKEND = os.environ.get("FLINT_TEST_BACKEND", "sqlite")

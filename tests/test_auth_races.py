@@ -20,13 +20,13 @@ from flint.idempotency import store as idempotency_store
 from flint.merchants import service as merchants
 from flint.oauth import service as oauth
 from flint.runtime import Runtime
-from tests.factories import make_merchant
+from support.factories import make_merchant
 
 REDIRECT = "http://127.0.0.1:9/callback"
 # RFC 7636 appendix B's verifier and its S256 challenge.
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-PASSWORD = "correct horse battery"  # tests.factories.make_merchant's
+PASSWORD = "correct horse battery"  # support.factories.make_merchant's
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from flint.checkout import service as checkout
 from flint.config import Config
 from flint.db.migrate import migrate
 from flint.runtime import Runtime
-from tests.conftest import ROOT, TEST_SECRET
-from tests.factories import make_merchant, make_session
+from support import ROOT, TEST_SECRET
+from support.factories import make_merchant, make_session
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ async def test_flint_worker_delivers_webhooks_alone(tmp_path, rt_on_file):
     from flint.actors import Actor
     from flint.orders.service import create_order
     from flint.webhooks import service as webhooks
-    from tests.factories import new_order
-    from tests.webhooks.receiver import Receiver
+    from support.factories import new_order
+    from support.receiver import Receiver
 
     rt, env = rt_on_file
     merchant, _ = await make_merchant(rt)

@@ -32,8 +32,9 @@ from flint.ids import new_id
 from flint.runtime import Runtime
 from flint.security import CLIENT_TOKEN_SALT, Signer
 
-from .conftest import TEST_SECRET, LiveServer
-from .factories import make_merchant
+from support import TEST_SECRET
+from support.server import LiveServer
+from support.factories import make_merchant
 
 PROBLEM_JSON = "application/problem+json"
 CODE_SHAPE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")

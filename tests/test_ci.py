@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from support import ROOT
 
 
 def test_ci_runs_the_readme_test_command():

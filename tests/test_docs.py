@@ -18,7 +18,8 @@ import httpx
 from flint.events.models import EVENT_TYPES
 from flint.scopes import SCOPES
 
-from .conftest import ROOT, LiveServer
+from support import ROOT
+from support.server import LiveServer
 
 API_DOC = ROOT / "docs" / "api.md"
 SKIPPED_DIRS = {".venv", "node_modules"}

@@ -23,12 +23,12 @@ import pytest
 from flint import clock
 from flint.actors import Actor
 from flint.idempotency import service as idempotency
-from flint.payments import service as payments
+from flint.collect import service as collect
 from flint.processors import ChargeResult
 from flint.runtime import Runtime
 
-from .conftest import LiveServer, start_server, stop_server
-from .factories import make_merchant
+from support.server import LiveServer, start_server, stop_server
+from support.factories import make_merchant
 
 PROBLEM_JSON = "application/problem+json"
 ORDERS = "/v1/orders"
@@ -361,21 +361,21 @@ async def test_a_client_that_hangs_up_still_gets_its_response_stored(server, ser
 
 
 async def test_a_transient_conflict_is_not_replayed(server, server_rt, merchant):
-    from tests.factories import card, make_session
+    from support.factories import card, make_session
 
     merchant_obj, _ = merchant
     session = await make_session(server_rt, merchant_obj.id)
     from flint.checkout.service import client_token
 
     token = client_token(server_rt, session)
-    attempt = payments.Attempt(merchant_obj.id, session.order_id, "embedded", session.id)
-    holder, _ = await payments.begin_attempt(server_rt, attempt, card(), Actor("buyer", session.id))
+    attempt = collect.Attempt(merchant_obj.id, session.order_id, "embedded", session.id)
+    holder, _ = await collect.begin_attempt(server_rt, attempt, card(), Actor("buyer", session.id))
     pay = {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     async with server.async_client(token) as client:
         busy = await client.post(f"/v1/checkout/sessions/{session.id}/confirm", json=pay,
                                  headers={"Idempotency-Key": "pay-once"})
         assert busy.json()["code"] == "payment_in_progress"
-        await payments.settle(server_rt, holder, ChargeResult("failed", None, "card_declined"), Actor("buyer", session.id))
+        await collect.settle(server_rt, holder, ChargeResult("failed", None, "card_declined"), Actor("buyer", session.id))
         again = await client.post(f"/v1/checkout/sessions/{session.id}/confirm", json=pay,
                                   headers={"Idempotency-Key": "pay-once"})
     assert again.status_code == 200 and again.json()["status"] == "succeeded"

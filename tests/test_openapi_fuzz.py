@@ -45,7 +45,7 @@ import httpx
 from flint.http.auth import declaration
 from flint.app import create_app
 
-from .conftest import LiveServer
+from support.server import LiveServer
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("openapi_fuzz_hooks.py")

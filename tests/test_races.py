@@ -3,11 +3,12 @@
 processes, not just inside one event loop)."""
 import asyncio
 from collections import Counter
+from flint.closing import service as closing
 
 import pytest
 
-from tests.conftest import start_server, stop_server
-from tests.factories import make_order, make_session, pay_session
+from support.server import start_server, stop_server
+from support.factories import make_order, make_session, pay_session
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 
@@ -49,7 +50,7 @@ async def test_fifty_concurrent_confirms_pay_the_order_exactly_once(server, seco
 
 
 async def test_concurrent_confirms_inside_one_process(rt):
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
@@ -96,7 +97,7 @@ async def _token(rt, session):
 async def test_racing_full_refunds_refund_once(rt):
     from flint.actors import Actor
     from flint.refunds import service as refunds
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     order = await make_order(rt, merchant.id, amount=700)
@@ -121,18 +122,18 @@ def _codes(results) -> set:
 def _attempt(session, number: str = "4242424242424242"):
     """A buyer's confirm through ``session``: (attempt, card, actor)."""
     from flint.actors import Actor
-    from flint.payments import service as payments
-    from tests.factories import card
+    from flint.collect import service as collect
+    from support.factories import card
 
-    attempt = payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id,
+    attempt = collect.Attempt(merchant_id=session.merchant_id, order_id=session.order_id,
                                channel=session.mode, checkout_session_id=session.id)
     return attempt, card(number), Actor("buyer", session.id)
 
 
 async def _pay(rt, session, number: str = "4242424242424242"):
-    from flint.payments import service as payments
+    from flint.collect import service as collect
 
-    return await payments.confirm_payment(rt, *_attempt(session, number))
+    return await collect.confirm_payment(rt, *_attempt(session, number))
 
 
 async def _rows(rt, sql, params=None):
@@ -143,7 +144,7 @@ async def _rows(rt, sql, params=None):
 async def test_racing_partial_refunds_stop_at_the_paid_amount_with_the_right_codes(rt):
     from flint.actors import Actor
     from flint.refunds import service as refunds
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     by = Actor("merchant", merchant.id)
@@ -175,8 +176,8 @@ async def test_racing_partial_refunds_stop_at_the_paid_amount_with_the_right_cod
 async def test_confirms_through_a_session_and_a_link_of_one_order_pay_it_once(rt):
     from flint.actors import Actor
     from flint.links import service as links
-    from flint.payments import service as payments
-    from tests.factories import card, make_merchant
+    from flint.collect import service as collect
+    from support.factories import card, make_merchant
 
     merchant, _ = await make_merchant(rt)
 
@@ -184,10 +185,10 @@ async def test_confirms_through_a_session_and_a_link_of_one_order_pay_it_once(rt
         session = await make_session(rt, merchant.id, amount=900)
         link = await links.create_link(rt, merchant.id, session.order_id, expires_in=None,
                                        actor=Actor("merchant", merchant.id))
-        by_link = payments.Attempt(merchant_id=merchant.id, order_id=session.order_id, channel="payment_link",
+        by_link = collect.Attempt(merchant_id=merchant.id, order_id=session.order_id, channel="payment_link",
                                    payment_link_id=link.id)
         doors = [_pay(rt, session) for _ in range(4)]
-        doors += [payments.confirm_payment(rt, by_link, card(), Actor("buyer", link.id)) for _ in range(4)]
+        doors += [collect.confirm_payment(rt, by_link, card(), Actor("buyer", link.id)) for _ in range(4)]
         return session, await asyncio.gather(*doors, return_exceptions=True)
 
     for session, results in await asyncio.gather(*(race() for _ in range(5))):
@@ -200,14 +201,13 @@ async def test_confirms_through_a_session_and_a_link_of_one_order_pay_it_once(rt
 
 async def test_a_cancel_racing_confirms_either_cancels_an_unpaid_order_or_loses(rt):
     from flint.actors import Actor
-    from flint.orders import service as orders
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
 
     async def race():
         session = await make_session(rt, merchant.id)
-        cancel = orders.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
+        cancel = closing.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
         results = await asyncio.gather(cancel, *(_pay(rt, session) for _ in range(3)), return_exceptions=True)
         return session, results[0], results[1:]
 
@@ -230,14 +230,13 @@ async def test_a_cancel_racing_confirms_either_cancels_an_unpaid_order_or_loses(
 
 async def test_expiring_a_session_racing_confirms_closes_it_exactly_one_way(rt):
     from flint.actors import Actor
-    from flint.checkout import service as checkout
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
 
     async def race():
         session = await make_session(rt, merchant.id, recovery=True)
-        expire = checkout.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
+        expire = closing.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
         results = await asyncio.gather(expire, *(_pay(rt, session) for _ in range(3)), return_exceptions=True)
         return session, results[0], results[1:]
 
@@ -260,9 +259,9 @@ async def test_expiring_a_session_racing_confirms_closes_it_exactly_one_way(rt):
 
 async def test_a_3ds_answer_racing_a_new_attempt_pays_the_order_once(rt):
     from flint.actors import Actor
-    from flint.payments import service as payments
+    from flint.collect import service as collect
     from flint.processors import THREE_D_SECURE
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
 
@@ -270,7 +269,7 @@ async def test_a_3ds_answer_racing_a_new_attempt_pays_the_order_once(rt):
         session = await make_session(rt, merchant.id)
         challenged = await _pay(rt, session, THREE_D_SECURE)
         assert challenged.status == "requires_action"
-        answers = [payments.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
+        answers = [collect.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
                    for _ in range(3)]
         results = await asyncio.gather(*answers, _pay(rt, session), return_exceptions=True)
         return session, results
@@ -290,22 +289,22 @@ async def _lapse(rt, order_id: str) -> None:
 
 
 async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt):
-    from flint.payments import service as payments
-    from tests.factories import make_merchant
+    from flint.collect import service as collect
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     sessions = [await make_session(rt, merchant.id) for _ in range(15)]
     stale = []
     for session in sessions:  # step 1 of a confirm whose process then died
-        stale.append((await payments.begin_attempt(rt, *_attempt(session)))[0])
+        stale.append((await collect.begin_attempt(rt, *_attempt(session)))[0])
         await _lapse(rt, session.order_id)
-    freed = await asyncio.gather(*(payments.recover_lapsed_attempts(rt) for _ in range(4)))
+    freed = await asyncio.gather(*(collect.recover_lapsed_attempts(rt) for _ in range(4)))
     assert sum(freed) == len(sessions), freed  # each order freed by exactly one sweeper
     failed = Counter(e["order_id"] for e in await _rows(rt, "SELECT order_id FROM events WHERE type = 'payment.failed'"))
     assert failed == Counter(s.order_id for s in sessions)
     rows = await _rows(rt, "SELECT status, failure_code FROM payments")
     assert {(r["status"], r["failure_code"]) for r in rows} == {("failed", "payment_attempt_expired")}
-    assert await payments.recover_lapsed_attempts(rt) == 0
+    assert await collect.recover_lapsed_attempts(rt) == 0
 
 
 async def test_concurrent_sweepers_redrive_each_stuck_refund_once(rt):
@@ -315,7 +314,7 @@ async def test_concurrent_sweepers_redrive_each_stuck_refund_once(rt):
     from flint.refunds import service as refunds
     from flint.refunds import store as refund_store
     from flint.refunds.models import Refund
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     stuck = []
@@ -342,9 +341,8 @@ async def test_concurrent_sweepers_redrive_each_stuck_refund_once(rt):
 
 async def test_concurrent_sweepers_give_each_dropped_off_session_one_recovery_link(rt):
     from flint.actors import SYSTEM
-    from flint.checkout import service as checkout
     from flint.links import recovery
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     sessions = [await make_session(rt, merchant.id, recovery=True) for _ in range(30)]
@@ -357,18 +355,18 @@ async def test_concurrent_sweepers_give_each_dropped_off_session_one_recovery_li
                 + (", expires_at = :past" if n % 3 == 0 else "") + " WHERE id = :id",
                 {"id": session.id, "past": past})
     sweeps = [recovery.sweep_dropped_off(rt, SYSTEM) for _ in range(3)]
-    sweeps += [checkout.sweep_expired(rt, SYSTEM) for _ in range(2)]
+    sweeps += [closing.sweep_expired(rt, SYSTEM) for _ in range(2)]
     done = await asyncio.gather(*sweeps)
     # A sweeper skips what another holds at that moment; the next sweep takes the rest.
     abandoned = sum(done[:3]) + await recovery.sweep_dropped_off(rt, SYSTEM)
-    expired = sum(done[3:]) + await checkout.sweep_expired(rt, SYSTEM)
+    expired = sum(done[3:]) + await closing.sweep_expired(rt, SYSTEM)
     assert expired == 10 and 20 <= abandoned <= 30, done
     links = await _rows(rt, "SELECT checkout_session_id FROM payment_links WHERE source = 'recovery'")
     assert Counter(link["checkout_session_id"] for link in links) == Counter(s.id for s in sessions)  # one each
     events = Counter(e["type"] for e in await _rows(rt, "SELECT type FROM events"))
     assert (events["payment_link.created"], events["checkout.session.abandoned"], events["checkout.session.expired"]) \
         == (30, abandoned, 10)
-    assert await recovery.sweep_dropped_off(rt, SYSTEM) == 0 and await checkout.sweep_expired(rt, SYSTEM) == 0
+    assert await recovery.sweep_dropped_off(rt, SYSTEM) == 0 and await closing.sweep_expired(rt, SYSTEM) == 0
 
 
 async def test_a_widget_fallback_waiting_behind_a_payment_does_not_deadlock_it(rt):
@@ -377,7 +375,7 @@ async def test_a_widget_fallback_waiting_behind_a_payment_does_not_deadlock_it(r
     from flint.checkout import service as checkout
     from flint.checkout import store as session_store
     from flint.orders import store as order_store
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id, recovery=True)
@@ -404,7 +402,7 @@ async def test_a_refund_settling_beside_a_new_refund_does_not_deadlock(rt):
     from flint.refunds import service as refunds
     from flint.refunds import store as refund_store
     from flint.refunds.models import Refund
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id, amount=1000)

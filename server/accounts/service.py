@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 
 from flint import clock
+from flint.accounts import store
 from flint.errors import FlintError
 from flint.i18n import N_
 from flint.ids import new_id, new_secret
@@ -17,7 +18,6 @@ from flint.merchants import store as merchant_store
 from flint.merchants.models import Merchant
 from flint.runtime import Runtime
 from flint.security import hash_password, hash_secret, password_matches
-from flint.accounts import store
 
 SESSION_SECONDS = 12 * 3600
 # Failed sign-ins allowed per window: per email (guessing one account's password) and per client

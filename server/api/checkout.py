@@ -1,8 +1,6 @@
 """Checkout sessions for merchants, and the buyer's confirm endpoints (client_token auth)."""
 from __future__ import annotations
 
-import asyncio
-
 from quart import Blueprint, request
 from quart_schema import document_response
 
@@ -21,14 +19,15 @@ from flint.api.schemas.checkout import (
 from flint.api.schemas.common import ListQuery, page
 from flint.cards import parse_card
 from flint.checkout import service
+from flint.closing import service as closing
+from flint.collect import service as collect
+from flint.collect.models import Attempt
 from flint.errors import FlintError
 from flint.http.auth import client_token, client_token_or_body, principal, scope
-from flint.http.context import runtime
+from flint.http.context import client_address, runtime
 from flint.http.cors import open_to_browsers
 from flint.http.validation import json_body, no_body, query_args
-from flint.payments import service as payments
 from flint.payments.models import FAILED, REQUIRES_ACTION, Payment
-from flint.proxies import client_address, parse_networks
 from flint.widget.texts import loader_messages
 
 bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
@@ -87,7 +86,7 @@ async def get_session(session_id: str):
 async def post_session_expire(session_id: str):
     """Expire an open session now (409 if it is closed or a payment is in flight)."""
     me, rt = principal(), runtime()
-    return service.present(rt, await service.expire_session(rt, me.merchant_id, session_id, me.actor))
+    return service.present(rt, await closing.expire_session(rt, me.merchant_id, session_id, me.actor))
 
 
 def _buyer_result(payment: Payment) -> dict:
@@ -118,13 +117,8 @@ async def post_session_confirm(session_id: str, body: ConfirmRequest):
     session = me.session
     assert session is not None
     card = parse_card(body.card.number, body.card.exp_month, body.card.exp_year, body.card.cvc)
-    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                             parse_networks(rt.config.trusted_proxies))
-    attempt = payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id, channel=session.mode,
-                               checkout_session_id=session.id, client_address=address)
-    # Shielded: once the order guard is taken the attempt runs to its end even if the buyer's
-    # connection drops, so the order is not left waiting for its lease to lapse.
-    payment = await asyncio.shield(payments.confirm_payment(rt, attempt, card, me.actor))
+    attempt = Attempt.for_session(session, channel=session.mode, client_address=client_address())
+    payment = await collect.confirm_payment(rt, attempt, card, me.actor)
     return _buyer_result(payment)
 
 
@@ -135,8 +129,8 @@ async def post_session_confirm(session_id: str, body: ConfirmRequest):
 async def post_session_challenge(session_id: str, body: ChallengeRequest):
     """Buyer: answer the 3-D Secure challenge of a payment of this session (approve or deny)."""
     me, rt = principal(), runtime()
-    payment = await asyncio.shield(payments.resolve_challenge(
-        rt, me.merchant_id, body.payment, body.result == "approve", me.actor, checkout_session_id=session_id))
+    payment = await collect.resolve_challenge(rt, me.merchant_id, body.payment, body.result == "approve", me.actor,
+                                              checkout_session_id=session_id)
     return _buyer_result(payment)
 
 

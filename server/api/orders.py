@@ -7,6 +7,7 @@ from quart_schema import document_response
 from flint.api.schemas.common import ListQuery, page
 from flint.api.schemas.events import EventList
 from flint.api.schemas.orders import OrderEventsQuery, OrderFields, OrderList, OrderOut
+from flint.closing import service as closing
 from flint.events.service import readable_types
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
@@ -51,7 +52,7 @@ async def get_order(order_id: str):
 async def post_order_cancel(order_id: str):
     """Cancel an open order with no payment in flight (409 otherwise)."""
     me = principal()
-    return (await service.cancel_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
+    return (await closing.cancel_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
 
 
 @bp.get("/<order_id>/events")

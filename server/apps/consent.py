@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from flint.apps.models import App
 from flint.events.models import EVENT_TYPES
 from flint.scopes import APP_LIFECYCLE_PREFIX
-from flint.apps.models import App
 
 
 def expand(filters: list[str]) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from flint import clock, urls
+from flint.apps import store
+from flint.apps.models import ALLOW, HOOKS, App
 from flint.db import Conn
 from flint.errors import FlintError, invalid, not_found
 from flint.ids import new_id, new_secret
@@ -24,8 +26,6 @@ from flint.scopes import SCOPES
 from flint.security import hash_secret
 from flint.webhooks import egress, signing
 from flint.webhooks.service import ROTATION_OVERLAP_SECONDS, _check_filters
-from flint.apps import store
-from flint.apps.models import ALLOW, HOOKS, App
 
 CLIENT_ID_PREFIX = "fca"  # new_id adds the "_"
 CLIENT_SECRET_PREFIX = "fcs_"

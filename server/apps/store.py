@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flint.apps.models import App
 from flint.db import Conn
 from flint.db import for_update as lock_suffix
 from flint.db.pages import select_page
-from flint.apps.models import App
 
 APP_COLUMNS = (
     "id, developer_merchant_id, name, description, client_id, client_secret_hash, webhook_secret, "

@@ -10,12 +10,12 @@ import logging
 
 from flint.accounts import service as accounts
 from flint.actors import SYSTEM
-from flint.checkout import service as checkout
+from flint.closing import service as closing
+from flint.collect import service as collect
 from flint.forms import service as forms
 from flint.idempotency import service as idempotency
 from flint.limits import service as limits
 from flint.links import recovery
-from flint.payments import service as payments
 from flint.refunds import service as refunds
 from flint.runtime import Runtime
 
@@ -25,9 +25,9 @@ log = logging.getLogger("flint.background.sweeper")
 async def sweep_once(rt: Runtime) -> dict[str, int]:
     done: dict[str, int] = {}
     steps = (
-        ("sessions_expired", lambda: checkout.sweep_expired(rt, SYSTEM)),
+        ("sessions_expired", lambda: closing.sweep_expired(rt, SYSTEM)),
         ("dropoffs_recovered", lambda: recovery.sweep_dropped_off(rt, SYSTEM)),
-        ("attempts_recovered", lambda: payments.recover_lapsed_attempts(rt)),
+        ("attempts_recovered", lambda: collect.recover_lapsed_attempts(rt)),
         ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
         ("form_nonces_purged", lambda: forms.purge_spent(rt)),

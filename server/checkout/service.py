@@ -6,19 +6,17 @@ from dataclasses import dataclass
 
 from flint import clock, urls
 from flint.actors import Actor
-from flint.db import Conn
+from flint.checkout import store
+from flint.checkout.models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.events import service as events
 from flint.ids import new_id
 from flint.orders import service as orders
 from flint.orders import store as order_store
-from flint.orders.models import CANCELED, OPEN as ORDER_OPEN, Order
-from flint.payments import guard
-from flint.payments import store as payment_store
+from flint.orders.models import CANCELED
+from flint.orders.models import OPEN as ORDER_OPEN
 from flint.runtime import Runtime
 from flint.security import CLIENT_TOKEN_SALT
-from flint.checkout import store
-from flint.checkout.models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN = 60, 86400, 3600
 DEFAULT_ABANDON_AFTER = 900
@@ -107,86 +105,6 @@ async def list_sessions(rt: Runtime, merchant_id: str, limit: int, starting_afte
         return await store.select_sessions_page(conn, merchant_id, limit, starting_after)
 
 
-async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url: str) -> bool:
-    """open → expired, with its event; a session watched for recovery whose order can still be paid
-    gets its one recovery link in the same transaction (``payment_link.created`` follows)."""
-    from flint.links.recovery import recovery_link_for  # links build on sessions, not the reverse
-
-    now = clock.now_iso()
-    if not await store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED, at=now):
-        return False
-    session.status = EXPIRED
-    order = await order_store.select_order_by_id(conn, session.order_id)
-    assert order is not None
-    link = await recovery_link_for(conn, session, order, "expired", now)
-    items = [("checkout.session.expired", session.to_dict(public_url, None))]
-    if link is not None:
-        items.append(("payment_link.created", link.to_dict(public_url)))
-    await events.record_all(conn, merchant_id=session.merchant_id, actor=actor, items=items,
-                            order_id=session.order_id)
-    return True
-
-
-async def expire_session(rt: Runtime, merchant_id: str, session_id: str, actor: Actor) -> CheckoutSession:
-    async with rt.db.transaction() as conn:
-        found = await store.select_session(conn, merchant_id, session_id)
-        if found is None:
-            raise not_found("checkout_session", session_id)
-        # Locks the order, then the session: a payment settling (which completes the session) or a
-        # new attempt on it waits here, or this waits for it and then sees the session closed.
-        order = await order_store.select_order_by_id(conn, found.order_id, for_update=True)
-        session = await store.select_session(conn, merchant_id, session_id, for_update=True)
-        assert order is not None and session is not None
-        if session.status != OPEN:
-            raise conflict("session_not_open", f"Only open sessions can be expired; this one is {session.status}.")
-        displaced = await _make_way(conn, session, order)
-        await _expire(conn, session, actor, rt.config.public_url)
-    await guard.void_quietly(rt, displaced)
-    return session
-
-
-async def _make_way(conn: Conn, session: CheckoutSession, order: Order):
-    """A session cannot close under a payment still talking to the processor (409
-    payment_in_progress); a 3-D Secure challenge it was waiting on is abandoned with it. The
-    caller holds the order's lock."""
-    if order.attempt_payment_id is None:
-        return None
-    attempt = await payment_store.select_payment(conn, order.merchant_id, order.attempt_payment_id)
-    if attempt is None or attempt.checkout_session_id != session.id:
-        return None  # another channel's attempt: not this session's to stop
-    return await guard.clear_guard(conn, order, clock.now_iso())
-
-
-async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor, public_url: str) -> None:
-    for session in await store.select_open_sessions_of_order(conn, order_id):
-        await _expire(conn, session, actor, public_url)
-
-
-async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
-    """Expire open sessions past their time. Safe beside other sweepers: each session's order is
-    locked (or skipped while another transaction holds it) and the session re-checked under it;
-    the conditional status update still lets exactly one of them emit the event."""
-    now = clock.now_iso()
-    async with rt.db.read() as conn:
-        due = await store.select_due_sessions(conn, now, batch)
-    expired = 0
-    for session_id, order_id in due:
-        displaced = None
-        try:
-            async with rt.db.transaction() as conn:
-                # Locks the order, or skips it: another sweeper (or a payment) holding it settles it.
-                order = await order_store.select_order_by_id(conn, order_id, for_update=True, skip_locked=True)
-                session = await store.select_session_by_id(conn, session_id, for_update=True) if order else None
-                if order is not None and session is not None and session.status == OPEN:
-                    displaced = await _make_way(conn, session, order)
-                    expired += await _expire(conn, session, actor, rt.config.public_url)
-        except FlintError as busy:  # a payment is mid-flight: expire it on a later sweep
-            if busy.code != "payment_in_progress":
-                raise
-        await guard.void_quietly(rt, displaced)
-    return expired
-
-
 async def session_for_client_token(rt: Runtime, token: str, session_id: str | None = None) -> CheckoutSession:
     """Resolve a buyer's client_token. The signature proves we issued it; the row is
     re-checked on every use (a token outlives nothing its session does)."""
@@ -243,7 +161,7 @@ async def buyer_view(rt: Runtime, session: CheckoutSession, messages: dict[str, 
         "status": session.status,
         "payable": unavailable is None,
         "unavailable": unavailable,
-        "amount_total": order.amount_total - order.amount_paid,
+        "amount_total": order.amount_due,
         "currency": order.currency,
         "url": session.hosted_url(rt.config.public_url),
         "frame_url": f"{rt.config.public_url}/widget/v1/frame/{session.id}",

@@ -1,9 +1,10 @@
 """SQL for checkout sessions."""
 from __future__ import annotations
 
-from flint.db import Conn, for_update as lock_suffix
-from flint.db.pages import select_page
 from flint.checkout.models import CheckoutSession
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
+from flint.db.pages import select_page
 
 COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flint.errors import invalid
 from flint.db import Conn
+from flint.errors import invalid
 
 
 async def select_page(

@@ -21,12 +21,12 @@ from __future__ import annotations
 import re
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
-from urllib.parse import parse_qsl, urlsplit, urlunsplit, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from flint.errors import FlintError
 from flint.db import Params
+from flint.errors import FlintError
 
 # A quoted literal (skipped), or a ":name" bind that is not half of a "::type" cast.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")

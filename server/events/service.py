@@ -9,10 +9,10 @@ from typing import Any
 from flint import clock
 from flint.actors import Actor
 from flint.db import Conn
-from flint.ids import new_id
 from flint.events import store
-from flint.scopes import readable
 from flint.events.models import EVENT_TYPES, Event
+from flint.ids import new_id
+from flint.scopes import readable
 
 
 async def record_all(

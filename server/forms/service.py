@@ -7,8 +7,8 @@ import secrets
 from flint import clock
 from flint.db import Conn
 from flint.errors import FlintError
-from flint.runtime import Runtime
 from flint.forms import store
+from flint.runtime import Runtime
 
 FORM_SALT = "flint.hosted.form.v1"
 FORM_MAX_AGE = 2 * 3600
@@ -42,3 +42,16 @@ async def purge_spent(rt: Runtime) -> int:
     """Sweeper step: a spent nonce only matters while its token could still be presented."""
     async with rt.db.transaction() as conn:
         return await store.delete_older_than(conn, clock.later_iso(-FORM_MAX_AGE))
+
+
+async def spend_token(rt: Runtime, token: str | None, subject_id: str) -> tuple[str, dict | None]:
+    """Check a posted form's token and spend its nonce: (nonce, None) when fresh; (nonce, the earlier
+    use, with where it ended) when the same form comes again."""
+    nonce = check(rt, token, subject_id)
+    async with rt.db.transaction() as conn:
+        return nonce, await spend(conn, nonce, subject_id)
+
+
+async def remember(rt: Runtime, nonce: str, outcome_url: str) -> None:
+    async with rt.db.transaction() as conn:
+        await store.record_outcome(conn, nonce, outcome_url)

@@ -22,11 +22,11 @@ import httpx
 
 from flint import clock, jsonsafe
 from flint.errors import FlintError
+from flint.hooks import store
 from flint.ids import new_id
 from flint.orders.models import Order
 from flint.runtime import Runtime
 from flint.webhooks import egress, signing
-from flint.hooks import store
 
 HOOK = "checkout.before_payment"
 TIMEOUT_SECONDS = 2.0

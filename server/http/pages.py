@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from quart import g
+from quart import Response, g
 
 from flint import datafiles, i18n
 
@@ -39,3 +39,11 @@ environment.filters["translate"] = _translate_text
 
 def render(name: str, **context: Any) -> str:
     return environment.get_template(name).render(g=g, **context)
+
+
+def page(template: str, status: int = 200, **context: Any) -> Response:
+    """A whole HTML page, for buyers and merchants alike (``merchant``: whose page it is, for its name
+    and brand colour; none for Flint's own pages). Its security headers are set on the way out
+    (http/headers.py)."""
+    context.setdefault("merchant", None)
+    return Response(render(template, **context), status=status, content_type="text/html; charset=utf-8")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from flint import clock, jsonsafe
 from flint.errors import FlintError, invalid
-from flint.runtime import Runtime
 from flint.idempotency import store
+from flint.runtime import Runtime
 
 MAX_KEY_LENGTH = 255
 # Responses that mean "the request never started": not worth remembering.

@@ -20,8 +20,8 @@ from datetime import timedelta
 from flint import clock
 from flint.errors import FlintError
 from flint.ids import new_id
-from flint.runtime import Runtime
 from flint.limits import store
+from flint.runtime import Runtime
 
 ADDRESS_WINDOW_SECONDS = 60
 FAILED_WINDOW_SECONDS = 3600

@@ -16,12 +16,13 @@ from flint.checkout import store as session_store
 from flint.checkout.models import OPEN, CheckoutSession
 from flint.db import Conn
 from flint.events import service as events
-from flint.orders import store as order_store
-from flint.orders.models import OPEN as ORDER_OPEN, Order
-from flint.runtime import Runtime
 from flint.links import store
 from flint.links.models import PaymentLink
 from flint.links.service import RECOVERY_EXPIRES_IN, new_link
+from flint.orders import store as order_store
+from flint.orders.models import OPEN as ORDER_OPEN
+from flint.orders.models import Order
+from flint.runtime import Runtime
 
 CHUNK = 250  # drop-offs per write transaction: short transactions, few commits
 

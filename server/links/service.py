@@ -8,11 +8,12 @@ from flint.db import Conn
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.events import service as events
 from flint.ids import new_id
-from flint.orders import store as order_store
-from flint.orders.models import CANCELED, OPEN as ORDER_OPEN, Order
-from flint.runtime import Runtime
 from flint.links import store
 from flint.links.models import PaymentLink
+from flint.orders import store as order_store
+from flint.orders.models import CANCELED, Order
+from flint.orders.models import OPEN as ORDER_OPEN
+from flint.runtime import Runtime
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 90 * 86400
 DEFAULT_EXPIRES_IN = 30 * 86400

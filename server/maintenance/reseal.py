@@ -8,8 +8,8 @@ transactions and only if unchanged since they were read.
 """
 from __future__ import annotations
 
-from flint.runtime import Runtime
 from flint.maintenance import store
+from flint.runtime import Runtime
 
 BATCH = 200
 

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from flint import clock
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.ids import new_id, new_secret
-from flint.runtime import Runtime
-from flint.security import hash_password, hash_secret
 from flint.merchants import store
 from flint.merchants.models import ApiKey, Merchant
+from flint.runtime import Runtime
+from flint.security import hash_password, hash_secret
 
 SECRET_KEY_PREFIX = "sk_test_"
 

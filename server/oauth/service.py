@@ -28,12 +28,12 @@ from flint.errors import conflict, not_found
 from flint.events import service as events
 from flint.i18n import N_
 from flint.ids import new_id, new_secret
+from flint.oauth import store
+from flint.oauth.models import ACTIVE, Installation, consent_columns, pending_column
 from flint.runtime import Runtime
 from flint.scopes import SCOPES
 from flint.security import hash_secret
 from flint.webhooks import service as webhooks
-from flint.oauth import store
-from flint.oauth.models import ACTIVE, Installation, consent_columns, pending_column
 
 CODE_SECONDS = 60
 ACCESS_SECONDS = 3600

@@ -35,6 +35,11 @@ class Order:
     created_by_id: str | None = None
 
     @property
+    def amount_due(self) -> int:
+        """What a payment attempt charges: the total less what is already paid."""
+        return self.amount_total - self.amount_paid
+
+    @property
     def amount_refundable(self) -> int:
         return self.amount_paid - self.amount_refunded
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from flint import clock, money
 from flint.actors import Actor
-from flint.runtime import Runtime
-from flint.errors import conflict, invalid, not_found
+from flint.errors import invalid, not_found
 from flint.events import service as events
 from flint.events import store as event_store
 from flint.events.models import Event
 from flint.ids import new_id
 from flint.orders import store
-from flint.orders.models import CANCELED, OPEN, Order
+from flint.orders.models import OPEN, Order
+from flint.runtime import Runtime
 
 
 @dataclass
@@ -94,31 +94,6 @@ async def get_order(rt: Runtime, merchant_id: str, order_id: str) -> Order:
 async def list_orders(rt: Runtime, merchant_id: str, limit: int, starting_after: str | None):
     async with rt.db.read() as conn:
         return await store.select_orders_page(conn, merchant_id, limit, starting_after)
-
-
-async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
-    from flint.checkout import service as checkout  # sessions of a canceled order close with it
-    from flint.payments import guard
-
-    async with rt.db.transaction() as conn:
-        # Locks the order: a confirm racing the cancel waits here (or this waits for its attempt).
-        order = await store.select_order(conn, merchant_id, order_id, for_update=True)
-        if order is None:
-            raise not_found("order", order_id)
-        if order.status != OPEN:
-            raise conflict("order_not_open", f"Only open orders can be canceled; this one is {order.status}.")
-        now = clock.now_iso()
-        displaced = await guard.clear_guard(conn, order, now)
-        await store.update_order_status(conn, order.id, from_status=OPEN, to_status=CANCELED, at=now)
-        order = await store.select_order(conn, merchant_id, order_id)
-        assert order is not None
-        await events.record(conn, merchant_id=merchant_id, type="order.canceled", actor=actor,
-                            obj=order.to_dict(), order_id=order.id)
-        await checkout.expire_open_sessions_of_order(conn, order.id, actor, rt.config.public_url)
-        order = await store.select_order(conn, merchant_id, order_id)
-    await guard.void_quietly(rt, displaced)
-    assert order is not None
-    return order
 
 
 async def list_order_events(

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flint.db import Conn, for_update as lock_suffix
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
 from flint.db.pages import select_page
 from flint.orders.models import Order
 

@@ -15,10 +15,10 @@ from flint.errors import conflict
 from flint.events import service as events
 from flint.orders import store as order_store
 from flint.orders.models import Order
-from flint.runtime import Runtime
 from flint.payments import store
 from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, Payment
 from flint.processors import FAILURE_MESSAGES
+from flint.runtime import Runtime
 
 log = logging.getLogger("flint.payments")
 

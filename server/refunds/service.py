@@ -22,9 +22,9 @@ from flint.orders import store as order_store
 from flint.payments import store as payment_store
 from flint.payments.models import SUCCEEDED as PAYMENT_SUCCEEDED
 from flint.processors import RefundResult
-from flint.runtime import Runtime
 from flint.refunds import store
 from flint.refunds.models import FAILED, PENDING, REASONS, SUCCEEDED, Refund
+from flint.runtime import Runtime
 
 log = logging.getLogger("flint.refunds")
 
@@ -38,6 +38,11 @@ class NewRefund:
 
 
 async def issue_refund(rt: Runtime, merchant_id: str, new: NewRefund, actor: Actor) -> Refund:
+    """Refund a payment. Shielded: a caller that hangs up never leaves money reserved mid-refund."""
+    return await asyncio.shield(_issue(rt, merchant_id, new, actor))
+
+
+async def _issue(rt: Runtime, merchant_id: str, new: NewRefund, actor: Actor) -> Refund:
     if (new.payment_id is None) == (new.order_id is None):
         raise invalid("refund_target_invalid", "Give exactly one of 'payment' or 'order'.", "payment")
     if new.reason is not None and new.reason not in REASONS:

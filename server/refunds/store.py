@@ -1,7 +1,8 @@
 """SQL for refunds."""
 from __future__ import annotations
 
-from flint.db import Conn, for_update as lock_suffix
+from flint.db import Conn
+from flint.db import for_update as lock_suffix
 from flint.db.pages import select_page
 from flint.refunds.models import Refund
 

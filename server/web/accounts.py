@@ -9,10 +9,9 @@ from quart import Blueprint, Response, redirect, request
 
 from flint.accounts import service
 from flint.errors import FlintError
-from flint.http import pages as templates
+from flint.http import pages
 from flint.http.auth import public
-from flint.http.context import runtime
-from flint.proxies import client_address, parse_networks
+from flint.http.context import client_address, runtime
 from flint.runtime import Runtime
 
 bp = Blueprint("accounts", __name__)
@@ -80,14 +79,9 @@ async def signed_in(rt: Runtime):
     return await service.current(rt, request.cookies.get(SESSION_COOKIE))
 
 
-def _page(template: str, status: int = 200, **context) -> Response:
-    body = templates.render(template, merchant=None, **context)
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
-
-
 def _login_page(rt: Runtime, nonce: str, status: int = 200, error: str | None = None, email: str = "",
                 next_path: str | None = None) -> Response:
-    response = _page("accounts/login.html", status, error=error, email=email, next_path=next_path or "",
+    response = pages.page("accounts/login.html", status, error=error, email=email, next_path=next_path or "",
                      csrf=csrf_token(rt, "login:" + nonce))
     _cookie(response, rt, LOGIN_COOKIE, nonce, 1800)
     return response
@@ -115,8 +109,7 @@ async def post_login():
     email, password = form.get("email", "")[:254], form.get("password", "")[:1024]
     next_path = safe_next(form.get("next"))
     try:
-        done = await service.sign_in(rt, email, password, client_address(
-            request.remote_addr, request.headers.get("X-Forwarded-For"), parse_networks(rt.config.trusted_proxies)))
+        done = await service.sign_in(rt, email, password, client_address())
     except FlintError as refused:
         if refused.status not in (401, 429):
             raise
@@ -138,7 +131,7 @@ async def get_account():
     if found is None:
         return redirect("/login?next=/account", 303)
     session_id, merchant = found
-    return _page("accounts/account.html", account=merchant, csrf=csrf_token(rt, session_id))
+    return pages.page("accounts/account.html", account=merchant, csrf=csrf_token(rt, session_id))
 
 
 @bp.post("/logout")

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, g, redirect, request
 from flint import urls
 from flint.apps.consent import Consent
 from flint.errors import FlintError
-from flint.http import pages as templates
+from flint.http import pages
 from flint.http.auth import public
 from flint.http.context import runtime
 from flint.merchants import store as merchant_store
@@ -30,13 +30,8 @@ def _with_params(uri: str, params: dict[str, str | None]) -> str:
     return uri + ("&" if "?" in uri else "?") + query
 
 
-def _page(template: str, status: int = 200, **context) -> Response:
-    body = templates.render(template, merchant=None, **context)
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
-
-
 def _refuse_without_redirect(error: NoRedirect) -> Response:
-    return _page("oauth/error.html", 400, error=error.error, description=error.description)
+    return pages.page("oauth/error.html", 400, error=error.error, description=error.description)
 
 
 def consent_words(consent: Consent, *, lifecycle: bool) -> dict:
@@ -64,7 +59,7 @@ async def _consent_page(rt: Runtime, request_: AuthorizationRequest, session_id:
     # may land (Chrome enforces it), so the app's redirect origin is allowed on this page only.
     parts = urls.parse_url(request_.redirect_uri, "redirect_uri")  # .netloc: host[:port], as parsed
     g.form_origins = [urls.origin(parts)]
-    return _page("oauth/consent.html", app=request_.app, developer=developer.name if developer else None,
+    return pages.page("oauth/consent.html", app=request_.app, developer=developer.name if developer else None,
                  account=merchant, consent=consent_words(shown, lifecycle=bool(request_.app.webhook_url)),
                  changes=changes, form_token=token, returns_to=parts.netloc)
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-
-import httpx
 import socket
 from dataclasses import dataclass
+
+import httpx
 
 from flint import urls
 from flint.errors import FlintError, invalid

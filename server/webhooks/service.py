@@ -18,8 +18,17 @@ from flint.merchants import store as merchant_store
 from flint.runtime import Runtime
 from flint.scopes import APP_LIFECYCLE_PREFIX, readable
 from flint.webhooks import egress, signing, store
-from flint.webhooks.models import (DELETED, DISABLED, ENABLED, OWNER_APP, OWNER_INSTALLATION, OWNER_MERCHANT, PENDING, Delivery,
-                     Endpoint)
+from flint.webhooks.models import (
+    DELETED,
+    DISABLED,
+    ENABLED,
+    OWNER_APP,
+    OWNER_INSTALLATION,
+    OWNER_MERCHANT,
+    PENDING,
+    Delivery,
+    Endpoint,
+)
 
 # A rotated-out secret keeps signing beside the new one this long (Standard Webhooks allows
 # several signatures), so receivers can switch without losing a delivery.

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from flint import datafiles
 from flint.errors import FlintError
+
 # Served under /widget/v1/<name>: the loader merchants paste, and the card frame's own script.
 FILES = ("flint.js", "frame.js")
 

@@ -12,8 +12,8 @@ import pytest
 from flint import clock
 from flint.apps import service as apps
 from flint.runtime import Runtime
-from tests.conftest import start_server, stop_server
-from tests.factories import make_merchant
+from support.server import start_server, stop_server
+from support.factories import make_merchant
 from tests.pg import table_names
 
 APP = {"name": "Loyalty Points", "redirect_uris": ["https://app.example/oauth/callback"],

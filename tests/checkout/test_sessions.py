@@ -3,13 +3,14 @@ import time
 
 import pytest
 
+from flint.closing import service as closing
 from flint.actors import Actor
 from flint.checkout import service as checkout
 from flint.errors import FlintError
 from flint.orders import service as orders
 from flint.security import CLIENT_TOKEN_SALT, Signer
 from flint.background.sweeper import sweep_once
-from tests.factories import make_merchant, make_order, make_session, pay_session
+from support.factories import make_merchant, make_order, make_session, pay_session
 
 
 async def test_session_has_hosted_url_and_a_token_naming_session_and_merchant(rt):
@@ -70,7 +71,7 @@ async def test_no_session_for_a_paid_or_canceled_order(rt):
     paid = await make_session(rt, merchant.id)
     await pay_session(rt, paid)
     canceled = await make_order(rt, merchant.id)
-    await orders.cancel_order(rt, merchant.id, canceled.id, Actor("merchant", merchant.id))
+    await closing.cancel_order(rt, merchant.id, canceled.id, Actor("merchant", merchant.id))
     for order_id in (paid.order_id, canceled.id):
         with pytest.raises(FlintError) as raised:
             await make_session(rt, merchant.id, order_id=order_id)
@@ -80,13 +81,13 @@ async def test_no_session_for_a_paid_or_canceled_order(rt):
 async def test_expire_endpoint_closes_the_session_and_stops_payment(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
-    expired = await checkout.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
+    expired = await closing.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
     assert expired.status == "expired"
     with pytest.raises(FlintError) as raised:
         await pay_session(rt, session)
     assert raised.value.code == "session_expired"
     with pytest.raises(FlintError) as raised:
-        await checkout.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
+        await closing.expire_session(rt, merchant.id, session.id, Actor("merchant", merchant.id))
     assert raised.value.code == "session_not_open"
 
 
@@ -120,7 +121,7 @@ async def test_a_session_past_its_time_refuses_payment_even_before_the_sweeper_r
 async def test_canceling_an_order_expires_its_open_sessions(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
-    await orders.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
+    await closing.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
     assert (await checkout.get_session(rt, merchant.id, session.id)).status == "expired"
     events, _ = await orders.list_order_events(rt, merchant.id, session.order_id, 0, 100)
     assert [e.type for e in events][-2:] == ["order.canceled", "checkout.session.expired"]

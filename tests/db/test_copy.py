@@ -38,15 +38,16 @@ from flint.db.migrate import available, migrate
 from flint.demo import DEMO_APP_SCOPES, DEMO_EMAIL, DEMO_PASSWORD, seed
 from flint.runtime import Runtime
 from tests import pg
-from tests.conftest import ROOT, TEST_SECRET, start_server, stop_server
-from tests.factories import make_merchant
-from tests.webhooks.receiver import Receiver
+from support import ROOT, TEST_SECRET
+from support.server import start_server, stop_server
+from support.factories import make_merchant
+from support.receiver import Receiver
 
 POSTGRES_URL = os.environ.get("FLINT_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 LATEST = available()[-1].version
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 DECLINED = dict(CARD, number="4000 0000 0000 0002")
-PASSWORD = "correct horse battery"  # tests.factories.make_merchant's
+PASSWORD = "correct horse battery"  # support.factories.make_merchant's
 HOOK_ANSWER = {"actions": [{"type": "annotate", "data": {"risk": "niedrig", "note": "Kaffee ☕ – ok"}}]}
 # What the API shows of the copied data, asked of SQLite before and of PostgreSQL after.
 LISTINGS = ["/v1/merchant", "/v1/orders?limit=100", "/v1/events?limit=100", "/v1/payments?limit=100",

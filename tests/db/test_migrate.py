@@ -5,7 +5,7 @@ import sys
 
 from flint.db import open_database
 from flint.db.migrate import available, migrate
-from tests.conftest import ROOT
+from support import ROOT
 
 
 async def _versions(db):

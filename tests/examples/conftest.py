@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer
+from support.server import LiveServer
 
 from .live_shop import start_shop, stop_shop
 

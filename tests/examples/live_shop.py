@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from support import ROOT, free_port
 
 
 @dataclass

@@ -25,7 +25,7 @@ from flint.demo import DEMO_APP_NAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_WEBHOOK_DE
 from flint.merchants import service as merchants
 from flint.runtime import Runtime
 from flint.webhooks import service as webhooks
-from tests.conftest import ROOT, TEST_SECRET, free_port
+from support import ROOT, TEST_SECRET, free_port
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 

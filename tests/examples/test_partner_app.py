@@ -22,7 +22,8 @@ from standardwebhooks import Webhook
 
 from flint.apps import service as apps
 from flint.merchants import service as merchants
-from tests.conftest import ROOT, LiveServer, free_port
+from support import ROOT, free_port
+from support.server import LiveServer
 
 PASSWORD = "a long and correct password"
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}

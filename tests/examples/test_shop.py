@@ -11,7 +11,8 @@ import httpx
 
 from examples.shop import create_shop
 from examples.shop.app import format_money
-from tests.conftest import LiveServer, free_port
+from support import free_port
+from support.server import LiveServer
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 SCRIPT_TAG = re.compile(

@@ -18,7 +18,8 @@ from standardwebhooks import Webhook
 from examples.shop import create_shop
 from examples.shop.webhooks import KEEP
 from flint.webhooks.signing import new_secret
-from tests.conftest import LiveServer, free_port
+from support import free_port
+from support.server import LiveServer
 
 from .live_shop import LiveShop, start_shop, stop_shop
 

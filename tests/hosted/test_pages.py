@@ -6,9 +6,10 @@ import re
 import httpx
 import pytest
 
+from flint.closing import service as closing
 from flint.actors import Actor
 from flint.orders import service as orders
-from tests.factories import make_session
+from support.factories import make_session
 
 SUCCESS = "4242 4242 4242 4242"
 
@@ -134,7 +135,7 @@ async def test_each_state_has_its_own_page_and_status(visit, server_rt):
     unknown = await browser.get("/checkout/cs_doesNotExist1234567890")
     assert unknown.status_code == 404 and "Page not found" in unknown.text
     canceled = await make_session(server_rt, merchant_obj.id, mode="hosted")
-    await orders.cancel_order(server_rt, merchant_obj.id, canceled.order_id, Actor("merchant", merchant_obj.id))
+    await closing.cancel_order(server_rt, merchant_obj.id, canceled.order_id, Actor("merchant", merchant_obj.id))
     page = await browser.get(f"/checkout/{canceled.id}")
     assert page.status_code == 410 and "This order was canceled" in page.text
     expired = await make_session(server_rt, merchant_obj.id, mode="hosted")
@@ -223,8 +224,8 @@ async def test_an_unreachable_processor_is_an_honest_page_not_a_decline(db_url):
 
     from flint.app import create_app
     from flint.config import Config
-    from tests.conftest import TEST_SECRET
-    from tests.factories import make_merchant
+    from support import TEST_SECRET
+    from support.factories import make_merchant
     from tests.payments.test_processor_outages import UnreachableProcessor
 
     config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://flint.test")

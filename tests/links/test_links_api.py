@@ -10,7 +10,7 @@ import pytest
 from flint.actors import SYSTEM
 from flint.checkout import service as checkout
 from flint.links import recovery
-from tests.factories import make_order, make_session
+from support.factories import make_order, make_session
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 2, "unit_amount": 1250}]}
 
@@ -181,7 +181,7 @@ async def test_the_recovery_summary_over_http(api, server_rt, merchant):
 
 
 async def test_an_order_link_needs_an_order_of_this_merchant(api, server_rt):
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     other, _ = await make_merchant(server_rt)
     theirs = await make_order(server_rt, other.id)

@@ -28,8 +28,10 @@ from flint import clock
 from flint.config import Config
 from flint.db.migrate import migrate
 from flint.runtime import Runtime
-from tests.conftest import BACKENDS, ROOT, TEST_SECRET, serve_on, start_server, stop_server
-from tests.factories import make_merchant, make_session
+from support import ROOT, TEST_SECRET
+from support.server import start_server, stop_server
+from tests.conftest import BACKENDS, serve_on
+from support.factories import make_merchant, make_session
 
 ROUNDS = 50
 ABANDON_AFTER = 5

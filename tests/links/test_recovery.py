@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
+from flint.closing import service as closing
 from flint import clock
 from flint.actors import SYSTEM, Actor
 from flint.checkout import service as checkout
 from flint.checkout import store as session_store
 from flint.links import recovery, summary
 from flint.links import service as links
-from flint.orders import service as orders
-from flint.payments import service as payments
-from tests.factories import card, make_merchant, make_session, pay_session
+from flint.collect import service as collect
+from support.factories import card, make_merchant, make_session, pay_session
 
 THREE_DS = "4000 0027 6000 3184"
 
@@ -77,7 +77,7 @@ async def test_idle_past_abandon_after_counts_and_buyer_activity_pushes_it_back(
     await _backdate(rt, idle.id)
     await _backdate(rt, busy.id)
     # The busy buyer tries a card (declined): activity, so the clock starts again.
-    declined = await payments.confirm_payment(rt, payments.Attempt(merchant.id, busy.order_id, "embedded", busy.id),
+    declined = await collect.confirm_payment(rt, collect.Attempt(merchant.id, busy.order_id, "embedded", busy.id),
                                               card("4000 0000 0000 0002"), Actor("buyer", busy.id))
     assert declined.status == "failed"
     assert await recovery.sweep_dropped_off(rt, SYSTEM) == 1
@@ -96,10 +96,10 @@ async def test_no_link_without_recovery_after_payment_or_while_a_payment_is_unde
         await _leave(rt, session)
     await pay_session(rt, paid)  # came back and paid before the sweeper ran
     manual = await links.create_link(rt, merchant.id, paid_elsewhere.order_id, expires_in=None, actor=SYSTEM)
-    await payments.confirm_payment(rt, payments.Attempt(merchant.id, paid_elsewhere.order_id, "payment_link",
+    await collect.confirm_payment(rt, collect.Attempt(merchant.id, paid_elsewhere.order_id, "payment_link",
                                                         payment_link_id=manual.id), card(), SYSTEM)
-    pending = await payments.confirm_payment(
-        rt, payments.Attempt(merchant.id, challenged.order_id, "embedded", challenged.id), card(THREE_DS),
+    pending = await collect.confirm_payment(
+        rt, collect.Attempt(merchant.id, challenged.order_id, "embedded", challenged.id), card(THREE_DS),
         Actor("buyer", challenged.id))
     assert pending.status == "requires_action"
     assert await recovery.sweep_dropped_off(rt, SYSTEM) == 0
@@ -117,7 +117,7 @@ async def test_an_expired_session_with_recovery_gets_a_link_and_without_gets_non
     without = await make_session(rt, merchant.id)
     for session in (with_recovery, without):
         await _backdate(rt, session.id, "expires_at")
-    assert await checkout.sweep_expired(rt, SYSTEM) == 2
+    assert await closing.sweep_expired(rt, SYSTEM) == 2
     recovered = await _session(rt, with_recovery.id)
     assert (recovered.status, recovered.drop_off_reason) == ("expired", "expired")
     assert recovered.recovery_payment_link_id is not None
@@ -132,7 +132,7 @@ async def test_an_expired_session_with_recovery_gets_a_link_and_without_gets_non
     await _leave(rt, abandoned)
     await recovery.sweep_dropped_off(rt, SYSTEM)
     await _backdate(rt, abandoned.id, "expires_at")
-    await checkout.sweep_expired(rt, SYSTEM)
+    await closing.sweep_expired(rt, SYSTEM)
     listed, _ = await links.list_links(rt, merchant.id, abandoned.order_id, 10, None)
     assert len(listed) == 1 and [t for t, _ in await _events(rt, abandoned.order_id)].count("payment_link.created") == 1
 
@@ -140,7 +140,7 @@ async def test_an_expired_session_with_recovery_gets_a_link_and_without_gets_non
 async def test_a_canceled_order_expires_its_sessions_without_recovery_links(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id, recovery=True)
-    await orders.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
+    await closing.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
     assert (await _session(rt, session.id)).recovery_payment_link_id is None
 
 
@@ -151,7 +151,7 @@ async def test_paying_through_the_recovery_link_closes_every_other_channel(rt):
     await recovery.sweep_dropped_off(rt, SYSTEM)
     link_id = (await _session(rt, session.id)).recovery_payment_link_id
     manual = await links.create_link(rt, merchant.id, session.order_id, expires_in=None, actor=Actor("merchant", merchant.id))
-    paid = await payments.confirm_payment(rt, payments.Attempt(merchant.id, session.order_id, "payment_link",
+    paid = await collect.confirm_payment(rt, collect.Attempt(merchant.id, session.order_id, "payment_link",
                                                                payment_link_id=link_id), card(), SYSTEM)
     assert (paid.status, paid.channel, paid.payment_link_id, paid.checkout_session_id) == (
         "succeeded", "payment_link", link_id, None)
@@ -162,12 +162,12 @@ async def test_paying_through_the_recovery_link_closes_every_other_channel(rt):
     types = [t for t, _ in await _events(rt, session.order_id)]
     assert types[-3:] == ["payment.succeeded", "order.paid", "checkout.session.completed"]
     await _backdate(rt, session.id, "expires_at")
-    assert await checkout.sweep_expired(rt, SYSTEM) == 0
-    for attempt in (payments.Attempt(merchant.id, session.order_id, "embedded", session.id),
-                    payments.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=manual.id),
-                    payments.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=link_id)):
+    assert await closing.sweep_expired(rt, SYSTEM) == 0
+    for attempt in (collect.Attempt(merchant.id, session.order_id, "embedded", session.id),
+                    collect.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=manual.id),
+                    collect.Attempt(merchant.id, session.order_id, "payment_link", payment_link_id=link_id)):
         try:
-            await payments.confirm_payment(rt, attempt, card(), SYSTEM)
+            await collect.confirm_payment(rt, attempt, card(), SYSTEM)
         except Exception as refused:
             assert getattr(refused, "code", None) == "order_already_paid"
         else:
@@ -180,7 +180,7 @@ async def test_a_link_pays_its_own_order_and_nothing_else(rt):
     second = await make_session(rt, merchant.id)
     link = await links.create_link(rt, merchant.id, first.order_id, expires_in=None, actor=SYSTEM)
     try:
-        await payments.confirm_payment(rt, payments.Attempt(merchant.id, second.order_id, "payment_link",
+        await collect.confirm_payment(rt, collect.Attempt(merchant.id, second.order_id, "payment_link",
                                                             payment_link_id=link.id), card(), SYSTEM)
     except Exception as refused:
         assert getattr(refused, "code", None) == "payment_link_not_found"
@@ -198,14 +198,14 @@ async def test_the_summary_counts_a_scenario_with_known_figures(rt):
         await _leave(rt, session)
     await _backdate(rt, idle.id)
     await _backdate(rt, expired.id, "expires_at")
-    await checkout.sweep_expired(rt, SYSTEM)
+    await closing.sweep_expired(rt, SYSTEM)
     assert await recovery.sweep_dropped_off(rt, SYSTEM) == 5
     async def link_of(session):
         return (await _session(rt, session.id)).recovery_payment_link_id
     # Two of the left ones and the expired one are paid through their links; one buyer comes back
     # to the session they left and pays there.
     for session in (left[0], left[2], expired):
-        await payments.confirm_payment(rt, payments.Attempt(merchant.id, session.order_id, "payment_link",
+        await collect.confirm_payment(rt, collect.Attempt(merchant.id, session.order_id, "payment_link",
                                                             payment_link_id=await link_of(session)), card(), SYSTEM)
     await pay_session(rt, came_back)
     other, _ = await make_merchant(rt)  # another merchant's drop-offs never count here

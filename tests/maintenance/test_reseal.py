@@ -12,8 +12,8 @@ from flint.maintenance.reseal import reseal_all
 from flint.runtime import Runtime
 from flint.security import SecretBox
 from flint.webhooks import service as webhooks
-from tests.conftest import TEST_SECRET
-from tests.factories import make_merchant
+from support import TEST_SECRET
+from support.factories import make_merchant
 
 NEW_KEY = "the-new-secret-key-for-rotation-tests"
 

@@ -9,8 +9,8 @@ from flint.errors import FlintError
 from flint.merchants import service as merchants
 from flint.merchants.service import normalise_origin
 from flint.security import hash_secret
-from tests.conftest import ROOT
-from tests.factories import make_merchant
+from support import ROOT
+from support.factories import make_merchant
 
 
 async def test_keys_are_stored_hashed_only(rt):

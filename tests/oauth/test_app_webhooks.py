@@ -13,9 +13,9 @@ from standardwebhooks import Webhook
 
 from flint.apps import service as apps
 from flint.merchants import service as merchants
-from tests.webhooks.receiver import Receiver
+from support.receiver import Receiver
 
-from .test_install import PASSWORD, install
+from support.oauth import PASSWORD, install
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
 

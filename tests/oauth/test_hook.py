@@ -13,9 +13,9 @@ from standardwebhooks import Webhook
 
 from flint.apps import service as apps
 from flint.merchants import service as merchants
-from tests.webhooks.receiver import Receiver
+from support.receiver import Receiver
 
-from .test_install import PASSWORD, install
+from support.oauth import PASSWORD, install
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,14 +15,9 @@ from authlib.integrations.base_client.errors import OAuthError
 
 from flint.apps import service as apps
 from flint.merchants import service as merchants
+from support.oauth import PASSWORD, REDIRECT, client_for, consent, install, sign_in
 
-REDIRECT = "http://127.0.0.1:9/callback"  # loopback http is a valid redirect URI (RFC 8252 7.3)
-PASSWORD = "a long and correct password"
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
-
-
-def csrf_of(html: str, name: str = "csrf_token") -> str:
-    return re.search(rf'name="{name}" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
@@ -47,38 +41,6 @@ async def shop(server_rt):
 async def browser(server):
     async with httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=30) as client:
         yield client
-
-
-async def sign_in(browser, email):
-    page = await browser.get("/login")
-    if page.status_code == 303:
-        return  # already signed in
-    done = await browser.post("/login", data={"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD})
-    assert done.status_code == 303
-
-
-async def consent(browser, url: str, decision: str = "approve") -> httpx.Response:
-    page = await browser.get(url)
-    assert page.status_code == 200, page.text
-    return await browser.post("/oauth/authorize", data={"consent": csrf_of(page.text, "consent"), "decision": decision})
-
-
-def client_for(server, app, client_secret, scope="orders:read payments:read", **kwargs) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(client_id=app.client_id, client_secret=client_secret, redirect_uri=REDIRECT,
-                             scope=scope, code_challenge_method="S256",
-                             token_endpoint_auth_method="client_secret_basic", **kwargs)
-
-
-async def install(server, browser, app, client_secret, shop_email, scope="orders:read payments:read"):
-    await sign_in(browser, shop_email)
-    async with client_for(server, app, client_secret, scope) as client:
-        verifier = secrets.token_urlsafe(48)
-        url, state = client.create_authorization_url(f"{server.url}/oauth/authorize", code_verifier=verifier)
-        answer = await consent(browser, url.removeprefix(server.url))
-        assert answer.status_code == 303
-        token = await client.fetch_token(f"{server.url}/oauth/token", authorization_response=answer.headers["location"],
-                                         code_verifier=verifier, state=state)
-    return token, verifier
 
 
 async def test_the_whole_install_with_authlib(server, browser, developer, shop):

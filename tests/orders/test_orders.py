@@ -54,7 +54,7 @@ async def test_jpy_and_kwd_orders(server, merchant):
 
 
 async def test_list_pages_newest_first_with_a_cursor(server, server_rt):
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
     _, key = await make_merchant(server_rt)
     async with server.async_client(key) as client:

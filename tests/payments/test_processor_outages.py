@@ -8,11 +8,12 @@ import pytest
 from flint.actors import Actor
 from flint.errors import FlintError
 from flint.orders import service as orders
+from flint.collect import service as collect
 from flint.payments import service as payments
 from flint.processors import SimulatedProcessor
 from flint.refunds import service as refunds
 from flint.background.sweeper import sweep_once
-from tests.factories import make_merchant, make_session, pay_session
+from support.factories import make_merchant, make_session, pay_session
 
 
 class UnreachableProcessor(SimulatedProcessor):
@@ -84,17 +85,17 @@ async def test_an_unknown_refund_outcome_stays_pending_and_is_redriven(rt):
 async def test_the_sweeper_does_not_expire_a_session_under_a_payment_in_flight(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
-    attempt = payments.Attempt(merchant.id, session.order_id, "embedded", session.id)
-    from tests.factories import card
+    attempt = collect.Attempt(merchant.id, session.order_id, "embedded", session.id)
+    from support.factories import card
 
-    started, _ = await payments.begin_attempt(rt, attempt, card(), Actor("buyer", session.id))
+    started, _ = await collect.begin_attempt(rt, attempt, card(), Actor("buyer", session.id))
     async with rt.db.transaction() as conn:
         await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
                            {"id": session.id})
     assert (await sweep_once(rt))["sessions_expired"] == 0
     from flint.processors import ChargeResult
 
-    settled = await payments.settle(rt, started, ChargeResult("succeeded", "sim_ch_x"), Actor("buyer", session.id))
+    settled = await collect.settle(rt, started, ChargeResult("succeeded", "sim_ch_x"), Actor("buyer", session.id))
     assert settled.status == "succeeded"
     from flint.checkout import service as checkout
 

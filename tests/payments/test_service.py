@@ -1,12 +1,14 @@
 """The confirm service and the simulated processor: the whole test-card table of API.md §6."""
 import pytest
 
+from flint.closing import service as closing
 from flint.actors import Actor
 from flint.errors import FlintError
 from flint.events import service as events
 from flint.orders import service as orders
+from flint.collect import service as collect
 from flint.payments import service as payments
-from tests.factories import card, make_merchant, make_session, pay_session
+from support.factories import card, make_merchant, make_session, pay_session
 
 DECLINES = [
     ("4000000000000002", "card_declined"),
@@ -68,7 +70,7 @@ async def test_three_d_secure_challenge(rt, approve, status, code):
     assert pending.status == "requires_action"
     order = await orders.get_order(rt, merchant.id, session.order_id)
     assert order.attempt_payment_id == pending.id  # the challenge holds the order guard
-    done = await payments.resolve_challenge(rt, merchant.id, pending.id, approve, Actor("buyer", session.id),
+    done = await collect.resolve_challenge(rt, merchant.id, pending.id, approve, Actor("buyer", session.id),
                                             checkout_session_id=session.id)
     assert (done.status, done.failure_code) == (status, code)
     order = await orders.get_order(rt, merchant.id, session.order_id)
@@ -79,7 +81,7 @@ async def test_three_d_secure_challenge(rt, approve, status, code):
     assert ("order.paid" in types) is approve
     # A second answer to the same challenge is refused.
     with pytest.raises(FlintError) as raised:
-        await payments.resolve_challenge(rt, merchant.id, pending.id, True, Actor("buyer", session.id))
+        await collect.resolve_challenge(rt, merchant.id, pending.id, True, Actor("buyer", session.id))
     assert raised.value.code == "payment_not_awaiting_action"
 
 
@@ -92,7 +94,7 @@ async def test_a_buyer_who_walks_away_from_a_challenge_can_pay_another_way(rt):
     old = await payments.get_payment(rt, merchant.id, challenged.id)
     assert (old.status, old.failure_code) == ("failed", "authentication_abandoned")
     with pytest.raises(FlintError) as raised:  # the abandoned challenge cannot be answered any more
-        await payments.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
+        await collect.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
     assert raised.value.code == "payment_not_awaiting_action"
     listed, _ = await payments.list_payments(rt, merchant.id, session.order_id, 10, None)
     assert [p.status for p in listed].count("succeeded") == 1
@@ -109,7 +111,7 @@ async def test_an_expired_challenge_fails_its_payment_for_good(rt):
 
     await asyncio.sleep(0.3)
     with pytest.raises(FlintError) as raised:
-        await payments.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
+        await collect.resolve_challenge(rt, merchant.id, challenged.id, True, Actor("buyer", session.id))
     assert raised.value.code == "payment_attempt_expired"
     # The failure was committed, not rolled back with the error: the order is free again.
     failed = await payments.get_payment(rt, merchant.id, challenged.id)
@@ -123,7 +125,7 @@ async def test_canceling_an_order_abandons_its_open_challenge(rt):
     merchant, _ = await make_merchant(rt)
     session = await make_session(rt, merchant.id)
     challenged = await pay_session(rt, session, "4000002760003184")
-    canceled = await orders.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
+    canceled = await closing.cancel_order(rt, merchant.id, session.order_id, Actor("merchant", merchant.id))
     assert canceled.status == "canceled"
     assert (await payments.get_payment(rt, merchant.id, challenged.id)).failure_code == "authentication_abandoned"
 

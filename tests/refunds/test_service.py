@@ -5,10 +5,11 @@ from flint.actors import Actor
 from flint.errors import FlintError
 from flint.events import service as events
 from flint.orders import service as orders
+from flint.collect import service as collect
 from flint.payments import service as payments
 from flint.refunds import service as refunds
 from flint.refunds.service import NewRefund
-from tests.factories import make_merchant, make_session, pay_session
+from support.factories import make_merchant, make_session, pay_session
 
 
 async def _paid(rt, amount=1000, number="4242424242424242"):

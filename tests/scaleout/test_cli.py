@@ -13,9 +13,11 @@ from pathlib import Path
 from flint.config import Config
 from flint.runtime import Runtime
 from flint.webhooks import service as webhooks
-from tests.conftest import ROOT, TEST_SECRET, fresh_database, start_server, stop_server
-from tests.factories import make_merchant
-from tests.webhooks.receiver import Receiver
+from support import ROOT, TEST_SECRET
+from support.server import start_server, stop_server
+from tests.conftest import fresh_database
+from support.factories import make_merchant
+from support.receiver import Receiver
 
 from .test_processes import start_worker, stop_process
 

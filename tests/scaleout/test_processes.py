@@ -25,8 +25,10 @@ import pytest
 
 from flint.config import Config
 from flint.runtime import Runtime
-from tests.conftest import BACKENDS, ROOT, TEST_SECRET, LiveServer, fresh_database, start_server, stop_server
-from tests.factories import make_merchant
+from support import ROOT, TEST_SECRET
+from support.server import LiveServer, start_server, stop_server
+from tests.conftest import BACKENDS, fresh_database
+from support.factories import make_merchant
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 PASSWORD = "a long and correct password"
@@ -360,7 +362,7 @@ async def test_two_workers_deliver_a_thousand_events_once_each(backend, tmp_path
     from flint.actors import Actor
     from flint.events.service import record_all
     from flint.webhooks.service import create_endpoint
-    from tests.webhooks.receiver import Receiver
+    from support.receiver import Receiver
 
     cleanups: list = []
     db_url = fresh_database(backend, tmp_path, cleanups)

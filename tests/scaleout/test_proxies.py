@@ -9,7 +9,7 @@ import pytest
 
 from flint.config import Config
 from flint.proxies import client_address, parse_networks
-from tests.conftest import start_server, stop_server
+from support.server import start_server, stop_server
 
 TRUSTED = parse_networks(("10.0.0.0/8", "127.0.0.1"))
 

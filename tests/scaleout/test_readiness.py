@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flint.runtime import Runtime
-from tests.conftest import fresh_database, start_server, stop_server
+from support.server import start_server, stop_server
+from tests.conftest import fresh_database
 
 
 async def test_readyz_reports_the_database_and_fails_cleanly_without_it(backend, tmp_path):

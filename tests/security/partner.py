@@ -1,5 +1,5 @@
 """What the app-trust tests share: a developer's app, a shop that installs it through the real OAuth
-flow (tests/oauth/test_install.py's Authlib client), and looks inside the live server's database."""
+flow (support/oauth.py's Authlib client), and looks inside the live server's database."""
 from __future__ import annotations
 
 import secrets
@@ -10,7 +10,7 @@ import httpx
 
 from flint.apps import service as apps
 from flint.merchants import service as merchants
-from tests.oauth.test_install import PASSWORD, install
+from support.oauth import PASSWORD, install
 
 REDIRECT = "http://127.0.0.1:9/callback"
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
@@ -83,7 +83,7 @@ def unique_path(prefix: str) -> str:
 
 import pytest  # noqa: E402  (fixtures below, for the test modules that import them)
 
-from tests.webhooks.receiver import Receiver  # noqa: E402
+from support.receiver import Receiver  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,10 @@ from flint.background import sweeper
 from flint.actors import Actor
 from flint.errors import FlintError
 from flint.links import service as links
-from flint.payments import service as payments
-from tests.conftest import SERVER_BACKEND, fresh_database, start_server, stop_server
-from tests.factories import card, make_merchant, make_order, make_session, pay_session
+from flint.collect import service as collect
+from support.server import start_server, stop_server
+from tests.conftest import SERVER_BACKEND, fresh_database
+from support.factories import card, make_merchant, make_order, make_session, pay_session
 from tests.oauth.test_hook import ORDER, answer, browser, hook_server, hooked_shop, session_of  # noqa: F401 (fixtures)
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
@@ -222,17 +223,17 @@ def limited(rt, **settings) -> None:
     rt.config = replace(rt.config, **settings)
 
 
-def attempt_of(session, address: str | None = None, link=None) -> payments.Attempt:
+def attempt_of(session, address: str | None = None, link=None) -> collect.Attempt:
     where = {"client_address": address} if address is not None else {}  # a service caller may name none
     if link is not None:
-        return payments.Attempt(merchant_id=link.merchant_id, order_id=link.order_id, channel="payment_link",
+        return collect.Attempt(merchant_id=link.merchant_id, order_id=link.order_id, channel="payment_link",
                                 payment_link_id=link.id, **where)
-    return payments.Attempt(merchant_id=session.merchant_id, order_id=session.order_id, channel=session.mode,
+    return collect.Attempt(merchant_id=session.merchant_id, order_id=session.order_id, channel=session.mode,
                             checkout_session_id=session.id, **where)
 
 
 async def pay(rt, session, number: str = "4242424242424242", address: str | None = None, link=None):
-    return await payments.confirm_payment(rt, attempt_of(session, address, link), card(number),
+    return await collect.confirm_payment(rt, attempt_of(session, address, link), card(number),
                                           Actor("buyer", (link or session).id))
 
 
@@ -287,7 +288,7 @@ async def test_the_failed_count_is_checked_again_under_the_order_lock(rt):
     for _ in range(2):
         await pay_session(rt, session, "4000000000000002")
     with pytest.raises(FlintError) as refused:
-        await payments.begin_attempt(rt, attempt_of(session), card(), Actor("buyer", session.id))
+        await collect.begin_attempt(rt, attempt_of(session), card(), Actor("buyer", session.id))
     assert refused.value.code == "too_many_attempts"
     assert await payments_of(rt, session.order_id) == ["failed"] * 2
 

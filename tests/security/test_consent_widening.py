@@ -11,7 +11,7 @@ import json
 import httpx
 
 from flint.hooks.service import HOOK
-from tests.oauth.test_install import sign_in
+from support.oauth import sign_in
 
 from .partner import ORDER, deliveries_to, installed_app, pay, receiver, unique_path  # noqa: F401
 
@@ -118,7 +118,7 @@ async def test_running_the_consent_page_again_approves_a_pending_update(server, 
         assert page.status_code == 200
         # The page says what changes, in words: the new permission and the new events.
         assert "What changes" in page.text and "See payments" in page.text and "When a refund" in page.text
-    from tests.oauth.test_install import install
+    from support.oauth import install
     async with httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=30) as browser:
         await install(server, browser, inst.app, inst.client_secret, inst.shop.email, scope="orders:read payments:read")
     shown = await _installation(server, inst.shop_key, inst.installation_id)

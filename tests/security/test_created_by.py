@@ -11,7 +11,7 @@ import sys
 from flint.accounts import service as accounts
 from flint.config import Config
 from flint.runtime import Runtime
-from tests.conftest import ROOT, TEST_SECRET
+from support import ROOT, TEST_SECRET
 
 from .partner import CARD, ORDER, installed_app
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.factories import make_merchant
+from support.factories import make_merchant
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
 CARD_FORM = {"card_number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123"}

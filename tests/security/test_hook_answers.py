@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flint.hooks import service as hooks
-from tests.conftest import SERVER_BACKEND, fresh_database, start_server, stop_server
+from support.server import start_server, stop_server
+from tests.conftest import SERVER_BACKEND, fresh_database
 from tests.oauth.test_hook import CARD, ORDER, browser, hook_server, hooked_shop  # noqa: F401
 
 

@@ -17,7 +17,7 @@ import pytest
 from flint.http.auth import declaration
 from flint.app import create_app
 from flint.config import Config
-from tests.factories import make_merchant
+from support.factories import make_merchant
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
 LIMIT = 1024 * 1024

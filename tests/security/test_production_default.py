@@ -9,7 +9,8 @@ import sys
 
 import httpx
 
-from tests.conftest import ROOT, TEST_SECRET, free_port, start_server, stop_server
+from support import ROOT, TEST_SECRET, free_port
+from support.server import start_server, stop_server
 
 
 def _env(tmp_path, **extra):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.oauth.test_install import client_for, install
+from support.oauth import client_for, install
 
 from .partner import installed_app
 

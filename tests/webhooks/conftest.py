@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from flint.runtime import Runtime
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.factories import make_merchant
+from support.server import LiveServer, start_server, stop_server
+from support.factories import make_merchant
 
-from .receiver import Receiver
+from support.receiver import Receiver
 
 # Five retries a fraction of a second apart (each ±20% jitter) instead of the 24-hour schedule.
 SHORT_SCHEDULE = "0.3,0.3,0.3,0.3,0.3"

@@ -10,7 +10,7 @@ from flint.actors import SYSTEM
 from flint.events import service as events
 from flint.webhooks import service as webhooks
 from flint.webhooks import store
-from tests.factories import make_merchant
+from support.factories import make_merchant
 
 
 async def _backlog(rt, per_endpoint_events: int, endpoints: int = 2):

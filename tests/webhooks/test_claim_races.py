@@ -17,9 +17,9 @@ from flint.runtime import Runtime
 from flint.webhooks import service as webhooks
 from flint.webhooks import store
 from flint.background.webhook_worker import DeliveryWorker
-from tests.factories import make_merchant
+from support.factories import make_merchant
 
-from .receiver import Receiver
+from support.receiver import Receiver
 
 
 @pytest.fixture

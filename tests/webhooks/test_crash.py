@@ -27,10 +27,10 @@ from standardwebhooks import Webhook
 
 from flint import clock
 from flint.runtime import Runtime
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.factories import make_merchant
+from support.server import LiveServer, start_server, stop_server
+from support.factories import make_merchant
 
-from .receiver import Receiver
+from support.receiver import Receiver
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
 SESSION = {"order": ORDER, "mode": "embedded", "success_url": "https://shop.example/thanks"}

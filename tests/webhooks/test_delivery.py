@@ -231,8 +231,8 @@ def test_an_endpoint_failing_every_attempt_for_long_enough_is_disabled(tmp_path,
     import asyncio
 
     from flint.runtime import Runtime
-    from tests.conftest import start_server, stop_server
-    from tests.factories import make_merchant
+    from support.server import start_server, stop_server
+    from support.factories import make_merchant
 
     live = start_server(tmp_path, extra_env={"FLINT_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3",
                                              "FLINT_WEBHOOK_POLL_INTERVAL": "0.05",

@@ -16,8 +16,9 @@ from flint.ids import new_id
 from flint.security import SecretBox
 from flint.webhooks import egress, signing
 from flint.webhooks.service import matches
-from tests.conftest import TEST_SECRET, start_server, stop_server
-from tests.factories import make_merchant
+from support import TEST_SECRET
+from support.server import start_server, stop_server
+from support.factories import make_merchant
 
 ORDER = {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]}
 

@@ -8,7 +8,7 @@ import pytest
 from flint.checkout.service import client_token
 from flint.i18n import LOCALES, translations
 from flint.widget.texts import LOADER_TEXTS
-from tests.factories import make_merchant, make_session
+from support.factories import make_merchant, make_session
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import re
 import httpx
 import pytest
 
+from flint.closing import service as closing
 from flint.checkout import store as session_store
 from flint.merchants import service as merchants
-from tests.factories import make_merchant, make_session
+from flint.widget.texts import LOADER_TEXTS
+from support.factories import make_merchant, make_session
 
 SHOP = "https://shop.example"
 
@@ -134,8 +136,7 @@ async def test_the_frame_of_a_closed_session_says_why_in_the_buyers_language(bro
     session, _ = embedded
     merchant, _ = shop_merchant
     from flint.actors import Actor
-    from flint.checkout import service as checkout
-    await checkout.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
+    await closing.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
     frame = await browser.get(f"/widget/v1/frame/{session.id}", headers={"Accept-Language": "de-DE,de;q=0.9"})
     config = json.loads(re.search(r'id="flint-frame-config"[^>]*>(.*?)</script>', frame.text, re.S).group(1))
     assert config["unavailable"]["code"] == "session_expired"
@@ -163,6 +164,7 @@ async def test_the_client_session_tells_the_loader_what_it_needs(browser, embedd
         "status": "open", "payable": True, "unavailable": None, "amount_total": 1999, "currency": "usd",
         "url": f"{server.url}/checkout/{session.id}", "frame_url": f"{server.url}/widget/v1/frame/{session.id}",
         "expires_at": answer.json()["expires_at"],
+        "messages": LOADER_TEXTS,  # no Accept-Language: English, the texts as marked
     }
     assert answer.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in answer.headers
@@ -281,8 +283,7 @@ async def test_a_beacon_for_a_closed_session_changes_nothing(browser, embedded, 
     session, token = embedded
     merchant, _ = shop_merchant
     from flint.actors import Actor
-    from flint.checkout import service as checkout
-    await checkout.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
+    await closing.expire_session(server_rt, merchant.id, session.id, Actor("merchant", merchant.id))
     answer = await browser.post(f"/v1/checkout/sessions/{session.id}/beacon", json={"type": "left"},
                                 headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and answer.json()["recorded"] is False

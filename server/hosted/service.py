@@ -1,0 +1,184 @@
+"""The hosted pages' work, without HTTP: a buyer's visit (of a checkout session or a payment link),
+loading it, paying it through the one confirm path, the 3-D Secure answer, and the single-use form
+tokens. The routes (routes.py) choose the page to show; this module decides nothing about HTML."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from flint import urls
+from flint.actors import Actor
+from flint.cards import Card, parse_card
+from flint.checkout import service as checkout
+from flint.checkout import store as session_store
+from flint.checkout.models import CheckoutSession
+from flint.collect import service as collect
+from flint.collect.models import Attempt
+from flint.errors import FlintError
+from flint.forms import service as forms
+from flint.links import service as links
+from flint.links import store as link_store
+from flint.links.models import PaymentLink
+from flint.merchants import store as merchant_store
+from flint.merchants.models import Merchant
+from flint.orders import store as order_store
+from flint.orders.models import Order
+from flint.payments import store as payment_store
+from flint.payments.models import Payment
+from flint.runtime import Runtime
+
+
+@dataclass
+class Visit:
+    """A buyer on a hosted page: of a checkout session (``/checkout/{id}``) or of a payment link
+    (``/pay/{id}``). Both show the same form and pay through the same confirm service."""
+    order: Order
+    merchant: Merchant
+    session: CheckoutSession | None = None
+    link: PaymentLink | None = None
+
+    @property
+    def subject_id(self) -> str:  # what form tokens are bound to
+        return self.session.id if self.session else self.link.id  # type: ignore[union-attr]
+
+    @property
+    def base_path(self) -> str:
+        return f"/checkout/{self.session.id}" if self.session else f"/pay/{self.link.id}"  # type: ignore[union-attr]
+
+    @property
+    def cancel_url(self) -> str | None:
+        return self.session.cancel_url if self.session else None
+
+    def attempt(self, address: str) -> Attempt:
+        if self.session is not None:
+            return Attempt.for_session(self.session, channel="hosted", client_address=address)
+        assert self.link is not None
+        return Attempt.for_link(self.link, client_address=address)
+
+    def check_payable(self) -> None:
+        """The channel's own rule (the confirm path applies the same one)."""
+        if self.session is not None:
+            checkout.check_session_payable(self.session, self.order.status)
+        else:
+            assert self.link is not None
+            links.check_link_payable(self.link, self.order.status)
+
+    def success_location(self) -> str:
+        # A session goes back to the merchant's success_url; a link has none: its own receipt.
+        return success_location(self.session) if self.session else f"{self.base_path}/receipt"
+
+    def owns(self, payment: Payment) -> bool:
+        if self.session is not None:
+            return payment.checkout_session_id == self.session.id
+        return self.link is not None and payment.payment_link_id == self.link.id
+
+
+def success_location(session: CheckoutSession) -> str:
+    """success_url with the session id: in place of {CHECKOUT_SESSION_ID}, or as a parameter."""
+    if "{CHECKOUT_SESSION_ID}" in session.success_url:
+        return session.success_url.replace("{CHECKOUT_SESSION_ID}", session.id)
+    parts = urlsplit(session.success_url)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"session_id": session.id})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def form_origins(visit: Visit) -> list[str]:
+    origins = []
+    for url in ((visit.session.success_url, visit.session.cancel_url) if visit.session else ()):
+        if url:
+            try:
+                # Rebuilt from the parsed scheme, host and port: never the text as written, which
+                # could carry a ';' and a directive of its own into the policy.
+                origins.append(urls.origin(url))
+            except FlintError:
+                continue  # a URL stored before today's rules: no source for it, its redirect is blocked
+    return origins
+
+
+
+
+async def load_session(rt: Runtime, session_id: str) -> Visit:
+    async with rt.db.read() as conn:
+        session = await session_store.select_session_by_id(conn, session_id)
+        if session is None:
+            raise FlintError(404, "checkout_not_found", "No such checkout.")
+        order = await order_store.select_order_by_id(conn, session.order_id)
+        merchant = await merchant_store.select_merchant(conn, session.merchant_id)
+    assert order is not None and merchant is not None
+    return Visit(order, merchant, session=session)
+
+
+async def load_link(rt: Runtime, link_id: str) -> Visit:
+    async with rt.db.read() as conn:
+        link = await link_store.select_link_by_id(conn, link_id)
+        if link is None:
+            raise FlintError(404, "payment_link_not_found", "No such payment link.")
+        order = await order_store.select_order_by_id(conn, link.order_id)
+        merchant = await merchant_store.select_merchant(conn, link.merchant_id)
+    assert order is not None and merchant is not None
+    return Visit(order, merchant, link=link)
+
+
+async def reload(rt: Runtime, visit: Visit) -> Visit:
+    return await load_session(rt, visit.session.id) if visit.session else await load_link(rt, visit.subject_id)
+
+
+async def paid_with(rt: Runtime, order: Order) -> Payment | None:
+    async with rt.db.read() as conn:
+        return await payment_store.select_succeeded_payment_of_order(conn, order.id)
+
+
+async def challenge_payment(rt: Runtime, visit: Visit, payment_id: str) -> Payment:
+    """A payment of this visit's own channel (404 for any other: a link never shows a session's)."""
+    async with rt.db.read() as conn:
+        payment = await payment_store.select_payment(conn, visit.order.merchant_id, payment_id)
+    if payment is None or not visit.owns(payment):
+        raise FlintError(404, "checkout_not_found", "No such checkout.")
+    return payment
+
+
+_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/?\s*(\d{2}|\d{4})\s*$")
+
+
+def card_from(fields: Mapping[str, str]) -> Card:
+    """The card of a posted form (the text boxes `Card number`, `Expiry (MM / YY)`, `CVC`)."""
+    match = _EXPIRY.match(fields.get("expiry", ""))
+    if not match:
+        raise FlintError(400, "invalid_expiry_month", "Enter the expiry date as MM / YY.", param="card.exp_month")
+    return parse_card(fields.get("card_number", ""), int(match.group(1)), int(match.group(2)),
+                      fields.get("cvc", "").strip())
+
+
+async def pay(rt: Runtime, visit: Visit, card: Card, address: str) -> Payment:
+    return await collect.confirm_payment(rt, visit.attempt(address), card, Actor("buyer", visit.subject_id))
+
+
+async def answer_challenge(rt: Runtime, visit: Visit, payment: Payment, approved: bool) -> str:
+    """The buyer's 3-D Secure answer; returns where the buyer goes next: the merchant's success page,
+    or back to the form with the reason."""
+    try:
+        done = await collect.resolve_challenge(rt, visit.order.merchant_id, payment.id, approved,
+                                               Actor("buyer", visit.subject_id),
+                                               checkout_session_id=visit.session.id if visit.session else None)
+    except FlintError as error:
+        return f"{visit.base_path}?" + urlencode({"error": error.code})
+    if done.status == "succeeded":
+        return visit.success_location()
+    return f"{visit.base_path}?" + urlencode({"error": done.failure_code or "payment_failed"})
+
+
+def form_token(rt: Runtime, visit: Visit) -> str:
+    return forms.issue(rt, visit.subject_id)
+
+
+async def spend_form(rt: Runtime, visit: Visit, token: str | None) -> tuple[str, dict | None]:
+    """(the form's nonce, None) the first time a form is sent; (nonce, the earlier use) when the same
+    form comes again (a double click, a resubmitted page, a replay): refused, never run twice."""
+    return await forms.spend_token(rt, token, visit.subject_id)
+
+
+async def remember(rt: Runtime, nonce: str, location: str) -> None:
+    """Where the form's first submission went, for the page a replay of it shows."""
+    await forms.remember(rt, nonce, location)
