@@ -11,8 +11,8 @@ Each measurement is independent: a fresh database (a new SQLite file, or a new P
 selected with ``?search_path=`` in FLINT_DATABASE_URL, dropped afterwards), ``flint migrate`` once,
 ``flint merchants create --json`` for the secret key, then the server processes
 (``python -m flint.cli serve``; FLINT_LOG_LEVEL=WARNING, FLINT_BACKGROUND=0). The load
-generator (bench/loadgen.py) is a separate process: one asyncio loop, raw HTTP/1.1 keep-alive
-connections spread round robin over the servers' ports, warm-up, then a fixed window.
+generator (bench/harness.py's, with ONE worker process: one asyncio loop, raw HTTP/1.1 keep-alive
+connections spread round robin over the servers' ports) warms up, then measures a fixed window.
 
 The box has 2 cores shared by the servers, PostgreSQL, the load generator and whatever else runs, so
 every measurement records the CPU each of them used during the window (``/proc``): a ratio short of
@@ -22,90 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "flint-bench-secret-key-not-for-production"
+from . import harness
+from .harness import CORES, INLINE_ORDER, SUCCESS_URL, percentile
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-INLINE_ORDER = {"currency": "usd", "line_items": [{"name": "Bench widget", "quantity": 2, "unit_amount": 1250}]}
 GOAL_RATIO = 1.5
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CORES = os.cpu_count() or 1
-
-
-# ----------------------------------------------------------------------------------------------
-# CPU accounting from /proc
-# ----------------------------------------------------------------------------------------------
-
-def _proc_cpu(pid: int) -> float | None:
-    """User+system CPU seconds of a process (all its threads); None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() == "postgres":
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
-
-
-def _machine_cpu() -> tuple[int, int, int]:
-    """(busy, total, steal) jiffies of the whole machine (steal: taken by the hypervisor)."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    total = sum(values[:8])
-    return total - idle, total, values[7]
-
-
-def _snapshot(pids: dict[str, list[int]]) -> dict:
-    out: dict[str, Any] = {"t": time.monotonic(), "machine": _machine_cpu(), "procs": {}}
-    for group, members in pids.items():
-        for pid in members:
-            value = _proc_cpu(pid)
-            if value is not None:
-                out["procs"][pid] = (group, value)
-    return out
-
-
-def _cpu_split(before: dict, after: dict) -> dict:
-    span = after["t"] - before["t"]
-    groups: dict[str, float] = {}
-    for pid, (group, value) in after["procs"].items():
-        if pid in before["procs"]:
-            groups[group] = groups.get(group, 0.0) + value - before["procs"][pid][1]
-    jiffies = max(1, after["machine"][1] - before["machine"][1])
-    busy_cores = (after["machine"][0] - before["machine"][0]) / jiffies * CORES
-    steal_cores = (after["machine"][2] - before["machine"][2]) / jiffies * CORES
-    cores = {group: round(seconds / span, 2) for group, seconds in groups.items()}
-    accounted = sum(groups.values()) / span + 0.0
-    # Everything else: other processes (test suites...), and the hypervisor's steal, reported apart too.
-    cores["other"] = round(max(0.0, busy_cores - accounted), 2)
-    return {"span_s": round(span, 3), "machine_busy_cores": round(busy_cores, 2), "steal_cores": round(steal_cores, 2),
-            "machine_idle_cores": round(max(0.0, CORES - busy_cores), 2), "cores": cores}
+# FLINT_BACKGROUND=0 (= flint serve --no-background, as deploy.md runs web processes): no webhook worker or
+# sweeper polling the database inside the measured servers.
+SERVE_ENV = {"FLINT_BACKGROUND": "0"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,31 +109,6 @@ class Database:
 # ----------------------------------------------------------------------------------------------
 # Servers
 # ----------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(db_url: str, public_url: str | None = None) -> dict[str, str]:
-    # FLINT_BACKGROUND=0 (= flint serve --no-background, as deploy.md runs web processes): no webhook
-    # worker or sweeper polling the database inside the measured servers.
-    env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=SECRET, FLINT_ENV="development",
-               FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", FLINT_BACKGROUND="0",
-               FLINT_ATTEMPTS_PER_ADDRESS="1000000000")  # one load generator, one address
-    if public_url:
-        env["FLINT_PUBLIC_URL"] = public_url
-    return env
-
-
-def _cli(env: dict, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "flint.cli", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"flint {' '.join(args[:2])} failed:\n{out.stdout}\n{out.stderr}")
-    return out.stdout
-
 
 PROFILE_ENV = "FLINT_BENCH_PROFILE_OUT"
 
@@ -281,128 +189,46 @@ def _count_calls(counts: dict[str, int], active: list[bool]) -> None:
     asyncpg.connection.Connection.reset = counted_reset  # type: ignore[method-assign]
 
 
-class Servers:
-    def __init__(self, db_url: str, count: int, folder: Path, extra_env: dict[str, str] | None = None,
-                 profile: bool = False) -> None:
-        self.ports = [_free_port() for _ in range(count)]
-        self.procs: list[subprocess.Popen] = []
-        self.logs = [folder / f"server-{port}.log" for port in self.ports]
-        self.profiles = [folder / f"server-{port}.pstats" for port in self.ports] if profile else []
-        for i, (port, log_path) in enumerate(zip(self.ports, self.logs)):
-            env = _env(db_url, f"http://127.0.0.1:{port}")
-            env.update(extra_env or {})
-            if profile:
-                env[PROFILE_ENV] = str(self.profiles[i])
-                command = [sys.executable, "-c", "from bench.scaleout import _profiled_serve; _profiled_serve()"]
-            else:
-                command = [sys.executable, "-m", "flint.cli", "serve"]
-            with open(log_path, "wb") as log:
-                self.procs.append(subprocess.Popen(
-                    command + ["--host", "127.0.0.1", "--port", str(port)],
-                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 30
-        for port, proc, log_path in zip(self.ports, self.procs, self.logs):
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"flint serve did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.05)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
-    def alive(self) -> bool:
-        return all(p.poll() is None for p in self.procs)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def log_errors(self) -> list[str]:
-        lines = []
-        for path in self.logs:
-            try:
-                text = path.read_text(errors="replace")
-            except OSError:
-                continue
-            lines += [line for line in text.splitlines() if '"level": "error"' in line or "Traceback" in line]
-        return lines
-
-
 # ----------------------------------------------------------------------------------------------
 # One measurement
 # ----------------------------------------------------------------------------------------------
 
-def _request(port: int, secret: str) -> str:
-    body = json.dumps({"order": INLINE_ORDER, "mode": "embedded", "success_url": "https://shop.example/thanks"},
-                      separators=(",", ":"))
-    return (f"POST /v1/checkout/sessions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {secret}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n{body}")
-
-
-def _percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    return values[max(1, math.ceil(pct / 100 * len(values))) - 1]
-
-
-def _load(ports: list[int], secret: str, *, connections: int, warmup: float, duration: float, timeout: float,
+def _load(servers: list, secret: str, *, connections: int, warmup: float, duration: float, timeout: float,
           pids: dict[str, list[int]], refresh_pids: Callable[[], dict[str, list[int]]],
-          on_window: Callable[[str], None] | None = None) -> tuple[dict, dict]:
-    """Run the load generator; returns (its result, the CPU split over the window)."""
-    gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, text=True)
+          profile: bool) -> tuple[dict, dict]:
+    """One load-generator process on every server; returns (its tally, the CPU split over the window)."""
+    ports = [server.port for server in servers]
+    body = {"order": INLINE_ORDER, "mode": "embedded", "success_url": SUCCESS_URL}
+    requests = {port: [harness.http_request("POST", "/v1/checkout/sessions", f"127.0.0.1:{port}", token=secret,
+                                            json_body=body)] for port in ports}
+    generator = harness.LoadGenerator(ports, connections=connections, workers=1)
+    window: dict[str, Any] = {}
+
+    def during(moment: str) -> None:
+        if moment == "before":  # after the warm-up every server's pool has its connections: find our backends
+            window["groups"] = {**pids, **refresh_pids(), "loadgen": generator.pids}
+            return
+        if moment == "measure":
+            window["cpu"] = harness.CpuWindow(window["groups"])
+        else:
+            window["split"] = window["cpu"].split()
+        if profile:
+            for server in servers:
+                os.kill(server.process.pid, signal.SIGUSR1 if moment == "measure" else signal.SIGUSR2)
+
     try:
-        spec = {"host": "127.0.0.1", "ports": ports, "requests": {str(p): _request(p, secret) for p in ports},
-                "connections": connections, "timeout": timeout}
-        gen.stdin.write(json.dumps(spec) + "\n")
-        gen.stdin.flush()
-        ready = json.loads(gen.stdout.readline() or "{}")
-        if not ready.get("ready"):
-            raise RuntimeError(f"the load generator could not connect: {ready.get('error')}")
-        t_start = time.monotonic() + 0.05
-        t_measure, t_end = t_start + warmup, t_start + warmup + duration
-        gen.stdin.write(json.dumps({"t_start": t_start, "t_measure": t_measure, "t_end": t_end}) + "\n")
-        gen.stdin.flush()
-        # After the warm-up every server's pool has its connections: find this measurement's backends.
-        time.sleep(max(0.0, t_measure - 0.3 - time.monotonic()))
-        pids = {**pids, **refresh_pids(), "loadgen": [gen.pid]}
-        time.sleep(max(0.0, t_measure - time.monotonic()))
-        before = _snapshot(pids)
-        if on_window is not None:
-            on_window("start")
-        time.sleep(max(0.0, t_end - time.monotonic()))
-        after = _snapshot(pids)
-        if on_window is not None:
-            on_window("end")
-        line = gen.stdout.readline()
-        if not line:
-            raise RuntimeError("the load generator exited without a result")
-        result = json.loads(line)
+        raw = generator.run(requests, cyclic=True, warmup=warmup, duration=duration, timeout=timeout, during=during)
     finally:
-        if gen.poll() is None:
-            try:
-                gen.wait(timeout=timeout + 5)
-            except subprocess.TimeoutExpired:
-                gen.kill()
-                gen.wait()
-    cpu = _cpu_split(before, after)
-    cpu["loadgen_self_cores"] = round(result["cpu_s"] / result["cpu_span_s"], 2) if result["cpu_span_s"] else None
+        generator.close()
+    result = harness.tally(raw)
+    split = window["split"]
+    cpu = {"span_s": round(split["span_s"], 3), "machine_busy_cores": round(split["machine_busy_cores"], 2),
+           "steal_cores": round(split["steal_cores"], 2), "machine_idle_cores": round(split["machine_idle_cores"], 2),
+           # Everything else: other processes (test suites...); the hypervisor's steal is reported apart too.
+           "cores": {**{group: round(cores, 2) for group, cores in split["cores"].items()},
+                     "other": round(split["other_cores"], 2)},
+           "loadgen_self_cores": (round(result["client_cpu_s"] / result["client_span_s"], 2)
+                                  if result["client_span_s"] else None)}
     return result, cpu
 
 
@@ -413,10 +239,10 @@ _GROUPS = (("/asyncpg/", "asyncpg"), ("/hypercorn/", "hypercorn"), ("/h11/", "h1
 _IDLE = ("poll' of 'select.epoll", "select.epoll.poll")
 
 
-def _group(filename: str, name: str) -> str:
+def _group(filename: str, flint_dir: str) -> str:
     if filename == "~":
         return "built-ins (C)"
-    if filename.startswith(str(ROOT / "server")):
+    if filename.startswith(flint_dir):
         return "flint server/"
     for needle, group in _GROUPS:
         if needle in filename:
@@ -429,6 +255,9 @@ def _profile_summary(paths: list[Path], requests: int, top: int = 25) -> dict:
     window (the loop's idle wait in epoll is shown apart)."""
     import pstats
 
+    import flint
+
+    flint_dir = str(Path(flint.__file__).parent)  # the servers' own code, wherever the package is installed
     stats = pstats.Stats(*[str(p) for p in paths])
     counts: dict[str, int] = {}
     for path in paths:
@@ -445,7 +274,8 @@ def _profile_summary(paths: list[Path], requests: int, top: int = 25) -> dict:
         if any(marker in name for marker in _IDLE):
             idle += tt
             continue
-        groups[_group(filename, name)] = groups.get(_group(filename, name), 0.0) + tt
+        group = _group(filename, flint_dir)
+        groups[group] = groups.get(group, 0.0) + tt
         rows.append((tt, nc, ct, label, filename))
     busy = sum(groups.values())
     rows.sort(reverse=True)
@@ -471,48 +301,45 @@ def measure(label: str, backend: str, procs: int, tmp: Path, *, pg_url: str, con
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     db = Database(backend, folder, pg_url)
-    servers: Servers | None = None
+    servers: list = []
+    profiles = [folder / f"server-{i}.pstats" for i in range(procs)] if profile else []
     try:
-        env = _env(db.url)
-        _cli(env, "migrate")
-        secret = json.loads(_cli(env, "merchants", "create", "--name", "Scale Shop", "--email",
-                                 "scale@shop.example", "--password", "bench-password-123",
-                                 "--json").strip().splitlines()[-1])["secret_key"]
-        servers = Servers(db.url, procs, folder, profile=profile)
+        env = harness.bench_env(db.url)
+        harness.flint_cli(env, "migrate")
+        secret = harness.seed_merchant(env, "Scale Shop", "scale@shop.example")
+        servers = harness.start_servers(
+            folder, db.url, procs, extra_env=SERVE_ENV,
+            env_for=(lambda i: {PROFILE_ENV: str(profiles[i])}) if profile else None,
+            command=[sys.executable, "-c", "from bench.scaleout import _profiled_serve; _profiled_serve()"]
+            if profile else None)
         setup_s = time.monotonic() - t0
-        pg_all = set(_postgres_pids()) if backend == "postgresql" else set()
-
-        def on_window(moment: str) -> None:
-            for pid in servers.pids:
-                os.kill(pid, signal.SIGUSR1 if moment == "start" else signal.SIGUSR2)
+        pg_all = set(harness.postgres_pids()) if backend == "postgresql" else set()
 
         def refresh() -> dict[str, list[int]]:
             if backend != "postgresql":
                 return {}
             ours = set(db.backend_pids())
-            return {"postgres_ours": sorted(ours), "postgres_other": sorted(set(_postgres_pids()) - ours)}
+            return {"postgres_ours": sorted(ours), "postgres_other": sorted(set(harness.postgres_pids()) - ours)}
 
-        result, cpu = _load(servers.ports, secret, connections=connections, warmup=warmup, duration=duration,
-                            timeout=timeout, pids={"servers": servers.pids,
+        result, cpu = _load(servers, secret, connections=connections, warmup=warmup, duration=duration,
+                            timeout=timeout, pids={"servers": [s.process.pid for s in servers],
                                                    "postgres_other": sorted(pg_all)},
-                            refresh_pids=refresh, on_window=on_window if profile else None)
-        alive = servers.alive()
+                            refresh_pids=refresh, profile=profile)
+        alive = all(server.alive() for server in servers)
         profiled = None
         if profile:
             deadline = time.monotonic() + 15
-            while not all(p.exists() for p in servers.profiles) and time.monotonic() < deadline:
+            while not all(p.exists() for p in profiles) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            profiled = _profile_summary([p for p in servers.profiles if p.exists()], result["ok"])
+            profiled = _profile_summary([p for p in profiles if p.exists()], result["requests"])
     finally:
-        if servers is not None:
-            servers.stop()
-        log_errors = servers.log_errors() if servers is not None else []
+        harness.stop_servers(servers)
+        log_errors = [line for server in servers for line in harness.log_errors(server.logs())]
         rows = db.count_sessions()
         db.drop()
-    latency = result.pop("latency_ms")
+    latency = [round(v * 1000, 3) for v in result["latencies"]]
     window = result["window_s"]
-    ok = result["ok"]
-    errors = sum(result["errors"].values())
+    ok = result["requests"]
     rps = ok / window if window else 0.0
     server_cores = cpu["cores"].get("servers", 0.0)
     pg_cores = cpu["cores"].get("postgres_ours", 0.0)
@@ -524,13 +351,13 @@ def measure(label: str, backend: str, procs: int, tmp: Path, *, pg_url: str, con
     answered = result["warmup_ok"] + ok + result["after_window_ok"]
     row = {
         "label": label, "backend": backend, "processes": procs, "connections": connections,
-        "window_s": window, "requests": ok, "rps": round(rps, 1),
-        "p50_ms": _percentile(latency, 50), "p90_ms": _percentile(latency, 90), "p99_ms": _percentile(latency, 99),
+        "window_s": round(window, 3), "requests": ok, "rps": round(rps, 1),
+        "p50_ms": percentile(latency, 50), "p90_ms": percentile(latency, 90), "p99_ms": percentile(latency, 99),
         "max_ms": latency[-1] if latency else None,
-        "errors": errors, "error_kinds": result["errors"], "error_samples": result["error_samples"],
+        "errors": result["errors"], "error_kinds": result["error_kinds"], "error_samples": result["error_samples"],
         "warmup_errors": result["warmup_errors"], "after_window_errors": result["after_window_errors"],
-        "errors_total": errors + result["warmup_errors"] + result["after_window_errors"],
-        "ok_by_port": result["ok_by_port"], "reconnects": result["reconnects"],
+        "errors_total": result["errors_total"],
+        "ok_by_port": {str(port): n for port, n in result["ok_by_port"].items()}, "reconnects": result["reconnects"],
         "cpu": {**cpu, "ms_per_request": {
             "servers": per_request(server_cores), "postgres": per_request(pg_cores),
             "loadgen": per_request(client_cores)}},

@@ -2,9 +2,9 @@
 process sends to a local receiver on SQLite, and how long an event waits for its first delivery attempt
 under that load. Called by ``bench.run``; needs no ``flint serve`` (the worker and its database only).
 
-Set-up (un-timed), in a fresh SQLite file of its own: a merchant (tests/factories.make_merchant) and one
+Set-up (un-timed), in a fresh SQLite file of its own: a merchant (support/factories.make_merchant) and one
 webhook endpoint for ``"*"`` (server/webhooks/service.create_endpoint) pointing at the real asyncio
-receiver of tests/webhooks/receiver.py, in a thread of this process, answering 200 at once.
+receiver of support/receiver.py, in a thread of this process, answering 200 at once.
 
 1. **Throughput.** A backlog of ``events`` events is recorded through the events service
    (``record_all``, 100 order-less ``order.created`` events per transaction; the outbox writes one
@@ -16,8 +16,9 @@ receiver of tests/webhooks/receiver.py, in a thread of this process, answering 2
    Baseline, same run, same receiver: one process with an ``httpx.AsyncClient`` set up as the worker's
    (same limits, ``send(stream=True)`` then ``aclose()``), 64 requests in flight, posting N bodies of the
    same size with the same headers: the ceiling of Python HTTP (httpx) against this receiver on this box.
-   The ratio worker / baseline says how much of that ceiling the worker reaches. A second baseline at 16
-   in flight (the worker's per-endpoint limit, and with one endpoint its effective concurrency) is context.
+   The ratio worker / baseline says how much of that ceiling the worker reaches. Context: the same at 16
+   in flight (the worker's per-endpoint limit, and with one endpoint its effective concurrency), httpx
+   reading the body, and the bench's raw load generator (what the receiver itself can take).
 
 2. **Latency under load.** With that worker still running, a producer in this process records events at
    a steady ``rate`` for ``duration`` s, ``batch`` events per transaction (events service, as above; not
@@ -33,116 +34,44 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import harness
+from .harness import CpuWindow, percentile
+
 THROUGHPUT_GOAL = 500.0  # deliveries per second, one worker process, SQLite
 LATENCY_P99_GOAL_MS = 1000.0  # event recorded -> first delivery attempt at the receiver, under that load
 BASELINE_CONCURRENCY = 64  # the worker's webhook_concurrency default
 PER_ENDPOINT = 16  # the worker's webhook_per_endpoint default
 SEED_BATCH = 100
 HOOK_PATH = "/hook"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-
-def _percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile (as bench.run)."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-pct * len(sorted_values) // 100))
-    return sorted_values[int(rank) - 1]
 
 
 def _ms(value: float | None) -> float | None:
-    if value is None:
-        return None
-    return round(value * 1000, 1) if value != float("inf") else None
+    return harness.ms(value, 1)
 
 
-def _proc_cpu(pid: int) -> float:
-    """User+system CPU seconds of a process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def _window(pid: int | None) -> CpuWindow:
+    """CPU of the worker (or of a baseline client), of this process (receiver thread, producer) and of the
+    machine, from now on."""
+    return CpuWindow({**({"worker": [pid]} if pid else {}), "bench": harness.self_cpu})
 
 
-def _machine_cpu() -> tuple[float, float]:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values[:8]) - idle, sum(values[:8])
-
-
-class _Window:
-    """CPU of the worker, of this process (receiver thread + producer/poller) and of the machine."""
-
-    def __init__(self, worker_pid: int | None) -> None:
-        self.pid = worker_pid
-        self.t = time.monotonic()
-        self.worker = _proc_cpu(worker_pid) if worker_pid else 0.0
-        self.me = sum(os.times()[:2])
-        self.machine = _machine_cpu()
-
-    def until_now(self, requests: int) -> dict:
-        span = max(1e-9, time.monotonic() - self.t)
-        worker = (_proc_cpu(self.pid) - self.worker) if self.pid else 0.0
-        me = sum(os.times()[:2]) - self.me
-        busy1, total1 = _machine_cpu()
-        busy = (busy1 - self.machine[0]) / max(1, total1 - self.machine[1])
-        cores = os.cpu_count() or 1
-        out = {"worker_cores": round(worker / span, 2), "bench_process_cores": round(me / span, 2),
-               "machine_busy_pct": round(100 * busy, 1),
-               "other_cores": round(max(0.0, busy * cores - (worker + me) / span), 2)}
-        if requests and self.pid:
-            out["worker_cpu_ms_per_delivery"] = round(1000 * worker / requests, 3)
-        if requests and not self.pid:
-            out["bench_cpu_ms_per_request"] = round(1000 * me / requests, 3)
-        return out
-
-
-def _receiver_class():
-    from tests.webhooks.receiver import Receiver
-
-    class CountingReceiver(Receiver):
-        """The tests' receiver, also counting connections (how many the client opened: with keep-alive
-        and a pool, about the most requests it ever had in flight to this endpoint)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.connections = 0
-            self.open_connections = 0
-            self.max_open_connections = 0
-
-        async def _handle(self, reader, writer) -> None:
-            self.connections += 1
-            self.open_connections += 1
-            self.max_open_connections = max(self.max_open_connections, self.open_connections)
-            try:
-                await super()._handle(reader, writer)
-            finally:
-                self.open_connections -= 1
-
-        def reset(self) -> None:
-            with self.lock:
-                self.received.clear()
-                self.scripts.clear()
-            self.connections = 0
-            self.max_open_connections = self.open_connections
-
-    return CountingReceiver
+def _cpu(window: CpuWindow, requests: int) -> dict:
+    cpu = window.split()
+    worker = cpu["seconds"].get("worker", 0.0)
+    out = {"worker_cores": round(cpu["cores"].get("worker", 0.0), 2),
+           "bench_process_cores": round(cpu["cores"]["bench"], 2),
+           "machine_busy_pct": round(cpu["machine_busy_pct"], 1), "other_cores": round(cpu["other_cores"], 2)}
+    if requests and "worker" in cpu["seconds"]:
+        out["worker_cpu_ms_per_delivery"] = round(1000 * worker / requests, 3)
+    return out
 
 
 def _arrival_stats(times: list[float]) -> dict:
@@ -156,26 +85,19 @@ def _arrival_stats(times: list[float]) -> dict:
 # Seeding and producing (the events service, in this process)
 # ----------------------------------------------------------------------------------------------
 
-def _config(db_url: str, secret: str):
-    from flint.config import Config
-
-    return Config(database_url=db_url, secret_keys=(secret,), public_url="http://127.0.0.1:9", env="development",
-                  log_level="WARNING")
-
-
 def _obj(i: int) -> dict:
     return {"id": f"ord_bench{i:07d}", "object": "order", "status": "open", "currency": "usd", "amount_total": 2500}
 
 
-async def _seed(db_url: str, secret: str, receiver_url: str, n_events: int) -> dict:
+async def _seed(db_url: str, receiver_url: str, n_events: int) -> dict:
     from flint.actors import Actor
     from flint.db.migrate import migrate
     from flint.events import service as events
     from flint.runtime import Runtime
     from flint.webhooks import service as webhooks
-    from tests.factories import make_merchant
+    from support.factories import make_merchant
 
-    rt = await Runtime.start(_config(db_url, secret))
+    rt = await Runtime.start(harness.bench_config(db_url))
     try:
         await migrate(rt.db)
         merchant, _ = await make_merchant(rt)
@@ -206,7 +128,7 @@ async def _seed(db_url: str, secret: str, receiver_url: str, n_events: int) -> d
         await rt.stop()
 
 
-async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, duration: float,
+async def _produce(db_url: str, merchant_id: str, *, rate: float, duration: float,
                    batch: int) -> dict:
     """Records ``rate`` events/s for ``duration`` s, ``batch`` per transaction, on an absolute schedule (a
     late batch is sent at once, so the rate catches up). Returns {event_id: (created_at, committed_at)}."""
@@ -215,7 +137,7 @@ async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, d
     from flint.events import service as events
     from flint.runtime import Runtime
 
-    rt = await Runtime.start(_config(db_url, secret))
+    rt = await Runtime.start(harness.bench_config(db_url))
     out: dict[str, tuple[float, float]] = {}
     tx_ms: list[float] = []
     late: list[float] = []
@@ -248,7 +170,7 @@ async def _produce(db_url: str, secret: str, merchant_id: str, *, rate: float, d
     tx_ms.sort()
     late.sort()
     return {"events": out, "elapsed_s": elapsed, "batches": n_batches,
-            "tx_ms": {"p50": round(_percentile(tx_ms, 50), 2), "p99": round(_percentile(tx_ms, 99), 2),
+            "tx_ms": {"p50": round(percentile(tx_ms, 50), 2), "p99": round(percentile(tx_ms, 99), 2),
                       "max": round(tx_ms[-1], 2)},
             "behind_schedule": {"batches": len(late), "max_ms": round(late[-1] * 1000, 1) if late else 0.0}}
 
@@ -261,8 +183,7 @@ def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int,
                    mode: str) -> None:
     """One client process. ``worker_like``: httpx set up and called as the worker does (``send(stream=True)``,
     then ``aclose()`` without reading the body); ``keepalive``: the same but reading the (empty) body first,
-    so httpx can reuse the connection; ``raw``: asyncio streams, one keep-alive connection per lane,
-    pre-built request bytes (what the receiver itself can take)."""
+    so httpx can reuse the connection."""
     import httpx
 
     all_headers = {**headers, "content-type": "application/json",
@@ -289,25 +210,9 @@ def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int,
         await asyncio.gather(*(one_lane() for _ in range(concurrency)))
         await client.aclose()
 
-    async def raw_lanes() -> None:
-        parts = httpx.URL(url)
-        request = (f"POST {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}:{parts.port}\r\n"
-                   + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
-                   + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-        async def one_lane() -> None:
-            reader, writer = await asyncio.open_connection(parts.host, parts.port)
-            while state["next"] < n:
-                state["next"] += 1
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")  # the receiver answers Content-Length: 0
-                state["ok" if head[9:12] == b"200" else "errors"] += 1
-            writer.close()
-        await asyncio.gather(*(one_lane() for _ in range(concurrency)))
-
     async def go() -> dict:
         cpu0, t0 = sum(os.times()[:2]), time.monotonic()
-        await (raw_lanes() if mode == "raw" else httpx_lanes())
+        await httpx_lanes()
         cpu, elapsed = sum(os.times()[:2]) - cpu0, time.monotonic() - t0
         return {"ok": state["ok"], "errors": state["errors"], "elapsed_s": elapsed, "cpu_s": cpu}
 
@@ -317,27 +222,15 @@ def _baseline_main(pipe, url: str, body: bytes, headers: dict[str, str], n: int,
 
 def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrency: int,
               mode: str = "worker_like") -> dict:
+    """``n`` requests straight at the receiver, ``concurrency`` in flight, from one client process: httpx
+    (``worker_like``, ``keepalive``), or ``raw``, the bench's own load generator (pre-built request bytes,
+    keep-alive connections: what the receiver itself can take)."""
     receiver.reset()
     path = f"/baseline-{mode}-{concurrency}"
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_baseline_main, args=(child, receiver.url(path), body, headers, n, concurrency, mode),
-                       daemon=True)
-    proc.start()
-    child.close()
-    try:
-        window = _Window(proc.pid)
-        parent.send("go")
-        deadline = time.monotonic() + 120
-        while not parent.poll(0.2):
-            if not proc.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the httpx baseline process failed (exit code {proc.exitcode})")
-        result = parent.recv()
-        cpu = window.until_now(n)
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
+    if mode == "raw":
+        result, cpu = _raw_baseline(receiver, path, body, headers, n, concurrency)
+    else:
+        result, cpu = _httpx_baseline(receiver, path, body, headers, n, concurrency, mode)
     arrivals = _arrival_stats([r.at for r in receiver.at(path)])
     return {"mode": mode, "concurrency": concurrency, "requests": n, "ok": result["ok"], "errors": result["errors"],
             "per_s": arrivals["per_s"], "client_elapsed_s": round(result["elapsed_s"], 3),
@@ -345,6 +238,32 @@ def _baseline(receiver, body: bytes, headers: dict[str, str], n: int, concurrenc
             "client_cores": round(result["cpu_s"] / result["elapsed_s"], 2),
             "connections_opened": receiver.connections, "bench_process_cores": cpu["bench_process_cores"],
             "machine_busy_pct": cpu["machine_busy_pct"], "other_cores": cpu["other_cores"]}
+
+
+def _httpx_baseline(receiver, path: str, body: bytes, headers: dict[str, str], n: int, concurrency: int,
+                    mode: str) -> tuple[dict, dict]:
+    with harness.ChildProcess(_baseline_main, receiver.url(path), body, headers, n, concurrency, mode) as child:
+        window = _window(child.pid)
+        result = child.result(timeout=120)
+        cpu = _cpu(window, n)
+    return result, cpu
+
+
+def _raw_baseline(receiver, path: str, body: bytes, headers: dict[str, str], n: int,
+                  concurrency: int) -> tuple[dict, dict]:
+    all_headers = {**headers, "content-type": "application/json",
+                   "user-agent": "Flint-Webhooks/1 (+https://github.com/standard-webhooks/standard-webhooks)"}
+    request = harness.http_request("POST", path, f"127.0.0.1:{receiver.port}", body=body, headers=all_headers)
+    generator = harness.LoadGenerator([receiver.port], connections=concurrency, workers=1)
+    try:
+        window = _window(generator.pids[0])
+        raw = generator.run([request] * n, cyclic=False, warmup=0.0, duration=120.0, timeout=10.0)
+        cpu = _cpu(window, n)
+    finally:
+        generator.close()
+    t = harness.tally(raw)
+    return {"ok": t["requests"], "errors": t["errors_total"], "elapsed_s": t["client_span_s"],
+            "cpu_s": t["client_cpu_s"]}, cpu
 
 
 # ----------------------------------------------------------------------------------------------
@@ -479,8 +398,8 @@ class _Probe:
         for p in self.phases:
             def dist(values: list[float], scale: float = 1000.0) -> dict:
                 values = sorted(values)
-                return {"n": len(values), "p50_ms": round(_percentile(values, 50) * scale, 2) if values else None,
-                        "p99_ms": round(_percentile(values, 99) * scale, 2) if values else None,
+                return {"n": len(values), "p50_ms": round(percentile(values, 50) * scale, 2) if values else None,
+                        "p99_ms": round(percentile(values, 99) * scale, 2) if values else None,
                         "max_ms": round(values[-1] * scale, 2) if values else None,
                         "total_s": round(sum(values) * scale / 1000, 3)}
             claims = p["claims"] or 1
@@ -530,21 +449,18 @@ def _worker_main(probe_path: str, profile_path: str) -> None:
 
 
 class Worker:
-    def __init__(self, tmp: Path, db_url: str, secret: str, profile: bool) -> None:
-        self.env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=secret, FLINT_ENV="development",
-                        FLINT_SWEEP_INTERVAL="3600", FLINT_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    def __init__(self, tmp: Path, db_url: str, profile: bool) -> None:
+        self.env = harness.bench_env(db_url, PYTHONUNBUFFERED="1")
         self.log_path = tmp / "worker.log"
         self.profile_path = tmp / "worker.prof" if profile else None
         self.probe_path = tmp / "worker-probe.json"
-        self.process: subprocess.Popen | None = None
+        self.process = None
 
     def start(self) -> None:
         # The bench's own hook, in this subprocess only: the probe (and cProfile) around the unchanged CLI.
         code = (f"from bench.webhooks import _worker_main; "
                 f"_worker_main({str(self.probe_path)!r}, {str(self.profile_path or '')!r})")
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+        self.process = harness.start_process([sys.executable, "-c", code], self.env, self.log_path)
 
     def next_phase(self) -> None:
         if self.alive():
@@ -560,37 +476,17 @@ class Worker:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # graceful: flushes its outcomes (and the profile)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            harness.stop_process(self.process, timeout=15)  # SIGTERM, graceful: flushes its outcomes (and profile)
 
     def logs(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return harness.read_log(self.log_path)
 
     def profile_top(self, limit: int = 30) -> list[str]:
         if self.profile_path is None or not self.profile_path.exists():
             return []
-        import io
-        import pstats
-
-        lines: list[str] = []
-        for key in ("tottime", "cumulative"):
-            stream = io.StringIO()
-            stats = pstats.Stats(str(self.profile_path), stream=stream)
-            stats.strip_dirs().sort_stats(key).print_stats(limit)
-            text = stream.getvalue()
-            start = text.find("   ncalls")
-            lines.append(f"-- by {key} --")
-            lines.extend(line.rstrip() for line in text[start:].splitlines() if line.strip())
-        return lines
+        return [line for key in ("tottime", "cumulative")
+                for line in [f"-- by {key} --", *harness.pstats_table(self.profile_path, key, limit)]]
 
 
 def _count_status(db_path: str) -> dict[str, int]:
@@ -612,7 +508,7 @@ def _wait_count(receiver, count: int, timeout: float, worker: Worker) -> bool:
 # The section
 # ----------------------------------------------------------------------------------------------
 
-def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, duration: float = 10.0,
+def run(tmp: Path, *, events: int = 5000, rate: float = 450.0, duration: float = 10.0,
         batch: int = 5, grace: float = 5.0, profile: bool = False, log: Callable[[str], None] = print) -> dict:
     """Throughput and latency of one ``flint worker``; returns {..., "goals", "notes"}."""
     started = time.monotonic()
@@ -625,13 +521,13 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
                                       "worker": "flint worker (one process), webhook defaults: concurrency 64, "
                                                 "per endpoint 16, poll interval 0.1 s",
                                       "database": "sqlite (fresh temp file, WAL, synchronous=FULL)",
-                                      "receiver": "tests/webhooks/receiver.py, answers 200 at once, in a thread "
+                                      "receiver": "support/receiver.py, answers 200 at once, in a thread "
                                                   "of the bench process"}}
-    receiver = _receiver_class()().start()
-    worker = Worker(tmp, db_url, secret, profile)
+    receiver = harness.BenchReceiver().start()
+    worker = Worker(tmp, db_url, profile)
     try:
         # -- set-up -------------------------------------------------------------------------------------
-        seeded = asyncio.run(_seed(db_url, secret, receiver.url(HOOK_PATH), events))
+        seeded = asyncio.run(_seed(db_url, receiver.url(HOOK_PATH), events))
         body, headers = seeded.pop("body"), seeded.pop("headers")
         out["setup"] = {**{k: v for k, v in seeded.items() if k not in ("merchant_id", "endpoint_id")},
                         "body_bytes": len(body)}
@@ -661,11 +557,11 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
         deadline = time.monotonic() + 60
         while not receiver.received and time.monotonic() < deadline and worker.alive():
             time.sleep(0.002)
-        window = _Window(worker.process.pid) if worker.alive() else None
+        window = _window(worker.process.pid) if worker.alive() else None
         first_seen = time.monotonic()
         complete = _wait_count(receiver, events, 60, worker)
         t_sent = time.monotonic()
-        cpu = window.until_now(events) if window else {}
+        cpu = _cpu(window, events) if window else {}
         arrivals = [r.at for r in receiver.at(HOOK_PATH)]
         stats = _arrival_stats(arrivals)
         # Every outcome written to the database (the flusher batches them)?
@@ -717,10 +613,10 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
             receiver.reset()
             worker.next_phase()
             log(f"  latency: producing {rate:g} events/s for {duration:g} s ({batch} per transaction)")
-            window = _Window(worker.process.pid)
-            produced = asyncio.run(_produce(db_url, secret, seeded["merchant_id"], rate=rate, duration=duration,
+            window = _window(worker.process.pid)
+            produced = asyncio.run(_produce(db_url, seeded["merchant_id"], rate=rate, duration=duration,
                                             batch=batch))
-            cpu = window.until_now(len(produced["events"]))
+            cpu = _cpu(window, len(produced["events"]))
             wanted = produced["events"]
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and len(receiver.received) < len(wanted):
@@ -738,8 +634,8 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
 
             def pcts(values: list[float]) -> dict:
                 finite = [v for v in values if v != float("inf")]
-                return {"p50_ms": _ms(_percentile(values, 50)), "p90_ms": _ms(_percentile(values, 90)),
-                        "p99_ms": _ms(_percentile(values, 99)), "max_ms": _ms(finite[-1] if finite else None),
+                return {"p50_ms": _ms(percentile(values, 50)), "p90_ms": _ms(percentile(values, 90)),
+                        "p99_ms": _ms(percentile(values, 99)), "max_ms": _ms(finite[-1] if finite else None),
                         "mean_ms": _ms(sum(finite) / len(finite) if finite else None)}
 
             out["latency"] = {
@@ -771,19 +667,15 @@ def run(tmp: Path, secret: str, *, events: int = 5000, rate: float = 450.0, dura
         receiver.stop()
     if not worker_alive:
         notes.append(f"webhooks: the worker process exited on its own:\n{worker.logs()[-2000:]}")
-    log_lines = worker.logs().splitlines()
     out["worker_probe"] = dict(zip(("throughput", "latency"), worker.probe()))
-    out["worker_log_errors"] = [line[:400] for line in log_lines
-                                if '"level": "error"' in line or "Traceback" in line][:20]
+    out["worker_log_errors"] = [line[:400] for line in harness.log_errors(worker.logs())][:20]
     if profile:
         out["profile"] = worker.profile_top()
         notes.append("webhooks: the worker ran under cProfile (--webhooks-profile), which slows it: "
                      "its figures are not comparable with an unprofiled run")
     for key in ("throughput", "latency"):
-        cpu = out.get(key, {}).get("cpu", {})
-        if cpu.get("other_cores", 0) > 0.25:
-            notes.append(f"webhooks {key}: other processes used ~{cpu['other_cores']} cores "
-                         f"(machine {cpu['machine_busy_pct']}% busy); the figures are noisy")
+        if note := harness.noise_note(f"webhooks {key}", out.get(key, {}).get("cpu", {})):
+            notes.append(note)
     out["goals"] = goals_for(out)
     out["notes"] = notes
     out["runtime_s"] = round(time.monotonic() - started, 1)

@@ -7,7 +7,7 @@ page loads from Flint (``frame.js``); and, as context, the hosted checkout page 
 Each file is gzipped at level 9 on its own and the parts are summed.
 
 Ready time (Playwright's sync API driving Debian's Chromium, headless): a merchant page on the shop of
-e2e/shop.py (``http://localhost:PORT``, another origin and site than Flint on ``127.0.0.1``, listed in
+support/shop.py (``http://localhost:PORT``, another origin and site than Flint on ``127.0.0.1``, listed in
 the merchant's ``allowed_origins``) with
 
     <script>window.__t0 = performance.now()</script>
@@ -38,16 +38,17 @@ import os
 import re
 import time
 import urllib.parse
-import urllib.request
 from typing import Any, Callable
+
+from support.browser import CHROMIUM, CHROMIUM_ARGS, CONTEXT_OPTIONS
+
+from . import harness
+from .harness import median, percentile
 
 LOADER_GZIP_LIMIT = 4 * 1024   # flint.js, gzipped
 FRAME_GZIP_LIMIT = 15 * 1024   # the frame's HTML (CSS inline) + its scripts/styles, each gzipped
 READY_MEDIAN_GOAL_MS = 300.0   # script tag -> flint:ready, median, cold, on localhost
 
-CHROMIUM = os.environ.get("FLINT_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 ORDER = {"currency": "usd", "line_items": [{"name": "Bench beans", "quantity": 1, "unit_amount": 2400}]}
 BASELINE_PATH = "/widget/v1/manifest.json"
 READY_TIMEOUT_MS = 12_000  # per run; the loader itself falls back after 8 s
@@ -127,85 +128,22 @@ FRAME_JS = """() => {
 # Helpers
 # ----------------------------------------------------------------------------------------------
 
-def _percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile (as bench.run)."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-pct * len(sorted_values) // 100))
-    return sorted_values[int(rank) - 1]
-
-
 def _r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
 def _stats(values: list[float]) -> dict:
     ordered = sorted(values)
-    return {"runs": len(ordered), "median_ms": _r(_median(ordered)), "p90_ms": _r(_percentile(ordered, 90)),
+    return {"runs": len(ordered), "median_ms": _r(median(ordered)), "p90_ms": _r(percentile(ordered, 90)),
             "min_ms": _r(ordered[0] if ordered else None), "max_ms": _r(ordered[-1] if ordered else None),
             "samples_ms": [_r(v) for v in values]}
 
 
-def _median(ordered: list[float]) -> float | None:
-    if not ordered:
-        return None
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _http(method: str, url: str, token: str | None = None, body: Any = None,
-          headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def _api(method: str, url: str, token: str, body: Any = None) -> dict:
-    status, raw = _http(method, url, token, body)
+    status, raw = harness.fetch(method, url, token, body)
     if not 200 <= status < 300:
         raise RuntimeError(f"{method} {url} -> {status}: {raw[:300]!r}")
     return json.loads(raw)
-
-
-def _tree_cpu() -> float:
-    """CPU seconds of this process and every descendant (the server, Playwright's driver, Chromium and
-    its renderers), children that exited included (their time is in their parent's cutime/cstime)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parent_of, cpu = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent_of[int(entry)] = int(fields[1])
-        cpu[int(entry)] = sum(int(v) for v in fields[11:15])
-    mine, total = os.getpid(), 0
-    for pid, ticks in cpu.items():
-        walk = pid
-        while walk > 1 and walk != mine:
-            walk = parent_of.get(walk, 0)
-        if walk == mine:
-            total += ticks
-    return total / tick
-
-
-def _machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values[:8]) - idle, sum(values[:8])
 
 
 def _gz(data: bytes) -> int:
@@ -234,10 +172,10 @@ def _subresources(page: bytes) -> list[tuple[str, str]]:
 def measure_sizes(flint: str, secret: str, success_url: str) -> dict:
     session = _api("POST", f"{flint}/v1/checkout/sessions", secret,
                    {"order": ORDER, "mode": "embedded", "success_url": success_url})
-    status, loader = _http("GET", f"{flint}/widget/v1/flint.js")  # urllib asks for no gzip: raw bytes
+    status, loader = harness.fetch("GET", f"{flint}/widget/v1/flint.js")  # urllib asks for no gzip: raw bytes
     if status != 200:
         raise RuntimeError(f"GET /widget/v1/flint.js -> {status} (is the widget built? `make widget`)")
-    status, frame_html = _http("GET", f"{flint}/widget/v1/frame/{session['id']}")
+    status, frame_html = harness.fetch("GET", f"{flint}/widget/v1/frame/{session['id']}")
     if status != 200:
         raise RuntimeError(f"GET /widget/v1/frame/{session['id']} -> {status}: {frame_html[:300]!r}")
     # Everything the frame page itself loads: scripts and stylesheets, on Flint or elsewhere.
@@ -249,13 +187,13 @@ def measure_sizes(flint: str, secret: str, success_url: str) -> dict:
         if not url.startswith(flint + "/"):
             external.append(url)
             continue
-        status, body = _http("GET", url)
+        status, body = harness.fetch("GET", url)
         if status != 200:
             raise RuntimeError(f"GET {url} (loaded by the frame) -> {status}")
         parts.append({"name": urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1], "what": kind,
                       "path": url[len(flint):], "bytes": len(body), "gzip_bytes": _gz(body)})
     inline_css = sum(len(m) for m in re.findall(rb"<style\b[^>]*>(.*?)</style>", frame_html, re.S | re.I))
-    status, hosted_html = _http("GET", f"{flint}/checkout/{session['id']}")
+    status, hosted_html = harness.fetch("GET", f"{flint}/checkout/{session['id']}")
     if status != 200:
         raise RuntimeError(f"GET /checkout/{session['id']} -> {status}")
     frame_total = sum(p["gzip_bytes"] for p in parts)
@@ -334,11 +272,10 @@ class _Runner:
         self.warm = None  # the context kept across warm runs
 
     def _context(self, warm: bool):
-        options = {"viewport": {"width": 1280, "height": 900}, "locale": "en-US", "timezone_id": "UTC"}
         if not warm:
-            return self.browser.new_context(**options)
+            return self.browser.new_context(**CONTEXT_OPTIONS)
         if self.warm is None:
-            self.warm = self.browser.new_context(**options)
+            self.warm = self.browser.new_context(**CONTEXT_OPTIONS)
         return self.warm
 
     def close(self) -> None:
@@ -405,7 +342,7 @@ def _stage_medians(runs: list[dict]) -> dict:
     for stage, (start, end, what) in STAGES.items():
         values = sorted(r["points"][end] - r["points"][start] for r in runs
                         if r["points"].get(start) is not None and r["points"].get(end) is not None)
-        out[stage] = {"median_ms": _r(_median(values)), "p90_ms": _r(_percentile(values, 90)),
+        out[stage] = {"median_ms": _r(median(values)), "p90_ms": _r(percentile(values, 90)),
                       "runs": len(values), "what": what}
     return out
 
@@ -422,7 +359,7 @@ def measure_ready(flint: str, secret: str, shop, *, runs: int, warmup: int, budg
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         runner = _Runner(browser, flint, secret, shop, log)
-        cpu_start = (time.monotonic(), _tree_cpu(), _machine_cpu())
+        window = harness.CpuWindow({"bench": harness.tree_cpu})
         try:
             for i in range(warmup + runs):
                 if i >= warmup and time.monotonic() - started > budget_s:
@@ -438,7 +375,7 @@ def measure_ready(flint: str, secret: str, shop, *, runs: int, warmup: int, budg
                         errors.setdefault(label, []).append(outcome["error"])
                     elif i >= warmup:
                         results[(kind, warm)].append(outcome)
-            cpu_end = (time.monotonic(), _tree_cpu(), _machine_cpu())
+            cpu = window.split()
             # The tag exactly as merchants paste it (async): once, to check it readies too.
             async_run = runner.run("widget", False, blocking=False)
             version = browser.version
@@ -454,17 +391,11 @@ def measure_ready(flint: str, secret: str, shop, *, runs: int, warmup: int, budg
     out: dict[str, Any] = {"browser": f"Chromium {version} (headless, Playwright)", "runs_per_variant": runs,
                            "warmup_runs": warmup, "runtime_s": round(elapsed, 1)}
     # Who used the CPU during the runs: this benchmark's processes (bench, server, browser) and the rest.
-    span = cpu_end[0] - cpu_start[0]
-    ours = (cpu_end[1] - cpu_start[1]) / span
-    busy0, total0 = cpu_start[2]
-    busy1, total1 = cpu_end[2]
-    busy = (busy1 - busy0) / max(1, total1 - total0)
-    cores = os.cpu_count() or 1
-    out["cpu"] = {"bench_server_browser_cores": round(ours, 2), "machine_busy_pct": round(100 * busy, 1),
-                  "other_cores": round(max(0.0, busy * cores - ours), 2), "cpu_count": cores}
-    if out["cpu"]["other_cores"] > 0.25:
-        notes.append(f"widget: other processes used ~{out['cpu']['other_cores']} cores during the browser runs "
-                     f"(machine {out['cpu']['machine_busy_pct']}% busy); the times are noisy, re-run on a quiet box")
+    out["cpu"] = {"bench_server_browser_cores": round(cpu["cores"]["bench"], 2),
+                  "machine_busy_pct": round(cpu["machine_busy_pct"], 1), "other_cores": round(cpu["other_cores"], 2),
+                  "cpu_count": harness.CORES}
+    if note := harness.noise_note("widget (during the browser runs)", out["cpu"]):
+        notes.append(note)
     for warm in (False, True):
         cond = "warm" if warm else "cold"
         widget_runs = results[("widget", warm)]
@@ -500,7 +431,7 @@ def measure_ready(flint: str, secret: str, shop, *, runs: int, warmup: int, budg
 def run(flint: str, secret: str, *, runs: int = 15, warmup: int = 2, budget_s: float = 50.0,
         log: Callable[[str], None] = print) -> dict:
     """Sizes and ready time against a running Flint; returns {"sizes", "ready", "goals", "notes"}."""
-    from e2e.shop import start_shop, stop_shop
+    from support.shop import start_shop, stop_shop
 
     started = time.monotonic()
     notes: list[str] = []
@@ -611,7 +542,7 @@ def report(out: dict) -> str:
                      f"other processes {cpu.get('other_cores')} cores (machine {cpu.get('machine_busy_pct')}% busy); "
                      f"{ready['browser']}")
         check = ready.get("async_tag_check", {})
-        lines.append(f"async tag (as pasted), one cold run: "
+        lines.append("async tag (as pasted), one cold run: "
                      + (f"ready in {check['ms']} ms" if check.get("ready") else f"NOT ready: {check.get('error')}"))
     elif "error" in ready:
         lines.append(f"widget ready time: not measured ({ready['error'][:200]})")

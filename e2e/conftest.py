@@ -18,20 +18,16 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.examples.live_shop import LiveShop, start_shop as start_demo_shop, stop_shop as stop_demo_shop
-from tests.factories import make_merchant
 from flint.runtime import Runtime
+from support.browser import CHROMIUM, CHROMIUM_ARGS, CONTEXT_OPTIONS
+from support.factories import make_merchant
+from support.server import LiveServer, start_server, stop_server
+from support.shop import Shop, start_shop, stop_shop
+from tests.examples.live_shop import LiveShop, start_shop as start_demo_shop, stop_shop as stop_demo_shop
 
 from .helpers import SCREENSHOTS
-from .shop import Shop, start_shop, stop_shop
 
 E2E = Path(__file__).resolve().parent
-
-# Playwright's own browser download does not work here: Debian's package is the browser.
-CHROMIUM = os.environ.get("FLINT_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,8 +80,7 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict) -> dict:
     """Every context: a desktop viewport, US English and UTC, so pages and screenshots are repeatable."""
-    return {"viewport": {"width": 1280, "height": 900}, "locale": "en-US", "timezone_id": "UTC",
-            **browser_context_args}
+    return {**CONTEXT_OPTIONS, **browser_context_args}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -124,7 +119,7 @@ class Merchant:
 
 @pytest.fixture(scope="session")
 def merchant(server: LiveServer, shop: Shop):
-    """A merchant seeded straight into the server's database (as tests/factories.py does), with the
+    """A merchant seeded straight into the server's database (as support/factories.py does), with the
     shop's origin allowed for embedding."""
 
     async def seed():

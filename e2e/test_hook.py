@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 from flint.apps import service as apps
 from flint.merchants import service as merchants
 from flint.runtime import Runtime
-from tests.oauth.test_install import PASSWORD, install
-from tests.webhooks.receiver import Receiver
+from support.oauth import PASSWORD, install
+from support.receiver import Receiver
 
 from .conftest import run_async
 from .widget import card_frame, merchant_page, pay_in_frame, script_tag, wait_for_event

@@ -26,7 +26,7 @@ from flint.runtime import Runtime
 
 from .conftest import run_async
 from .helpers import assert_accessible, screenshot
-from .shop import page_html
+from support.shop import page_html
 
 PASSWORD = "a long and correct password"
 APP_NAME = "Risk Score"

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from flint.checkout import store as session_store
 from flint.runtime import Runtime
 from flint.security import CLIENT_TOKEN_SALT, Signer
-from tests.conftest import TEST_SECRET
+from support import TEST_SECRET
 
 from .conftest import run_async
 from .helpers import PAY_BUTTON, assert_accessible, screenshot

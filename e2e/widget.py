@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import FrameLocator, Page
 
 from .helpers import PAY_BUTTON
-from .shop import page_html
+from support.shop import page_html
 
 FRAME_TITLE = "Secure card payment"
 EVENTS = ("flint:ready", "flint:complete", "flint:fallback", "flint:error")
