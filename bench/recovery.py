@@ -311,7 +311,8 @@ def _profile_cumulative(profiler, names: tuple[str, ...]) -> dict[str, float]:
     for (filename, _, function), (_, _, _, cumulative, _) in stats.items():
         for name in names:
             module, _, func = name.rpartition(":")
-            if function == func and filename.replace(os.sep, "/").endswith(module):
+            # server/x.py is flint/x.py in a wheel: match on the path inside the package.
+            if function == func and filename.replace(os.sep, "/").endswith(module.removeprefix("server")):
                 out[name] = round(out.get(name, 0.0) + cumulative, 3)
     return out
 
