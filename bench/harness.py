@@ -191,8 +191,9 @@ class CpuWindow:
         t1, (busy1, total1, steal1), after = self._snapshot()
         t0, (busy0, total0, steal0), before = self.start
         span = max(1e-9, t1 - t0)
+        # A group with no process alive at the start is left out (no PostgreSQL backends on SQLite, say).
         seconds = {name: sum(value - before[name][pid] for pid, value in after[name].items() if pid in before[name])
-                   for name in self.groups}
+                   for name in self.groups if before[name]}
         jiffies = max(1, total1 - total0)
         busy = (busy1 - busy0) / jiffies
         cores = {name: value / span for name, value in seconds.items()}
