@@ -59,6 +59,7 @@ demo: setup widget
 # The whole suite, unit to browser tests; CI (.ci/run) runs exactly this. .ci/postgres starts the
 # local PostgreSQL if it is down: storage, service and race tests run on SQLite and PostgreSQL.
 test: setup widget chromium e2e-deps
+	$(BIN)/lint-imports --no-cache
 	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
 
 # The browser tests alone, headless; see README.md, "Browser tests (QA)".

@@ -1,4 +1,4 @@
-"""The ``flint`` command: serve | worker | migrate | copy | merchants create | demo."""
+"""The ``flint`` command: a parser, and one small function per command (COMMANDS)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,11 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from flint.config import Config
+
+log = logging.getLogger("flint")
 
 
 def _config(*, require_secret: bool = True) -> Config:
@@ -22,9 +25,8 @@ def _config(*, require_secret: bool = True) -> Config:
 def _announce_mode(config: Config) -> None:
     """Development is never silent: it allows loopback webhook and hook targets and a key file."""
     if not config.is_production:
-        logging.getLogger("flint").warning(
-            "FLINT_ENV=development: loopback webhook and hook targets are allowed, a missing "
-            "FLINT_SECRET_KEY is generated into a file. Never use it in production.")
+        log.warning("FLINT_ENV=development: loopback webhook and hook targets are allowed, a missing "
+                    "FLINT_SECRET_KEY is generated into a file. Never use it in production.")
 
 
 def _hypercorn(host: str, port: int):
@@ -38,98 +40,175 @@ def _hypercorn(host: str, port: int):
     return hyper
 
 
-def _serve_processes(host: str, port: int, workers: int) -> int:
-    """Hypercorn's own worker processes, sharing one listening socket; each builds the app from
-    the FLINT_* environment (server/asgi.py). SIGTERM or SIGINT stops them all."""
-    from hypercorn.run import run
-
-    hyper = _hypercorn(host, port)
-    hyper.workers = workers
-    hyper.application_path = "flint.asgi:app"
-    return run(hyper)
-
-
-async def _serve(config: Config, host: str, port: int) -> None:
-    from hypercorn.asyncio import serve
-
-    from flint.app import create_app
-
-    app = create_app(config)
-    hyper = _hypercorn(host, port)
+async def _until_signalled() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(app, hyper, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await stop.wait()
 
 
-async def _worker(config: Config) -> None:
+async def _runtime(config: Config, *, migrated: bool = True):
+    from flint.db.migrate import migrate
+    from flint.runtime import Runtime
+
+    rt = await Runtime.start(config)
+    if migrated:
+        await migrate(rt.db)
+    return rt
+
+
+# -- the commands (composition roots: each imports what it runs) ----------------------------------------
+
+def serve(args: argparse.Namespace, config: Config) -> None:
+    if args.workers < 1:
+        sys.exit("flint: --workers must be at least 1")
+    if "FLINT_PUBLIC_URL" not in os.environ:
+        # Without a configured public URL, links point at where this process listens.
+        os.environ["FLINT_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+    if args.no_background:
+        os.environ["FLINT_BACKGROUND"] = "0"
+    if args.workers > 1:
+        # Hypercorn's own worker processes share one listening socket; each builds the app from the
+        # FLINT_* environment (flint/asgi.py). Migrate once, before they start.
+        from hypercorn.run import run
+
+        migrate(args, config)
+        hyper = _hypercorn(args.host, args.port)
+        hyper.workers = args.workers
+        hyper.application_path = "flint.asgi:app"
+        sys.exit(run(hyper))
+
+    async def one_process() -> None:
+        from hypercorn.asyncio import serve as hypercorn_serve
+
+        from flint.app import create_app
+
+        await hypercorn_serve(create_app(_config()), _hypercorn(args.host, args.port),  # type: ignore[arg-type]
+                              shutdown_trigger=_until_signalled)
+
+    asyncio.run(one_process())
+
+
+def worker(args: argparse.Namespace, config: Config) -> None:
     from flint.background import sweeper, webhook_worker
-    from flint.db.migrate import migrate
-    from flint.runtime import Runtime
 
-    rt = await Runtime.start(config)
-    try:
-        await migrate(rt.db)
-        tasks = [asyncio.create_task(sweeper.run(rt)), asyncio.create_task(webhook_worker.run(rt))]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        await rt.stop()
+    async def run() -> None:
+        rt = await _runtime(config)
+        try:
+            tasks = [asyncio.create_task(sweeper.run(rt)), asyncio.create_task(webhook_worker.run(rt))]
+            await _until_signalled()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await rt.stop()
+
+    asyncio.run(run())
 
 
-async def _reseal(config: Config) -> dict:
-    from flint.maintenance.reseal import reseal_all
-    from flint.runtime import Runtime
-
-    rt = await Runtime.start(config)
-    try:
-        return await reseal_all(rt)
-    finally:
-        await rt.stop()
-
-
-async def _migrate(config: Config) -> list[int]:
+def migrate(args: argparse.Namespace, config: Config) -> None:
     from flint.db import open_database
-    from flint.db.migrate import migrate
+    from flint.db.migrate import migrate as apply
 
-    db = await open_database(config.database_url)
-    try:
-        return await migrate(db)
-    finally:
-        await db.close()
+    async def run() -> list[int]:
+        db = await open_database(config.database_url)
+        try:
+            return await apply(db)
+        finally:
+            await db.close()
+
+    applied = asyncio.run(run())
+    if args.command == "migrate":
+        print(json.dumps({"applied": applied}))
 
 
-async def _create_merchant(config: Config, name: str, email: str, password: str, origins: list[str]):
-    from flint.db.migrate import migrate
+def reseal_secrets(args: argparse.Namespace, config: Config) -> None:
+    from flint.maintenance.service import reseal_all
+
+    async def run() -> dict:
+        rt = await _runtime(config, migrated=False)
+        try:
+            return await reseal_all(rt)
+        finally:
+            await rt.stop()
+
+    print(json.dumps({"resealed": asyncio.run(run())}))
+
+
+def merchants_create(args: argparse.Namespace, config: Config) -> None:
+    from flint.errors import FlintError
     from flint.merchants import service as merchants
-    from flint.runtime import Runtime
 
-    rt = await Runtime.start(config)
+    password = args.password
+    if args.password_stdin:
+        # Like `docker login --password-stdin`: one line, its newline dropped.
+        password = sys.stdin.readline().rstrip("\r\n")
+
+    async def run():
+        rt = await _runtime(config)
+        try:
+            return await merchants.create_merchant(rt, name=args.name, email=args.email, password=password,
+                                                   origins=args.origin)
+        finally:
+            await rt.stop()
+
     try:
-        await migrate(rt.db)
-        return await merchants.create_merchant(rt, name=name, email=email, password=password, origins=origins)
-    finally:
-        await rt.stop()
+        merchant, secret = asyncio.run(run())
+    except FlintError as error:
+        sys.exit(f"flint: {error.code}: {error.detail}")
+    if args.json:
+        print(json.dumps({"id": merchant.id, "secret_key": secret}))
+    else:
+        print(f"Merchant {merchant.id} created.\nSecret key (shown once): {secret}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="flint", description="Flint: order-backed checkout payments.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def copy(args: argparse.Namespace, config: Config) -> None:
+    from flint.db.copy import CopyError, copy_database, secret_keys_for_check
 
-    serve = commands.add_parser("serve", help="run the API server (with the webhook worker and sweeper in-process)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="server processes sharing the port (several need PostgreSQL or one machine's SQLite file)")
-    serve.add_argument("--no-background", action="store_true",
-                       help="deliver no webhooks and sweep nothing here: `flint worker` processes do it")
+    source = args.source or config.database_url
+    keys, dev_key_file = secret_keys_for_check(source, dict(os.environ), config.secret_keys)
+    try:
+        report = asyncio.run(copy_database(source, args.to, secret_keys=keys))
+    except CopyError as error:
+        sys.exit(f"flint copy: {error}")
+    if dev_key_file:
+        report["next"] += (f" The source ran without FLINT_SECRET_KEY: its key is in {dev_key_file}; "
+                           f"set FLINT_SECRET_KEY to that file's contents on the PostgreSQL deployment.")
+    if report["secret_key"].startswith("does not match"):
+        print(f"flint copy: warning: FLINT_SECRET_KEY {report['secret_key']}: the new deployment needs the "
+              f"key the SQLite deployment used", file=sys.stderr)
+    print(json.dumps(report))
+
+
+def demo(args: argparse.Namespace, config: Config) -> None:
+    from flint.demo import run_demo
+
+    run_demo(config, args.host, args.port, args.shop_port, args.app_port)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
+    "serve": serve, "worker": worker, "migrate": migrate, "reseal-secrets": reseal_secrets,
+    "merchants create": merchants_create, "copy": copy, "demo": demo,
+}
+# Commands that run with development unless FLINT_ENV says otherwise (said in their log), and those
+# that sign and open nothing (they run in production without FLINT_SECRET_KEY).
+DEVELOPMENT_BY_DEFAULT = {"demo"}
+NO_SECRET_NEEDED = {"migrate"}
+ANNOUNCED = {"serve", "worker", "demo"}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="flint", description="Flint: order-backed checkout payments.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve_ = commands.add_parser("serve", help="run the API server (with the webhook worker and sweeper in-process)")
+    serve_.add_argument("--host", default="127.0.0.1")
+    serve_.add_argument("--port", type=int, default=8000)
+    serve_.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="server processes sharing the port (several need PostgreSQL or one machine's SQLite file)")
+    serve_.add_argument("--no-background", action="store_true",
+                        help="deliver no webhooks and sweep nothing here: `flint worker` processes do it")
 
     commands.add_parser("worker", help="run the background worker and sweeper alone")
     commands.add_parser("migrate", help="create or upgrade the database schema")
@@ -152,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--origin", action="append", default=[], help="an origin allowed to embed (repeatable)")
     create.add_argument("--json", action="store_true", help="print {id, secret_key} as JSON")
 
-    copy = commands.add_parser(
+    copy_ = commands.add_parser(
         "copy", help="copy a SQLite database into an empty PostgreSQL database (moving to PostgreSQL)",
         description="Migrate the PostgreSQL database, then copy every table of the SQLite database into it in "
                     "one transaction, and verify the row counts; refuses a target that holds data and a source "
@@ -160,85 +239,34 @@ def main(argv: list[str] | None = None) -> None:
                     "and worker on the source first. Values are copied unchanged: run Flint on PostgreSQL with "
                     "the same FLINT_SECRET_KEY, or it cannot read the webhook and app signing secrets. "
                     "See docs/migrating-to-postgresql.md.")
-    copy.add_argument("--to", required=True, metavar="postgresql://...", help="the target PostgreSQL database")
-    copy.add_argument("--from", dest="source", metavar="sqlite:///PATH",
-                      help="the SQLite database to copy (default: FLINT_DATABASE_URL)")
+    copy_.add_argument("--to", required=True, metavar="postgresql://...", help="the target PostgreSQL database")
+    copy_.add_argument("--from", dest="source", metavar="sqlite:///PATH",
+                       help="the SQLite database to copy (default: FLINT_DATABASE_URL)")
 
-    demo = commands.add_parser(
+    demo_ = commands.add_parser(
         "demo", help="migrate, seed a demo merchant, its webhook endpoint and a demo partner app, and run Flint, "
                      "a demo merchant shop (examples/shop) that receives the webhooks and the partner app "
                      "(examples/partner_app)")
-    demo.add_argument("--host", default="127.0.0.1", help="where the servers listen")
-    demo.add_argument("--port", type=int, default=8000, help="Flint's port")
-    demo.add_argument("--shop-port", type=int, default=8001, help="the demo shop's port (its own origin)")
-    demo.add_argument("--app-port", type=int, default=8002, help="the demo partner app's port (its own origin)")
+    demo_.add_argument("--host", default="127.0.0.1", help="where the servers listen")
+    demo_.add_argument("--port", type=int, default=8000, help="Flint's port")
+    demo_.add_argument("--shop-port", type=int, default=8001, help="the demo shop's port (its own origin)")
+    demo_.add_argument("--app-port", type=int, default=8002, help="the demo partner app's port (its own origin)")
+    return root
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> None:
     from flint.logs import configure
 
-    if args.command == "demo":
+    args = parser().parse_args(argv)
+    name = " ".join(filter(None, (args.command, getattr(args, "merchants_command", None))))
+    if name in DEVELOPMENT_BY_DEFAULT:
         # The demo is a local first look: development, chosen here explicitly (and said in its log).
         os.environ.setdefault("FLINT_ENV", "development")
-    config = _config(require_secret=args.command not in ("migrate",))
+    config = _config(require_secret=name not in NO_SECRET_NEEDED)
     configure(config.log_level)
-    if args.command in ("serve", "worker", "demo"):
+    if name in ANNOUNCED:
         _announce_mode(config)
-
-    if args.command == "serve":
-        if args.workers < 1:
-            sys.exit("flint: --workers must be at least 1")
-        if "FLINT_PUBLIC_URL" not in os.environ:
-            # Without a configured public URL, links point at where this process listens.
-            os.environ["FLINT_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
-        if args.no_background:
-            os.environ["FLINT_BACKGROUND"] = "0"
-        if args.workers > 1:
-            asyncio.run(_migrate(config))  # once, before the processes start
-            sys.exit(_serve_processes(args.host, args.port, args.workers))
-        asyncio.run(_serve(_config(), args.host, args.port))
-    elif args.command == "reseal-secrets":
-        print(json.dumps({"resealed": asyncio.run(_reseal(config))}))
-    elif args.command == "worker":
-        asyncio.run(_worker(config))
-    elif args.command == "migrate":
-        applied = asyncio.run(_migrate(config))
-        print(json.dumps({"applied": applied}))
-    elif args.command == "merchants":
-        from flint.errors import FlintError
-
-        password = args.password
-        if args.password_stdin:
-            # Like `docker login --password-stdin`: one line, its newline dropped.
-            password = sys.stdin.readline().rstrip("\r\n")
-        try:
-            merchant, secret = asyncio.run(
-                _create_merchant(config, args.name, args.email, password, args.origin))
-        except FlintError as error:
-            sys.exit(f"flint: {error.code}: {error.detail}")
-        if args.json:
-            print(json.dumps({"id": merchant.id, "secret_key": secret}))
-        else:
-            print(f"Merchant {merchant.id} created.\nSecret key (shown once): {secret}")
-    elif args.command == "copy":
-        from flint.db.copy import CopyError, copy_database, secret_keys_for_check
-
-        source = args.source or config.database_url
-        keys, dev_key_file = secret_keys_for_check(source, dict(os.environ), config.secret_keys)
-        try:
-            report = asyncio.run(copy_database(source, args.to, secret_keys=keys))
-        except CopyError as error:
-            sys.exit(f"flint copy: {error}")
-        if dev_key_file:
-            report["next"] += (f" The source ran without FLINT_SECRET_KEY: its key is in {dev_key_file}; "
-                               f"set FLINT_SECRET_KEY to that file's contents on the PostgreSQL deployment.")
-        if report["secret_key"].startswith("does not match"):
-            print(f"flint copy: warning: FLINT_SECRET_KEY {report['secret_key']}: the new deployment needs the "
-                  f"key the SQLite deployment used", file=sys.stderr)
-        print(json.dumps(report))
-    elif args.command == "demo":
-        from flint.demo import run_demo
-
-        run_demo(config, args.host, args.port, args.shop_port, args.app_port)
+    COMMANDS[name](args, config)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from flint.proxies import parse_networks
+
 # Seconds between webhook attempts, after the Standard Webhooks example: about 3 days of retries in all.
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 
@@ -89,8 +91,6 @@ class Config:
                 raise ValueError("FLINT_BACKGROUND must be 1 (flint serve delivers webhooks and sweeps) or 0")
             values["background"] = env["FLINT_BACKGROUND"] == "1"
         if env.get("FLINT_TRUSTED_PROXIES"):
-            from flint.proxies import parse_networks
-
             proxies = _split(env["FLINT_TRUSTED_PROXIES"])
             try:
                 parse_networks(proxies)

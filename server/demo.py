@@ -144,7 +144,7 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
     from flint.db.migrate import migrate
     from flint.merchants import service as merchants
     from flint.merchants import store as merchant_store
-    from flint.orders.service import LineItem, NewOrder
+    from flint.orders.models import LineItem, NewOrder
     from flint.runtime import Runtime
 
     rt = await Runtime.start(config)

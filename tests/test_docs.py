@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from flint.events.models import EVENT_TYPES
+from flint.event_types import EVENT_TYPES
 from flint.scopes import SCOPES
 
 from support import ROOT

@@ -102,8 +102,8 @@ async def current(rt: Runtime, token: str | None) -> tuple[str, Merchant] | None
         row = await store.select_live_session(conn, hash_secret(token), clock.now_iso())
         if row is None:
             return None
-        merchant = await merchant_store.select_merchant(conn, row["merchant_id"])
-    return (row["id"], merchant) if merchant is not None else None
+        merchant = await merchant_store.select_merchant(conn, row.merchant_id)
+    return (row.id, merchant) if merchant is not None else None
 
 
 async def sign_out(rt: Runtime, session_id: str) -> None:

@@ -1,6 +1,7 @@
 """SQL for web sessions and failed sign-ins."""
 from __future__ import annotations
 
+from flint.accounts.models import WebSession
 from flint.db import Conn
 
 
@@ -14,12 +15,13 @@ async def insert_session(conn: Conn, *, id: str, merchant_id: str, token_hash: s
     )
 
 
-async def select_live_session(conn: Conn, token_hash: str, now: str) -> dict | None:
-    return await conn.fetch_one(
+async def select_live_session(conn: Conn, token_hash: str, now: str) -> WebSession | None:
+    row = await conn.fetch_one(
         """SELECT id, merchant_id FROM web_sessions
            WHERE token_hash = :token_hash AND revoked_at IS NULL AND expires_at > :now""",
         {"token_hash": token_hash, "now": now},
     )
+    return WebSession(**row) if row else None
 
 
 async def revoke_session(conn: Conn, session_id: str, at: str) -> None:

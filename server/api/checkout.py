@@ -19,6 +19,7 @@ from flint.api.schemas.checkout import (
 from flint.api.schemas.common import ListQuery, page
 from flint.cards import parse_card
 from flint.checkout import service
+from flint.checkout.texts import loader_messages
 from flint.closing import service as closing
 from flint.collect import service as collect
 from flint.collect.models import Attempt
@@ -28,7 +29,6 @@ from flint.http.context import client_address, runtime
 from flint.http.cors import open_to_browsers
 from flint.http.validation import json_body, no_body, query_args
 from flint.payments.models import FAILED, REQUIRES_ACTION, Payment
-from flint.widget.texts import loader_messages
 
 bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flint.apps.models import App
-from flint.events.models import EVENT_TYPES
+from flint.event_types import EVENT_TYPES
 from flint.scopes import APP_LIFECYCLE_PREFIX
 
 

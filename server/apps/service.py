@@ -25,7 +25,7 @@ from flint.runtime import Runtime
 from flint.scopes import SCOPES
 from flint.security import hash_secret
 from flint.webhooks import egress, signing
-from flint.webhooks.service import ROTATION_OVERLAP_SECONDS, _check_filters
+from flint.webhooks.service import ROTATION_OVERLAP_SECONDS, check_filters
 
 CLIENT_ID_PREFIX = "fca"  # new_id adds the "_"
 CLIENT_SECRET_PREFIX = "fcs_"
@@ -117,7 +117,7 @@ def _webhook_events(events: list[str]) -> list[str]:
     if not events:
         return []
     try:
-        return _check_filters(events)
+        return check_filters(events)
     except FlintError as error:
         if error.param:
             error.param = "webhook_" + error.param  # events[2] -> webhook_events[2]

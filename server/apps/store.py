@@ -46,6 +46,15 @@ async def select_app_by_id(conn: Conn, app_id: str, *, for_update: bool = False)
     return App(**row) if row else None
 
 
+async def select_apps_by_ids(conn: Conn, app_ids: list[str]) -> dict[str, App]:
+    if not app_ids:
+        return {}
+    binds = {f"a{i}": value for i, value in enumerate(app_ids)}
+    rows = await conn.fetch_all(
+        f"SELECT {APP_COLUMNS} FROM apps WHERE id IN ({', '.join(':' + k for k in binds)})", binds)
+    return {row["id"]: App(**row) for row in rows}
+
+
 async def select_app_by_client_id(conn: Conn, client_id: str) -> App | None:
     row = await conn.fetch_one(f"SELECT {APP_COLUMNS} FROM apps WHERE client_id = :client_id",
                                {"client_id": client_id})
@@ -65,3 +74,15 @@ async def update_app(conn: Conn, app_id: str, fields: dict[str, Any]) -> App | N
     row = await conn.fetch_one(f"UPDATE apps SET {sets} WHERE id = :id RETURNING {APP_COLUMNS}",
                                dict(fields, id=app_id))
     return App(**row) if row else None
+
+
+async def select_webhook_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The signing secrets (sealed) of apps whose endpoints are being sent to: every installation's
+    endpoint signs with its app's current ones (and the previous one during a rotation)."""
+    if not app_ids:
+        return {}
+    binds = {f"a{i}": value for i, value in enumerate(app_ids)}
+    rows = await conn.fetch_all(
+        f"""SELECT id, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at FROM apps
+            WHERE id IN ({', '.join(':' + k for k in binds)})""", binds)
+    return {row["id"]: row for row in rows}

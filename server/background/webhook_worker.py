@@ -30,12 +30,16 @@ from datetime import timedelta
 import httpx
 
 from flint import clock
+from flint.actors import SYSTEM
+from flint.apps import store as app_store
+from flint.db import Conn
+from flint.events import service as events
 from flint.events import store as event_store
 from flint.events.models import Event
 from flint.ids import new_id
 from flint.runtime import Runtime
 from flint.webhooks import egress, service, signing, store
-from flint.webhooks.models import ENABLED, FAILED, OWNER_APP, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
+from flint.webhooks.models import DISABLED, ENABLED, FAILED, OWNER_APP, PENDING, RETIRED, SUCCEEDED, Attempt, Endpoint
 
 log = logging.getLogger("flint.webhooks")
 
@@ -161,7 +165,7 @@ class DeliveryWorker:
                 endpoints = await store.select_endpoints_by_ids(conn, list({r["endpoint_id"] for r in rows}))
                 app_ids = sorted({e.app_id for e in endpoints.values() if e.owner == OWNER_APP and e.app_id})
                 if app_ids:  # merged, not replaced: sends of an earlier claim may still read theirs
-                    self.apps.update(await store.select_app_secrets(conn, app_ids))
+                    self.apps.update(await app_store.select_webhook_secrets(conn, app_ids))
         except Exception:
             log.exception("webhook claim failed")
             return 0
@@ -319,7 +323,7 @@ class DeliveryWorker:
             for outcome, fields in sorted(results, key=lambda result: result[0].delivery_id):
                 await store.record_result(conn, outcome.delivery_id, outcome.lease_until, fields)
             for endpoint_id, reason in disable:
-                await service.disable_failing(conn, self.rt, endpoints[endpoint_id], reason, now_iso)
+                await disable_failing(conn, endpoints[endpoint_id], reason, now_iso)
 
     def _delay(self, attempts_made: int, retry_after: float | None) -> float | None:
         """Seconds until the next attempt after ``attempts_made`` attempts, None when the schedule is spent."""
@@ -334,3 +338,12 @@ class DeliveryWorker:
 
 async def run(rt: Runtime) -> None:
     await DeliveryWorker(rt).run()
+
+
+async def disable_failing(conn: Conn, endpoint: Endpoint, reason: str, now: str) -> None:
+    """The worker's verdict (failing for too long, or 410 Gone): disabled, announced by an event the
+    merchant sees in GET /v1/events (and its other endpoints receive)."""
+    closed = await store.close_endpoint(conn, endpoint.id, status=DISABLED, reason=reason, at=now)
+    if closed is not None:
+        await events.record(conn, merchant_id=closed.merchant_id, type="webhook_endpoint.disabled",
+                            actor=SYSTEM, obj=closed.to_dict())

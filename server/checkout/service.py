@@ -9,12 +9,11 @@ from flint.actors import Actor
 from flint.checkout import store
 from flint.checkout.models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 from flint.errors import FlintError, conflict, invalid, not_found
-from flint.events import service as events
 from flint.ids import new_id
-from flint.orders import service as orders
 from flint.orders import store as order_store
-from flint.orders.models import CANCELED
+from flint.orders.models import CANCELED, NewOrder, build_order
 from flint.orders.models import OPEN as ORDER_OPEN
+from flint.orders.service import record_order_event, record_order_events
 from flint.runtime import Runtime
 from flint.security import CLIENT_TOKEN_SALT
 
@@ -27,7 +26,7 @@ class NewSession:
     mode: str
     success_url: str
     order_id: str | None = None
-    inline_order: orders.NewOrder | None = None
+    inline_order: NewOrder | None = None
     cancel_url: str | None = None
     expires_in: int = DEFAULT_EXPIRES_IN
     recovery_enabled: bool = False
@@ -60,7 +59,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
                       "expires_in")
     _check_url(new.success_url, "success_url")
     _check_url(new.cancel_url, "cancel_url")
-    inline = orders.build_order(merchant_id, new.inline_order, actor, "order.") if new.inline_order else None
+    inline = build_order(merchant_id, new.inline_order, actor, "order.") if new.inline_order else None
     now = clock.now_iso()
     announce: list[tuple[str, dict]] = []
     async with rt.db.transaction() as conn:
@@ -88,7 +87,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
         )
         await store.insert_session(conn, session)
         announce.append(("checkout.session.created", present(rt, session, with_token=False)))
-        await events.record_all(conn, merchant_id=merchant_id, actor=actor, items=announce, order_id=order.id)
+        await record_order_events(conn, merchant_id=merchant_id, actor=actor, items=announce, order_id=order.id)
     return session
 
 
@@ -182,7 +181,7 @@ async def record_fallback(rt: Runtime, session: CheckoutSession, reason: str, ac
         marked = await store.mark_fallback(conn, session.id, reason, clock.now_iso())
         if marked is None:
             return await store.select_session_by_id(conn, session.id) or session
-        await events.record(conn, merchant_id=marked.merchant_id, type="checkout.session.fallback_used", actor=actor,
+        await record_order_event(conn, merchant_id=marked.merchant_id, type="checkout.session.fallback_used", actor=actor,
                             obj=marked.to_dict(rt.config.public_url, None), order_id=marked.order_id)
     return marked
 

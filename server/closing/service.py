@@ -7,11 +7,11 @@ from flint.checkout import store as session_store
 from flint.checkout.models import EXPIRED, OPEN, CheckoutSession
 from flint.db import Conn
 from flint.errors import FlintError, conflict, not_found
-from flint.events import service as events
 from flint.links.recovery import recovery_link_for
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, Order
 from flint.orders.models import OPEN as ORDER_OPEN
+from flint.orders.service import record_order_event, record_order_events
 from flint.payments import guard
 from flint.payments import store as payment_store
 from flint.runtime import Runtime
@@ -31,7 +31,7 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
         await order_store.update_order_status(conn, order.id, from_status=ORDER_OPEN, to_status=CANCELED, at=now)
         order = await order_store.select_order(conn, merchant_id, order_id)
         assert order is not None
-        await events.record(conn, merchant_id=merchant_id, type="order.canceled", actor=actor,
+        await record_order_event(conn, merchant_id=merchant_id, type="order.canceled", actor=actor,
                             obj=order.to_dict(), order_id=order.id)
         await expire_open_sessions_of_order(conn, order.id, actor, rt.config.public_url)
         order = await order_store.select_order(conn, merchant_id, order_id)
@@ -53,7 +53,7 @@ async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url
     items = [("checkout.session.expired", session.to_dict(public_url, None))]
     if link is not None:
         items.append(("payment_link.created", link.to_dict(public_url)))
-    await events.record_all(conn, merchant_id=session.merchant_id, actor=actor, items=items,
+    await record_order_events(conn, merchant_id=session.merchant_id, actor=actor, items=items,
                             order_id=session.order_id)
     return True
 

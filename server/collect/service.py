@@ -33,7 +33,6 @@ from flint.checkout import store as session_store
 from flint.collect.models import Attempt
 from flint.db import Conn
 from flint.errors import FlintError, conflict, not_found
-from flint.events import service as events
 from flint.hooks import service as hooks
 from flint.ids import new_id
 from flint.limits import service as limits
@@ -42,6 +41,7 @@ from flint.links import store as link_store
 from flint.orders import store as order_store
 from flint.orders.models import OPEN as ORDER_OPEN
 from flint.orders.models import Order
+from flint.orders.service import record_order_event, record_order_events
 from flint.payments import store
 from flint.payments.guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
 from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
@@ -136,13 +136,13 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
             # The buyer now owns the attempt for the length of a 3-D Secure challenge.
             await order_store.extend_attempt_lease(
                 conn, order.id, payment.id, clock.later_iso(rt.config.action_lease_seconds), now)
-            await events.record(conn, merchant_id=order.merchant_id, type="payment.requires_action",
+            await record_order_event(conn, merchant_id=order.merchant_id, type="payment.requires_action",
                                 actor=actor, obj=settled.to_dict(), order_id=order.id)
         elif holds_guard:
             settled = await _record_outcome(conn, payment, FAILED, result.processor_ref,
                                             result.failure_code or "processing_error", now)
             await order_store.release_attempt_lease(conn, order.id, payment.id, now)
-            await events.record(conn, merchant_id=order.merchant_id, type="payment.failed", actor=actor,
+            await record_order_event(conn, merchant_id=order.merchant_id, type="payment.failed", actor=actor,
                                 obj=settled.to_dict(), order_id=order.id)
         else:
             # We lost the guard (the lease lapsed and was taken, or the order moved on): this
@@ -189,7 +189,7 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
         session = await session_store.complete_open_session(conn, session_id, now)
         if session is not None:
             items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
-    await events.record_all(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
+    await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
     return settled
 
 

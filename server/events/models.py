@@ -6,29 +6,6 @@ from typing import Any
 
 from flint import clock
 
-EVENT_TYPES = (
-    "order.created",
-    "order.paid",
-    "order.canceled",
-    "order.refunded",
-    "checkout.session.created",
-    "checkout.session.completed",
-    "checkout.session.expired",
-    "checkout.session.abandoned",
-    "checkout.session.fallback_used",
-    "payment.requires_action",
-    "payment.succeeded",
-    "payment.failed",
-    "payment_link.created",
-    "payment_link.deactivated",
-    "refund.succeeded",
-    "refund.failed",
-    "app.installed",
-    "app.uninstalled",
-    # Flint's own addition: an endpoint that failed for too long (or answered 410) was disabled.
-    "webhook_endpoint.disabled",
-)
-
 
 @dataclass
 class Event:

@@ -9,10 +9,14 @@ from typing import Any
 from flint import clock
 from flint.actors import Actor
 from flint.db import Conn
+from flint.errors import not_found
+from flint.event_types import EVENT_TYPES
 from flint.events import store
-from flint.events.models import EVENT_TYPES, Event
+from flint.events.models import Event
 from flint.ids import new_id
+from flint.runtime import Runtime
 from flint.scopes import readable
+from flint.webhooks.service import fan_out
 
 
 async def record_all(
@@ -22,11 +26,15 @@ async def record_all(
     actor: Actor,
     items: list[tuple[str, dict[str, Any]]],
     order_id: str | None = None,
+    last_sequence: int | None = None,
 ) -> list[Event]:
-    """Record several events of one change, in order, with consecutive sequence numbers."""
+    """Record several events of one change, in order. An order's events are numbered in its own
+    sequence: ``last_sequence`` is the last of the numbers the caller reserved for them (the order's
+    counter is the order's to hand out: flint.orders.service.record_order_events does both)."""
     for type, _ in items:
         assert type in EVENT_TYPES, type
-    last = await store.reserve_order_sequences(conn, order_id, len(items)) if order_id else None
+    assert (order_id is None) == (last_sequence is None), "an order's events need their reserved sequence numbers"
+    last = last_sequence
     now = clock.now()
     events = [
         Event(
@@ -45,8 +53,6 @@ async def record_all(
     ]
     await store.insert_events(conn, events)
     # The outbox: each subscribed webhook endpoint's delivery commits (or not) with its event.
-    from flint.webhooks.service import fan_out
-
     await fan_out(conn, events)
     return events
 
@@ -58,15 +64,14 @@ async def record(
     type: str,
     actor: Actor,
     obj: dict[str, Any],
-    order_id: str | None = None,
 ) -> Event:
-    return (await record_all(conn, merchant_id=merchant_id, actor=actor, items=[(type, obj)], order_id=order_id))[0]
+    """One event of no order (an app installed, an endpoint disabled); an order's go through
+    flint.orders.service.record_order_event."""
+    return (await record_all(conn, merchant_id=merchant_id, actor=actor, items=[(type, obj)]))[0]
 
 
-async def get_event(rt, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event:
+async def get_event(rt: Runtime, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event:
     """``types``: the event types the caller may read (an app: API.md 12); None: all."""
-    from flint.errors import not_found
-
     async with rt.db.read() as conn:
         event = await store.select_event(conn, merchant_id, event_id, types)
     if event is None:
@@ -74,7 +79,7 @@ async def get_event(rt, merchant_id: str, event_id: str, types: list[str] | None
     return event
 
 
-async def list_events(rt, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
+async def list_events(rt: Runtime, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
                       types: list[str] | None = None):
     async with rt.db.read() as conn:
         return await store.select_events_page(conn, merchant_id, event_type, limit, starting_after, types)

@@ -2,20 +2,11 @@
 from __future__ import annotations
 
 from flint.db import Conn, insert_rows
+from flint.db.pages import select_page
 from flint.events.models import Event
 
 _FIELDS = ("id", "merchant_id", "order_id", "sequence", "type", "actor_type", "actor_id", "data", "created_at")
 _COLUMNS = ", ".join(_FIELDS)
-
-
-async def reserve_order_sequences(conn: Conn, order_id: str, count: int) -> int:
-    """Hand out the order's next ``count`` sequence numbers; returns the last one."""
-    row = await conn.fetch_one(
-        "UPDATE orders SET event_seq = event_seq + :count WHERE id = :id RETURNING event_seq",
-        {"id": order_id, "count": count},
-    )
-    assert row is not None, f"order {order_id} vanished inside its own transaction"
-    return int(row["event_seq"])
 
 
 async def insert_events(conn: Conn, events: list[Event]) -> None:
@@ -51,8 +42,6 @@ async def select_events_page(
     conn: Conn, merchant_id: str, event_type: str | None, limit: int, starting_after: str | None,
     types: list[str] | None = None,
 ) -> tuple[list[Event], bool]:
-    from flint.db.pages import select_page
-
     params: dict = {"merchant_id": merchant_id}
     where = "merchant_id = :merchant_id" + _only(types, params)
     if event_type is not None:

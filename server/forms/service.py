@@ -9,8 +9,8 @@ from flint.db import Conn
 from flint.errors import FlintError
 from flint.forms import store
 from flint.runtime import Runtime
+from flint.security import FORM_SALT
 
-FORM_SALT = "flint.hosted.form.v1"
 FORM_MAX_AGE = 2 * 3600
 
 

@@ -21,14 +21,18 @@ from typing import Any
 import httpx
 
 from flint import clock, jsonsafe
+from flint.apps import store as app_store
+from flint.apps.service import webhook_signing_secrets
 from flint.errors import FlintError
 from flint.hooks import store
+from flint.hooks.models import HOOK, HookCall, Hooked
 from flint.ids import new_id
+from flint.oauth import store as installation_store
+from flint.orders import store as order_store
 from flint.orders.models import Order
 from flint.runtime import Runtime
 from flint.webhooks import egress, signing
 
-HOOK = "checkout.before_payment"
 TIMEOUT_SECONDS = 2.0
 MAX_MESSAGE = 200
 MAX_ANNOTATION_BYTES = 4096
@@ -104,11 +108,11 @@ def _parse(answer: Answer, raw: bytes) -> None:
             answer.ignored.append(action)  # e.g. an attempt to change the amount: never applied
 
 
-async def _ask(rt: Runtime, hooked: dict, payload: dict) -> Answer:
+async def _ask(rt: Runtime, hooked: Hooked, payload: dict) -> Answer:
     """One app's answer. Never raises (short of cancellation): whatever goes wrong while calling,
     reading or parsing is this app's failure, recorded with its call, and the payment goes on as its
     failure mode says. An exception here would fail every payment of the merchant, unrecorded."""
-    answer = Answer(hooked["app_id"], hooked["installation_id"], hooked["hook_failure_mode"])
+    answer = Answer(hooked.app.id, hooked.installation_id, hooked.app.hook_failure_mode)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):  # the lookup, connect, send and whole answer
@@ -133,18 +137,17 @@ async def _ask(rt: Runtime, hooked: dict, payload: dict) -> Answer:
     return answer
 
 
-async def _call(rt: Runtime, hooked: dict, payload: dict, answer: Answer) -> bytes:
+async def _call(rt: Runtime, hooked: Hooked, payload: dict, answer: Answer) -> bytes:
     """The body of one signed hook call to the checked address (its status noted on ``answer`` as
     soon as it arrives); ValueError past the size cap."""
-    body = json.dumps(dict(payload, installation_id=hooked["installation_id"]), separators=(",", ":")).encode()
+    body = json.dumps(dict(payload, installation_id=hooked.installation_id), separators=(",", ":")).encode()
     now = clock.now()
-    secrets_ = [rt.secrets.open(hooked["webhook_secret"])]
-    if hooked["previous_webhook_secret"] and (hooked["previous_webhook_secret_expires_at"] or "") > clock.iso(now):
-        secrets_.append(rt.secrets.open(hooked["previous_webhook_secret"]))
-    headers = signing.headers(secrets_, new_id("hk"), int(now.timestamp()), body)
-    target = await egress.resolve(hooked["hook_url"], allow_loopback=not rt.config.is_production)
+    headers = signing.headers(webhook_signing_secrets(rt, hooked.app, clock.iso(now)), new_id("hk"),
+                              int(now.timestamp()), body)
+    assert hooked.app.hook_url is not None
+    target = await egress.resolve(hooked.app.hook_url, allow_loopback=not rt.config.is_production)
     client = _http()
-    response = await client.send(egress.pinned_request(client, hooked["hook_url"], target, body, headers, USER_AGENT),
+    response = await client.send(egress.pinned_request(client, hooked.app.hook_url, target, body, headers, USER_AGENT),
                                  stream=True)
     answer.status_code = response.status_code
     try:
@@ -162,8 +165,7 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
                          payment_link_id: str | None) -> None:
     """Ask the hooked apps, record every call, apply the answers: annotations into the order's
     ``extension_data``; then raise 402 ``blocked_by_extension`` or 409 ``route_to_hosted`` if they say so."""
-    async with rt.db.read() as conn:
-        hooked = await store.select_hooked_installations(conn, order.merchant_id, HOOK)
+    hooked = await _hooked(rt, order.merchant_id)
     if not hooked:
         return
     payload = {"type": HOOK, "order": order.to_dict(),
@@ -190,16 +192,15 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
             elif action["type"] == "route_to_hosted" and channel == "embedded" and route is None:
                 route = action["reason"] or "requested by an app"
                 applied.append("route_to_hosted")
-        calls.append({
-            "id": new_id("hc"), "merchant_id": order.merchant_id, "app_id": answer.app_id,
-            "installation_id": answer.installation_id, "order_id": order.id, "channel": channel,
-            "checkout_session_id": checkout_session_id, "payment_link_id": payment_link_id, "outcome": answer.outcome,
-            "status_code": answer.status_code, "latency_ms": answer.latency_ms, "actions": json.dumps(answer.actions),
-            "ignored": _capped(answer.ignored), "applied": json.dumps(applied), "error": answer.error,
-            "created_at": now})
+        calls.append(HookCall(
+            id=new_id("hc"), merchant_id=order.merchant_id, app_id=answer.app_id,
+            installation_id=answer.installation_id, order_id=order.id, channel=channel,
+            checkout_session_id=checkout_session_id, payment_link_id=payment_link_id, outcome=answer.outcome,
+            status_code=answer.status_code, latency_ms=answer.latency_ms, actions=json.dumps(answer.actions),
+            ignored=_capped(answer.ignored), applied=json.dumps(applied), error=answer.error, created_at=now))
     async with rt.db.transaction() as conn:
         if annotations:  # first: the order is locked before the call rows' foreign keys share-lock it
-            await store.annotate_order(conn, order.id, annotations, now)
+            await order_store.merge_extension_data(conn, order.id, annotations, now)
         await store.insert_calls(conn, calls)
     if block is not None:
         # The app's words, shown as plain text by the widget and the hosted page alike.
@@ -219,16 +220,18 @@ def _capped(ignored: list) -> str:
     return json.dumps([{"note": f"{len(ignored)} ignored items, too large to keep"}])
 
 
-def call_dict(row: dict) -> dict:
-    return {"id": row["id"], "object": "hook_call", "hook": HOOK, "app_id": row["app_id"],
-            "installation_id": row["installation_id"], "order_id": row["order_id"], "channel": row["channel"],
-            "checkout_session_id": row["checkout_session_id"], "payment_link_id": row["payment_link_id"],
-            "outcome": row["outcome"], "status_code": row["status_code"], "latency_ms": row["latency_ms"],
-            "actions": json.loads(row["actions"]), "ignored": json.loads(row["ignored"]),
-            "applied": json.loads(row["applied"]), "error": row["error"], "created_at": clock.public(row["created_at"])}
-
-
-async def list_calls(rt: Runtime, merchant_id: str, order_id: str | None, limit: int, starting_after: str | None):
+async def _hooked(rt: Runtime, merchant_id: str) -> list[Hooked]:
+    """The installed apps to ask, in installation order: their merchant consented to the hook (what an
+    app declares now may be more: that waits for approval, API.md 12) and the app has a hook_url."""
     async with rt.db.read() as conn:
-        rows, has_more = await store.select_calls_page(conn, merchant_id, order_id, limit, starting_after)
-    return [call_dict(r) for r in rows], has_more
+        installations = await installation_store.select_installations_consenting_to(conn, merchant_id, HOOK)
+        if not installations:
+            return []
+        apps = await app_store.select_apps_by_ids(conn, sorted({i.app_id for i in installations}))
+    return [Hooked(i.id, apps[i.app_id]) for i in installations if apps[i.app_id].hook_url]
+
+
+async def list_calls(rt: Runtime, merchant_id: str, order_id: str | None, limit: int,
+                     starting_after: str | None) -> tuple[list[HookCall], bool]:
+    async with rt.db.read() as conn:
+        return await store.select_calls_page(conn, merchant_id, order_id, limit, starting_after)

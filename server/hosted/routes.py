@@ -11,13 +11,12 @@ from flint.errors import FlintError
 from flint.hosted import service
 from flint.hosted.service import Visit
 from flint.hosted.texts import FRAME_TEXTS, MESSAGES, TOO_MANY_ATTEMPTS
-from flint.http import pages
+from flint.http import assets, pages
 from flint.http.auth import public
 from flint.http.context import client_address, runtime
 from flint.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED
 from flint.processors import FAILURE_MESSAGES
 from flint.runtime import Runtime
-from flint.widget import assets
 
 bp = Blueprint("hosted", __name__)
 

@@ -21,6 +21,7 @@ from flint.checkout import service as checkout
 from flint.checkout.models import CheckoutSession
 from flint.errors import FlintError
 from flint.merchants import service as merchants
+from flint.oauth.service import caller_for_access_token
 from flint.runtime import Runtime
 from flint.scopes import MERCHANT_ONLY, SCOPES
 
@@ -116,10 +117,6 @@ async def authenticate(rt: Runtime) -> Principal | None:
 async def _app_principal(rt: Runtime, token: str, declared: tuple[str, str | None]) -> Principal:
     """An app access token acts for one installation, within the scopes the merchant granted
     (RFC 6750 3.1: 401 invalid_token when it is not live, 403 insufficient_scope when it lacks one)."""
-    from flint.oauth.service import (
-        caller_for_access_token,  # oauth builds on auth, not the reverse
-    )
-
     caller = await caller_for_access_token(rt, token)
     if caller is None:
         raise FlintError(401, "access_token_invalid", "This access token is not valid (expired, revoked or uninstalled).",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from quart_schema import OpenAPIProvider
+from quart import Quart
+from quart_schema import OpenAPIProvider, QuartSchema
 
-from flint.api.schemas.common import Problem
-from flint.http.auth import declaration
+from flint.http.auth import declaration, public
+from flint.http.errors import Problem
 
 IDEMPOTENCY_PARAMETER = {
     "name": "Idempotency-Key",
@@ -77,3 +78,17 @@ class FlintOpenAPIProvider(OpenAPIProvider):
             if rendered == path and method.upper() in (rule.methods or ()):
                 return self._app.view_functions[rule.endpoint]
         return None
+
+
+def install(app: Quart) -> None:
+    """/v1/openapi.json, generated from the models that validate requests (Quart-Schema)."""
+    QuartSchema(
+        app, openapi_path="/v1/openapi.json", redoc_ui_path=None, scalar_ui_path=None, swagger_ui_path=None,
+        info={"title": "Flint API", "version": "1",
+              "description": "Order-backed payments for installable checkout extensions."},
+        openapi_provider_class=FlintOpenAPIProvider,
+    )
+    public(app.view_functions["openapi"].__func__)  # a bound method of the extension
+    # Handlers return plain dicts; Quart-Schema's response conversion (a pydantic TypeAdapter built per
+    # response) is only for handlers returning models, and cost ~10% of a request.
+    del app.make_response

@@ -41,7 +41,7 @@ def render(name: str, **context: Any) -> str:
     return environment.get_template(name).render(g=g, **context)
 
 
-def page(template: str, status: int = 200, **context: Any) -> Response:
+def page(template: str, status: int = 200, /, **context: Any) -> Response:
     """A whole HTML page, for buyers and merchants alike (``merchant``: whose page it is, for its name
     and brand colour; none for Flint's own pages). Its security headers are set on the way out
     (http/headers.py)."""

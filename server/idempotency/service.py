@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flint import clock, jsonsafe
 from flint.errors import FlintError, invalid
 from flint.idempotency import store
+from flint.idempotency.models import DONE
 from flint.runtime import Runtime
 
 MAX_KEY_LENGTH = 255
@@ -75,16 +76,17 @@ async def begin(rt: Runtime, scope: str, key: str, request_hash: str) -> Replay 
                 # Deleted since the INSERT found it (its request ended without storing an answer, or
                 # the sweeper purged it): on PostgreSQL that can happen in between. Claim it again.
                 continue
-            if row["created_at"] < expired_before:
+            if row.created_at < expired_before:
                 # Expired (older than 7 days) but not yet swept: start afresh.
                 if await store.restart_key(conn, scope, key, request_hash, locked_until, now, expired_before):
                     return None
                 continue
-            if row["request_hash"] != request_hash:
+            if row.request_hash != request_hash:
                 raise FlintError(422, "idempotency_key_reused",
                                  "This Idempotency-Key was used with a different request.")
-            if row["state"] == "done":
-                return Replay(row["response_status"], row["response_type"], rt.secrets.open(row["response_body"]))
+            if row.state == DONE:
+                assert row.response_status is not None and row.response_type is not None
+                return Replay(row.response_status, row.response_type, rt.secrets.open(row.response_body or ""))
             if await store.relock_key(conn, scope, key, locked_until, now):
                 return None  # the first attempt died mid-way; this one takes over
             break

@@ -1,10 +1,9 @@
 """SQL for Idempotency-Key records."""
 from __future__ import annotations
 
-from typing import Any
-
 from flint.db import Conn
 from flint.db import for_update as lock_suffix
+from flint.idempotency.models import IdempotencyKey
 
 COLUMNS = "scope, idem_key, request_hash, state, locked_until, response_status, response_type, response_body, created_at"
 
@@ -18,13 +17,14 @@ async def insert_key(conn: Conn, scope: str, key: str, request_hash: str, locked
     )
 
 
-async def select_key(conn: Conn, scope: str, key: str, *, for_update: bool = False) -> dict[str, Any] | None:
+async def select_key(conn: Conn, scope: str, key: str, *, for_update: bool = False) -> IdempotencyKey | None:
     """``for_update`` locks the record (PostgreSQL) for a decision on it: replay, take over, restart."""
-    return await conn.fetch_one(
+    row = await conn.fetch_one(
         f"SELECT {COLUMNS} FROM idempotency_keys WHERE scope = :scope AND idem_key = :key"
         + (lock_suffix(conn) if for_update else ""),
         {"scope": scope, "key": key},
     )
+    return IdempotencyKey(**row) if row else None
 
 
 async def relock_key(conn: Conn, scope: str, key: str, locked_until: str, now: str) -> int:

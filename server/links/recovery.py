@@ -15,13 +15,13 @@ from flint.actors import SYSTEM, Actor
 from flint.checkout import store as session_store
 from flint.checkout.models import OPEN, CheckoutSession
 from flint.db import Conn
-from flint.events import service as events
 from flint.links import store
 from flint.links.models import PaymentLink
 from flint.links.service import RECOVERY_EXPIRES_IN, new_link
 from flint.orders import store as order_store
 from flint.orders.models import OPEN as ORDER_OPEN
 from flint.orders.models import Order
+from flint.orders.service import record_order_events
 from flint.runtime import Runtime
 
 CHUNK = 250  # drop-offs per write transaction: short transactions, few commits
@@ -79,7 +79,7 @@ async def _abandon(conn: Conn, rt: Runtime, session: CheckoutSession, order: Ord
     if link is None:
         return 0
     public_url = rt.config.public_url
-    await events.record_all(conn, merchant_id=order.merchant_id, actor=actor, order_id=order.id, items=[
+    await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, order_id=order.id, items=[
         ("checkout.session.abandoned", session.to_dict(public_url, None)),
         ("payment_link.created", link.to_dict(public_url)),
     ])

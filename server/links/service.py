@@ -6,13 +6,13 @@ from flint import clock
 from flint.actors import Actor
 from flint.db import Conn
 from flint.errors import FlintError, conflict, invalid, not_found
-from flint.events import service as events
 from flint.ids import new_id
 from flint.links import store
 from flint.links.models import PaymentLink
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, Order
 from flint.orders.models import OPEN as ORDER_OPEN
+from flint.orders.service import record_order_event
 from flint.runtime import Runtime
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 90 * 86400
@@ -33,7 +33,7 @@ def new_link(order: Order, *, source: str, expires_in: int | None, created_by: A
 
 async def insert_and_announce(conn: Conn, rt: Runtime, link: PaymentLink, actor: Actor) -> None:
     await store.insert_link(conn, link)
-    await events.record(conn, merchant_id=link.merchant_id, type="payment_link.created", actor=actor,
+    await record_order_event(conn, merchant_id=link.merchant_id, type="payment_link.created", actor=actor,
                         obj=link.to_dict(rt.config.public_url), order_id=link.order_id)
 
 
@@ -80,7 +80,7 @@ async def deactivate_link(rt: Runtime, merchant_id: str, link_id: str, actor: Ac
         done = await store.deactivate(conn, link.id, clock.now_iso())
         if done is None:
             raise conflict("payment_link_inactive", "This payment link is already inactive.")
-        await events.record(conn, merchant_id=merchant_id, type="payment_link.deactivated", actor=actor,
+        await record_order_event(conn, merchant_id=merchant_id, type="payment_link.deactivated", actor=actor,
                             obj=done.to_dict(rt.config.public_url), order_id=done.order_id)
     return done
 

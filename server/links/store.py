@@ -46,3 +46,34 @@ async def deactivate(conn: Conn, link_id: str, at: str) -> PaymentLink | None:
         {"id": link_id, "at": at},
     )
     return PaymentLink(**row) if row else None
+
+
+# -- the recovery funnel (links/summary.py): reads over sessions, links and their payments ----------------
+
+async def select_drop_offs_by_reason(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """Drop-offs in the range by reason (left | idle | expired), and how many of those sessions were paid
+    after all in the session itself."""
+    return await conn.fetch_all(
+        """SELECT s.drop_off_reason AS reason, COUNT(*) AS n,
+                  SUM(CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.checkout_session_id = s.id
+                                        AND p.status = 'succeeded') THEN 1 ELSE 0 END) AS completed
+           FROM checkout_sessions s
+           WHERE s.merchant_id = :m AND s.dropped_off_at >= :since AND s.dropped_off_at < :until
+           GROUP BY s.drop_off_reason""", {"m": merchant_id, "since": since, "until": until})
+
+
+async def count_recovery_links(conn: Conn, merchant_id: str, since: str, until: str) -> int:
+    row = await conn.fetch_one(
+        """SELECT COUNT(*) AS n FROM payment_links
+           WHERE merchant_id = :m AND source = 'recovery' AND created_at >= :since AND created_at < :until""",
+        {"m": merchant_id, "since": since, "until": until})
+    return int(row["n"]) if row else 0
+
+
+async def select_paid_recovery_links(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """Recovery links made in the range that were paid: when each was made, when paid, and how much."""
+    return await conn.fetch_all(
+        """SELECT l.created_at AS link_at, p.updated_at AS paid_at, p.amount, p.currency
+           FROM payment_links l JOIN payments p ON p.payment_link_id = l.id AND p.status = 'succeeded'
+           WHERE l.merchant_id = :m AND l.source = 'recovery' AND l.created_at >= :since AND l.created_at < :until""",
+        {"m": merchant_id, "since": since, "until": until})

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from flint import clock
 from flint.errors import invalid
+from flint.links import store
 from flint.runtime import Runtime
 
 DEFAULT_DAYS, MAX_DAYS = 30, 366
@@ -34,22 +35,9 @@ async def summary(rt: Runtime, merchant_id: str, since: datetime | None, until: 
         raise invalid("parameter_invalid", f"The range is at most {MAX_DAYS} days.", "from")
     binds = {"m": merchant_id, "since": clock.iso(since), "until": clock.iso(until)}
     async with rt.db.read() as conn:
-        reasons = await conn.fetch_all(
-            """SELECT s.drop_off_reason AS reason, COUNT(*) AS n,
-                      SUM(CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.checkout_session_id = s.id
-                                            AND p.status = 'succeeded') THEN 1 ELSE 0 END) AS completed
-               FROM checkout_sessions s
-               WHERE s.merchant_id = :m AND s.dropped_off_at >= :since AND s.dropped_off_at < :until
-               GROUP BY s.drop_off_reason""", binds)
-        created = await conn.fetch_one(
-            """SELECT COUNT(*) AS n FROM payment_links
-               WHERE merchant_id = :m AND source = 'recovery' AND created_at >= :since AND created_at < :until""",
-            binds)
-        paid = await conn.fetch_all(
-            """SELECT l.created_at AS link_at, p.updated_at AS paid_at, p.amount, p.currency
-               FROM payment_links l JOIN payments p ON p.payment_link_id = l.id AND p.status = 'succeeded'
-               WHERE l.merchant_id = :m AND l.source = 'recovery' AND l.created_at >= :since AND l.created_at < :until""",
-            binds)
+        reasons = await store.select_drop_offs_by_reason(conn, merchant_id, binds["since"], binds["until"])
+        links_created = await store.count_recovery_links(conn, merchant_id, binds["since"], binds["until"])
+        paid = await store.select_paid_recovery_links(conn, merchant_id, binds["since"], binds["until"])
     drop_offs = {"total": 0, "left": 0, "idle": 0, "expired": 0}
     in_session = 0
     for row in reasons:
@@ -61,7 +49,6 @@ async def summary(rt: Runtime, merchant_id: str, since: datetime | None, until: 
     for row in paid:
         amounts[row["currency"]] = amounts.get(row["currency"], 0) + int(row["amount"])
         waits.append((clock.parse(row["paid_at"]) - clock.parse(row["link_at"])).total_seconds())
-    links_created = int(created["n"]) if created else 0
     return {
         "object": "recovery_summary",
         "from": clock.public(clock.iso(since)),

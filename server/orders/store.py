@@ -1,6 +1,7 @@
 """SQL for orders, including the order guard (the payment-attempt lease)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flint.db import Conn
@@ -134,3 +135,26 @@ async def select_orders_by_ids(conn: Conn, ids: list[str], *, for_update: bool =
         f"SELECT {COLUMNS} FROM orders WHERE id IN ({', '.join(':' + k for k in binds)}) ORDER BY id"
         + (lock_suffix(conn, skip_locked=skip_locked) if for_update else ""), binds)
     return {row["id"]: Order(**row) for row in rows}
+
+
+async def merge_extension_data(conn: Conn, order_id: str, annotations: dict[str, Any], at: str) -> None:
+    """Merges apps' annotations into the order's extension_data (each under its app's id). The order is
+    locked for the read-merge-write (PostgreSQL): two payment attempts' hooks annotating it at once both
+    land."""
+    row = await conn.fetch_one("SELECT extension_data FROM orders WHERE id = :id" + lock_suffix(conn),
+                               {"id": order_id})
+    data = json.loads(row["extension_data"]) if row else {}
+    data.update(annotations)
+    await conn.execute("UPDATE orders SET extension_data = :data, updated_at = :at WHERE id = :id",
+                       {"id": order_id, "data": json.dumps(data, sort_keys=True), "at": at})
+
+
+async def reserve_event_sequences(conn: Conn, order_id: str, count: int) -> int:
+    """Hand out the order's next ``count`` event sequence numbers; returns the last one. The UPDATE also
+    locks the order row, which every writer of an order's payments, sessions and links takes first."""
+    row = await conn.fetch_one(
+        "UPDATE orders SET event_seq = event_seq + :count WHERE id = :id RETURNING event_seq",
+        {"id": order_id, "count": count},
+    )
+    assert row is not None, f"order {order_id} vanished inside its own transaction"
+    return int(row["event_seq"])

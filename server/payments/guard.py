@@ -12,9 +12,9 @@ from flint import clock
 from flint.actors import SYSTEM, Actor
 from flint.db import Conn
 from flint.errors import conflict
-from flint.events import service as events
 from flint.orders import store as order_store
 from flint.orders.models import Order
+from flint.orders.service import record_order_event
 from flint.payments import store
 from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, Payment
 from flint.processors import FAILURE_MESSAGES
@@ -32,7 +32,7 @@ async def _fail_payment(conn: Conn, payment: Payment, code: str, actor: Actor) -
         return None
     failed = await store.select_payment(conn, payment.merchant_id, payment.id)
     assert failed is not None
-    await events.record(conn, merchant_id=payment.merchant_id, type="payment.failed", actor=actor,
+    await record_order_event(conn, merchant_id=payment.merchant_id, type="payment.failed", actor=actor,
                         obj=failed.to_dict(), order_id=payment.order_id)
     return failed
 

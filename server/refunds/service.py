@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from flint import clock
 from flint.actors import Actor
 from flint.errors import FlintError, conflict, invalid, not_found
-from flint.events import service as events
 from flint.ids import new_id
 from flint.orders import store as order_store
+from flint.orders.service import record_order_event
 from flint.payments import store as payment_store
 from flint.payments.models import SUCCEEDED as PAYMENT_SUCCEEDED
 from flint.processors import RefundResult
@@ -120,14 +120,14 @@ async def _settle(rt: Runtime, refund: Refund, result: RefundResult, actor: Acto
         await payment_store.settle_refund(conn, refund.payment_id, refund.amount, succeeded, now)
         if succeeded:
             await order_store.add_order_refund(conn, refund.order_id, refund.amount, now)
-            await events.record(conn, merchant_id=refund.merchant_id, type="refund.succeeded", actor=actor,
+            await record_order_event(conn, merchant_id=refund.merchant_id, type="refund.succeeded", actor=actor,
                                 obj=final.to_dict(), order_id=refund.order_id)
             order = await order_store.select_order_by_id(conn, refund.order_id)
             assert order is not None
-            await events.record(conn, merchant_id=refund.merchant_id, type="order.refunded", actor=actor,
+            await record_order_event(conn, merchant_id=refund.merchant_id, type="order.refunded", actor=actor,
                                 obj=order.to_dict(), order_id=refund.order_id)
         else:
-            await events.record(conn, merchant_id=refund.merchant_id, type="refund.failed", actor=actor,
+            await record_order_event(conn, merchant_id=refund.merchant_id, type="refund.failed", actor=actor,
                                 obj=final.to_dict(), order_id=refund.order_id)
     return final
 

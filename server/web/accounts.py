@@ -12,13 +12,14 @@ from flint.errors import FlintError
 from flint.http import pages
 from flint.http.auth import public
 from flint.http.context import client_address, runtime
+from flint.ids import new_secret
 from flint.runtime import Runtime
+from flint.security import CSRF_SALT
 
 bp = Blueprint("accounts", __name__)
 
 SESSION_COOKIE = "flint_session"
 LOGIN_COOKIE = "flint_login"  # a nonce the sign-in form's token is bound to (login CSRF)
-CSRF_SALT = "flint.web.csrf.v1"
 CSRF_MAX_AGE = 2 * 3600
 
 
@@ -94,8 +95,6 @@ async def get_login():
     next_path = safe_next(request.args.get("next"))
     if await signed_in(rt) is not None:
         return redirect(next_path or "/account", 303)
-    from flint.ids import new_secret
-
     return _login_page(rt, new_secret("ln_"), next_path=next_path)
 
 

@@ -18,11 +18,11 @@ from flint.oauth import service
 from flint.oauth.service import AuthorizationRequest, NoRedirect, OAuthError
 from flint.runtime import Runtime
 from flint.scopes import SCOPE_WORDS, SCOPES, grouped_events
+from flint.security import CONSENT_SALT
 from flint.web import accounts
 
 bp = Blueprint("oauth", __name__)
 
-CONSENT_SALT = "flint.oauth.consent.v1"
 CONSENT_MAX_AGE = 600
 
 def _with_params(uri: str, params: dict[str, str | None]) -> str:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from flint import clock
-from flint.actors import SYSTEM, Actor
+from flint.actors import Actor
 from flint.db import Conn
 from flint.errors import conflict, invalid, not_found
-from flint.events.models import EVENT_TYPES, Event
+from flint.event_types import EVENT_TYPES
 from flint.ids import new_id
 from flint.merchants import store as merchant_store
 from flint.runtime import Runtime
@@ -39,7 +40,7 @@ MAX_FILTERS = 64
 MAX_ENDPOINTS = 16
 
 
-def _check_filters(events: list[str]) -> list[str]:
+def check_filters(events: list[str]) -> list[str]:
     if not events:
         raise invalid("events_invalid", 'Subscribe to at least one event type, or "*".', "events")
     if len(events) > MAX_FILTERS:
@@ -74,7 +75,7 @@ async def create_endpoint(rt: Runtime, merchant_id: str, *, url: str, events: li
     """Returns the endpoint and its secret (shown once; stored encrypted). ``actor``: who made it (the
     merchant itself when None)."""
     actor = actor or Actor("merchant", merchant_id)
-    filters = _check_filters(events)
+    filters = check_filters(events)
     await egress.check_destination(url, production=rt.config.is_production)
     secret = signing.new_secret()
     now = clock.now_iso()
@@ -120,7 +121,7 @@ async def update_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, *, ur
         await egress.check_destination(url, production=rt.config.is_production)
         fields["url"] = url
     if events is not None:
-        fields["events"] = json.dumps(_check_filters(events))
+        fields["events"] = json.dumps(check_filters(events))
     if description is not None:
         fields["description"] = description
     now = clock.now_iso()
@@ -239,7 +240,16 @@ async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner:
     return updated
 
 
-async def fan_out(conn: Conn, events: list[Event]) -> None:
+class Recorded(Protocol):
+    """An event as the outbox fans it out (flint.events.models.Event: events sit above webhooks, so the
+    fan-out names only what it reads)."""
+    id: str
+    merchant_id: str
+    type: str
+    data: str  # JSON text: {"object": ...}
+
+
+async def fan_out(conn: Conn, events: list[Recorded]) -> None:
     """Outbox step, inside the events' own transaction: one pending delivery per (subscribed
     endpoint, event), due now. All events of one call belong to one merchant."""
     if not events:
@@ -259,7 +269,7 @@ async def fan_out(conn: Conn, events: list[Event]) -> None:
     await store.insert_deliveries(conn, deliveries)
 
 
-def reaches(endpoint: dict, event: Event) -> bool:
+def reaches(endpoint: dict, event: Recorded) -> bool:
     """Whether an event goes to an endpoint: its filters match, and for an app's endpoint the app may
     read it (API.md 12): readable under its installation's consented scopes, and app.installed /
     app.uninstalled only when they are about this app."""
@@ -270,17 +280,6 @@ def reaches(endpoint: dict, event: Event) -> bool:
     if event.type.startswith(APP_LIFECYCLE_PREFIX):
         return json.loads(event.data)["object"].get("app_id") == endpoint["app_id"]
     return readable(event.type, json.loads(endpoint["installation_scopes"] or "[]"))
-
-
-async def disable_failing(conn: Conn, rt: Runtime, endpoint: Endpoint, reason: str, now: str) -> None:
-    """The worker's verdict (failing for too long, or 410 Gone): disabled, announced by an event the
-    merchant sees in GET /v1/events (and its other endpoints receive)."""
-    from flint.events import service as events
-
-    closed = await store.close_endpoint(conn, endpoint.id, status=DISABLED, reason=reason, at=now)
-    if closed is not None:
-        await events.record(conn, merchant_id=closed.merchant_id, type="webhook_endpoint.disabled",
-                            actor=SYSTEM, obj=closed.to_dict())
 
 
 async def add_app_endpoint(conn: Conn, *, installation_id: str, app_id: str, merchant_id: str, url: str,

@@ -282,15 +282,3 @@ async def retire_app_endpoint(conn: Conn, installation_id: str, at: str) -> None
     await conn.execute(
         """UPDATE webhook_endpoints SET status = 'retired', updated_at = :at
            WHERE installation_id = :id AND owner = 'app' AND status = 'enabled'""", {"id": installation_id, "at": at})
-
-
-async def select_app_secrets(conn: Conn, app_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The signing secrets of apps whose endpoints are being sent to (sealed; apps rotate them in
-    server/apps, and every installation's endpoint signs with the app's current ones)."""
-    if not app_ids:
-        return {}
-    binds = {f"a{i}": value for i, value in enumerate(app_ids)}
-    rows = await conn.fetch_all(
-        f"""SELECT id, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at FROM apps
-            WHERE id IN ({', '.join(':' + k for k in binds)})""", binds)
-    return {row["id"]: row for row in rows}

@@ -6,8 +6,8 @@ import json
 
 from quart import Blueprint, Response, g, request
 
+from flint.http import assets
 from flint.http.auth import public
-from flint.widget import assets
 
 bp = Blueprint("widget", __name__, url_prefix="/widget/v1")
 

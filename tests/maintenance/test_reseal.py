@@ -8,7 +8,7 @@ from flint.apps import service as apps
 from flint.config import Config
 from flint.idempotency import service as idempotency
 from flint.maintenance import store as sealed_store
-from flint.maintenance.reseal import reseal_all
+from flint.maintenance.service import reseal_all
 from flint.runtime import Runtime
 from flint.security import SecretBox
 from flint.webhooks import service as webhooks

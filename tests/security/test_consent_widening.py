@@ -10,7 +10,7 @@ import json
 
 import httpx
 
-from flint.hooks.service import HOOK
+from flint.hooks.models import HOOK
 from support.oauth import sign_in
 
 from .partner import ORDER, deliveries_to, installed_app, pay, receiver, unique_path  # noqa: F401
@@ -158,7 +158,7 @@ async def test_the_event_api_shows_an_app_only_what_its_scopes_read(server, serv
 
 
 def test_every_scope_and_event_has_words_for_the_merchant():
-    from flint.events.models import EVENT_TYPES
+    from flint.event_types import EVENT_TYPES
     from flint.scopes import EVENT_WORDS, SCOPE_WORDS, SCOPES, grouped_events
 
     assert set(SCOPE_WORDS) == set(SCOPES) and set(EVENT_WORDS) == set(EVENT_TYPES)

@@ -8,16 +8,6 @@ from pydantic import BaseModel, Field
 from flint.http.validation import Query
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem. ``code`` is stable; branch on it, not on ``detail``."""
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    param: str | None = None
-
-
 class CreatedBy(BaseModel):
     """Who created an object (API.md 12): the merchant's key, an app's token, a staff member, or Flint
     itself (a recovery link). Null on objects older than this field."""

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from flint.api.schemas.common import ListQuery
-from flint.events.models import EVENT_TYPES
+from flint.event_types import EVENT_TYPES
 
 
 class ActorOut(BaseModel):

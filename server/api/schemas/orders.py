@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from flint import money
 from flint.api.schemas.common import CreatedBy, ListQuery
 from flint.http.validation import Body, Query
+from flint.orders.models import LineItem, NewOrder
 
 
 class LineItemIn(Body):
@@ -37,8 +38,6 @@ class OrderFields(Body):
     })
 
     def to_new_order(self):
-        from flint.orders.service import LineItem, NewOrder
-
         return NewOrder(
             currency=self.currency,
             line_items=[LineItem(i.name, i.quantity, i.unit_amount) for i in self.line_items],

@@ -1,0 +1,26 @@
+"""Every event type Flint records (API.md 9, 12): one list that the events, the webhook filters, the
+consent page and the scopes' reading rule share, below all of them."""
+from __future__ import annotations
+
+EVENT_TYPES = (
+    "order.created",
+    "order.paid",
+    "order.canceled",
+    "order.refunded",
+    "checkout.session.created",
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "checkout.session.abandoned",
+    "checkout.session.fallback_used",
+    "payment.requires_action",
+    "payment.succeeded",
+    "payment.failed",
+    "payment_link.created",
+    "payment_link.deactivated",
+    "refund.succeeded",
+    "refund.failed",
+    "app.installed",
+    "app.uninstalled",
+    # Flint's own addition: an endpoint that failed for too long (or answered 410) was disabled.
+    "webhook_endpoint.disabled",
+)
