@@ -285,7 +285,27 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
             raise result
 
 
+def _examples_present() -> bool:
+    """The demo shop and partner app live in the source checkout's examples/, which the wheel does not
+    carry (they are examples to read, not part of Flint). From a checkout (an editable install, where
+    the package is server/), the checkout's root is where they are imported from."""
+    import importlib.util
+
+    from flint import datafiles
+
+    checkout = datafiles.PACKAGE.parent
+    if (checkout / "examples" / "shop").is_dir() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("examples.shop", "examples.partner_app"))
+    except ModuleNotFoundError:  # no `examples` package at all
+        return False
+
+
 def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_port: int = 8002) -> None:
+    if not _examples_present():
+        sys.exit("flint demo: the demo shop and partner app come with the source checkout (examples/); from a "
+                 "clone of Flint run `make demo`. An installed Flint serves with `flint serve`.")
     if len({port, shop_port, app_port}) < 3:
         sys.exit("flint demo: Flint, the shop and the partner app need different ports "
                  "(--port, --shop-port, --app-port).")
