@@ -97,7 +97,7 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
     from flint.events import service as events
     from flint.ids import new_id
     from flint.orders import store as order_store
-    from flint.orders.service import LineItem, NewOrder, build_order
+    from flint.orders.models import LineItem, NewOrder, build_order
     from flint.checkout import store as session_store
 
     actor = Actor("merchant", merchant_id)

@@ -6,7 +6,8 @@ import itertools
 from flint.actors import Actor
 from flint.checkout import service as checkout
 from flint.merchants import service as merchants
-from flint.orders.service import LineItem, NewOrder, create_order
+from flint.orders.models import LineItem, NewOrder
+from flint.orders.service import create_order
 from flint.collect import service as collect
 from flint.cards import parse_card
 from flint.runtime import Runtime
