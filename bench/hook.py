@@ -190,7 +190,7 @@ def _install_probe() -> None:
         wrap(collect, "_call_processor", "confirm: processor charge")
         wrap(collect, "settle", "confirm: settle")
         wrap(hooks, "before_payment", "hook: before_payment")
-        wrap(hook_store, "select_hooked_installations", "hook: select installations")
+        wrap(hooks, "_hooked", "hook: select installations")
         wrap(hooks, "_ask", "hook: _ask")
         wrap(egress, "resolve", "hook: egress.resolve")
         wrap(signing, "headers", "hook: signing.headers")
