@@ -94,10 +94,10 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
     from flint.actors import Actor
     from flint.checkout.models import CheckoutSession
     from flint.checkout.service import present
-    from flint.events import service as events
     from flint.ids import new_id
     from flint.orders import store as order_store
     from flint.orders.models import LineItem, NewOrder, build_order
+    from flint.orders.service import record_order_events
     from flint.checkout import store as session_store
 
     actor = Actor("merchant", merchant_id)
@@ -122,7 +122,7 @@ async def _seed(rt, merchant_id: str, kinds: list[str]) -> list:
                 order.created_at = order.updated_at = created
                 await order_store.insert_order(conn, order)
                 await session_store.insert_session(conn, session)
-                await events.record_all(conn, merchant_id=merchant_id, actor=actor, order_id=order.id, items=[
+                await record_order_events(conn, merchant_id=merchant_id, actor=actor, order_id=order.id, items=[
                     ("order.created", order.to_dict()),
                     ("checkout.session.created", present(rt, session, with_token=False))])
                 made.append(session)
@@ -396,7 +396,7 @@ async def _main(db_url: str, db_path: str, sessions: int, expire: int, open_sess
                     "server/checkout/store.py:mark_dropped_off",
                     "server/links/store.py:insert_link",
                     "server/events/service.py:record_all",
-                    "server/events/store.py:reserve_order_sequences",
+                    "server/orders/store.py:reserve_event_sequences",
                     "server/events/store.py:insert_events",
                     "server/webhooks/service.py:fan_out",
                     "server/checkout/models.py:to_dict",
