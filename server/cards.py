@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from flint import clock
 from flint.errors import invalid
 
 
@@ -73,7 +73,7 @@ def parse_card(number: str, exp_month: int, exp_year: int, cvc: str, param: str 
         raise invalid("invalid_expiry_month", "The expiry month must be between 1 and 12.", f"{param}.exp_month")
     if exp_year < 100:
         exp_year += 2000
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     if not now.year <= exp_year <= now.year + 50:
         raise invalid("invalid_expiry_year", "The card's expiry year is invalid or in the past.", f"{param}.exp_year")
     if (exp_year, exp_month) < (now.year, now.month):

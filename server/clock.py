@@ -1,11 +1,31 @@
-"""Time in one place: UTC, RFC 3339 strings with microseconds so they sort as text."""
+"""Time in one place: UTC, RFC 3339 strings with microseconds so they sort as text.
+
+Every part of Flint asks this module for the time, so a process's clock can be moved forward in one
+place: tests (``advance``), and in development the test clock endpoint (POST /v1/test_helpers/
+advance_clock), so that session expiry, drop-off, recovery links and webhook retries can be tested in
+milliseconds. It never moves backwards, and production never moves it (the endpoint is 404 there)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+_offset = timedelta(0)  # how far this process's clock was moved forward
+
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + _offset
+
+
+def advance(seconds: float) -> timedelta:
+    """Moves this process's clock forward by ``seconds`` (never backwards); returns the total offset."""
+    global _offset
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError("the clock only moves forward")
+    _offset += timedelta(seconds=seconds)
+    return _offset
+
+
+def offset() -> timedelta:
+    return _offset
 
 
 def iso(moment: datetime) -> str:

@@ -340,6 +340,16 @@ async def run(rt: Runtime) -> None:
     await DeliveryWorker(rt).run()
 
 
+async def deliver_due(rt: Runtime, timeout: float = 10) -> None:
+    """Send everything due now, once, and return (the test clock; a worker beside may share the work:
+    leases keep any delivery from being sent twice)."""
+    worker = DeliveryWorker(rt)
+    try:
+        await worker.run_until_idle(timeout)
+    finally:
+        await worker.client.aclose()
+
+
 async def disable_failing(conn: Conn, endpoint: Endpoint, reason: str, now: str) -> None:
     """The worker's verdict (failing for too long, or 410 Gone): disabled, announced by an event the
     merchant sees in GET /v1/events (and its other endpoints receive)."""

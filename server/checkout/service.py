@@ -1,7 +1,6 @@
 """Checkout sessions: one buyer visit, always tied to one order."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from flint import clock, urls
@@ -112,7 +111,7 @@ async def session_for_client_token(rt: Runtime, token: str, session_id: str | No
         raise FlintError(401, "client_token_invalid", "This client token is not valid.")
     if session_id is not None and payload["s"] != session_id:
         raise FlintError(401, "client_token_invalid", "This client token belongs to another session.")
-    if int(payload.get("e", 0)) <= time.time():
+    if int(payload.get("e", 0)) <= clock.now().timestamp():
         raise FlintError(401, "client_token_expired", "This client token has expired.")
     async with rt.db.read() as conn:
         session = await store.select_session(conn, payload.get("m", ""), payload["s"])

@@ -1,0 +1,21 @@
+"""The development test clock (POST /v1/test_helpers/advance_clock): move this process's clock forward,
+then run what time moves at once (the sweeper, and the webhook deliveries that came due), so session
+expiry, drop-off, recovery links, authorization expiry and webhook retries take milliseconds in a
+merchant's own tests. Development only: production does not even route to it."""
+from __future__ import annotations
+
+from typing import Any
+
+from flint import clock
+from flint.background import sweeper, webhook_worker
+from flint.runtime import Runtime
+
+MAX_SECONDS = 366 * 86400  # a year and a day per call: enough for any expiry Flint has
+
+
+async def advance(rt: Runtime, seconds: float) -> dict[str, Any]:
+    total = clock.advance(seconds)
+    swept = await sweeper.sweep_once(rt)
+    await webhook_worker.deliver_due(rt)
+    return {"object": "test_clock", "now": clock.public(clock.now_iso()), "advanced_by": seconds,
+            "offset_seconds": total.total_seconds(), "swept": swept}

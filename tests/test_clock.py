@@ -1,0 +1,48 @@
+"""The clock moves only forward (flint.clock), and the development test clock
+(POST /v1/test_helpers/advance_clock) moves a live server's time and runs what time moves at once:
+a session expires and its recovery link is made within one advance; in production the path is 404."""
+from __future__ import annotations
+
+import pytest
+
+from flint import clock
+from support.factories import make_merchant
+
+
+def test_the_clock_never_moves_backwards():
+    before = clock.offset()
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+    with pytest.raises(ValueError):
+        clock.advance(float("nan"))
+    assert clock.offset() == before
+
+
+async def test_advancing_expires_a_session_and_makes_its_recovery_link_at_once(server, server_rt):
+    merchant, key = await make_merchant(server_rt)
+    with server.client(key) as api:
+        session = api.post("/v1/checkout/sessions", json={
+            "order": {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 900}]},
+            "mode": "embedded", "success_url": "https://shop.example/thanks", "expires_in": 3600,
+            "recovery": {"enabled": True}}).json()
+        refused = api.post("/v1/test_helpers/advance_clock", json={"seconds": -5})
+        assert refused.status_code == 400 and refused.json()["param"] == "seconds"
+        moved = api.post("/v1/test_helpers/advance_clock", json={"seconds": 3601})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["swept"]["sessions_expired"] >= 1
+        after = api.get(f"/v1/checkout/sessions/{session['id']}").json()
+        assert after["status"] == "expired" and after["recovery"]["payment_link_id"].startswith("plink_")
+        types = [e["type"] for e in api.get(f"/v1/orders/{session['order_id']}/events").json()["data"]]
+        assert types[-2:] == ["checkout.session.expired", "payment_link.created"]
+
+
+def test_the_test_clock_is_not_there_in_production(tmp_path):
+    from support.server import start_server, stop_server
+
+    live = start_server(tmp_path, extra_env={"FLINT_ENV": "production"})
+    try:
+        with live.client("sk_test_whatever") as api:
+            answer = api.post("/v1/test_helpers/advance_clock", json={"seconds": 60})
+        assert answer.status_code == 404 and answer.json()["code"] == "route_not_found"
+    finally:
+        stop_server(live)
