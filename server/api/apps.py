@@ -5,11 +5,12 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import document_response
 
-from flint.api.schemas.apps import AppList, AppOut, CreateApp, UpdateApp
+from flint.api.schemas.apps import App, AppList, CreateAppRequest, UpdateAppRequest
 from flint.api.schemas.common import ListQuery, page
 from flint.apps import service
 from flint.http.auth import merchant_only, principal
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
 from flint.oauth.service import follow_app_change
 
@@ -17,10 +18,11 @@ bp = Blueprint("apps", __name__, url_prefix="/v1")
 
 
 @bp.post("/apps")
+@operation("createApp", "Apps")
 @merchant_only
-@document_response(AppOut)
-@json_body(CreateApp)
-async def post_app(body: CreateApp):
+@document_response(App)
+@json_body(CreateAppRequest)
+async def post_app(body: CreateAppRequest):
     """Register an app. Its ``client_secret`` and ``webhook_secret`` are in this response only."""
     app, client_secret, webhook_secret = await service.create_app(
         runtime(), principal().merchant_id, name=body.name, description=body.description,
@@ -31,6 +33,7 @@ async def post_app(body: CreateApp):
 
 
 @bp.get("/apps")
+@operation("listApps", "Apps")
 @merchant_only
 @document_response(AppList)
 @query_args(ListQuery)
@@ -41,18 +44,20 @@ async def get_apps(query: ListQuery):
 
 
 @bp.get("/apps/<app_id>")
+@operation("retrieveApp", "Apps")
 @merchant_only
-@document_response(AppOut)
+@document_response(App)
 async def get_app(app_id: str):
     """Retrieve one of this merchant's apps (never its secrets)."""
     return (await service.get_app(runtime(), principal().merchant_id, app_id)).to_dict()
 
 
 @bp.post("/apps/<app_id>")
+@operation("updateApp", "Apps")
 @merchant_only
-@document_response(AppOut)
-@json_body(UpdateApp)
-async def post_app_update(app_id: str, body: UpdateApp):
+@document_response(App)
+@json_body(UpdateAppRequest)
+async def post_app_update(app_id: str, body: UpdateAppRequest):
     """Change an app's settings. A change that widens ``scopes``, ``webhook_events`` or ``hooks`` reaches
     each earlier installation only once its merchant approves it (``pending_update``); one that narrows
     them applies at once. ``null`` removes ``webhook_url``, ``hook_url`` or ``description``."""
@@ -62,8 +67,9 @@ async def post_app_update(app_id: str, body: UpdateApp):
 
 
 @bp.post("/apps/<app_id>/rotate_secret")
+@operation("rotateAppSecret", "Apps")
 @merchant_only
-@document_response(AppOut)
+@document_response(App)
 @no_body
 async def post_rotate_secret(app_id: str):
     """A new ``client_secret`` (in this response only). The previous one stops working at once."""
@@ -72,8 +78,9 @@ async def post_rotate_secret(app_id: str):
 
 
 @bp.post("/apps/<app_id>/rotate_webhook_secret")
+@operation("rotateAppWebhookSecret", "Apps")
 @merchant_only
-@document_response(AppOut)
+@document_response(App)
 @no_body
 async def post_rotate_webhook_secret(app_id: str):
     """A new ``webhook_secret`` (in this response only). For 24 hours deliveries and hook calls carry

@@ -5,16 +5,17 @@ from quart import Blueprint, request
 from quart_schema import document_response
 
 from flint.api.schemas.checkout import (
-    BeaconOut,
-    BeaconRequest,
-    ChallengeRequest,
-    ClientSessionOut,
-    ConfirmOut,
-    ConfirmRequest,
-    CreateSession,
-    FallbackRequest,
-    SessionList,
-    SessionOut,
+    AnswerCheckoutSessionChallengeRequest,
+    CheckoutSession,
+    CheckoutSessionBeacon,
+    CheckoutSessionList,
+    ClientSession,
+    ConfirmCheckoutSessionRequest,
+    CreateCheckoutSessionRequest,
+    PaymentConfirmation,
+    PaymentProblem,
+    ReportCheckoutSessionFallbackRequest,
+    SendCheckoutSessionBeaconRequest,
 )
 from flint.api.schemas.common import ListQuery, page
 from flint.cards import parse_card
@@ -27,6 +28,7 @@ from flint.errors import FlintError
 from flint.http.auth import client_token, client_token_or_body, principal, scope
 from flint.http.context import client_address, runtime
 from flint.http.cors import open_to_browsers
+from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
 from flint.payments.models import FAILED, REQUIRES_ACTION, Payment
 
@@ -34,10 +36,11 @@ bp = Blueprint("checkout", __name__, url_prefix="/v1/checkout/sessions")
 
 
 @bp.post("")
+@operation("createCheckoutSession", "Checkout sessions")
 @scope("checkout:write")
-@document_response(SessionOut)
-@json_body(CreateSession)
-async def post_session(body: CreateSession):
+@document_response(CheckoutSession)
+@json_body(CreateCheckoutSessionRequest)
+async def post_session(body: CreateCheckoutSessionRequest):
     """Create a checkout session for an existing order or an inline new one."""
     me, rt = principal(), runtime()
     session = await service.create_session(rt, me.merchant_id, body.to_new_session(), me.actor)
@@ -45,8 +48,9 @@ async def post_session(body: CreateSession):
 
 
 @bp.get("")
+@operation("listCheckoutSessions", "Checkout sessions")
 @scope("orders:read")
-@document_response(SessionList)
+@document_response(CheckoutSessionList)
 @query_args(ListQuery)
 async def get_sessions(query: ListQuery):
     """List checkout sessions, newest first."""
@@ -56,9 +60,10 @@ async def get_sessions(query: ListQuery):
 
 
 @bp.get("/client")
+@operation("retrieveClientSession", "Checkout sessions")
 @client_token
 @open_to_browsers
-@document_response(ClientSessionOut)
+@document_response(ClientSession)
 async def get_client_session():
     """Buyer's page: the session its client_token names, as the widget's loader needs it (whether it
     can take a payment, the card frame's URL, the hosted fallback URL). Callable from any origin."""
@@ -68,8 +73,9 @@ async def get_client_session():
 
 
 @bp.get("/<session_id>")
+@operation("retrieveCheckoutSession", "Checkout sessions")
 @scope("orders:read")
-@document_response(SessionOut)
+@document_response(CheckoutSession)
 async def get_session(session_id: str):
     """Retrieve a checkout session."""
     rt, me = runtime(), principal()
@@ -80,8 +86,9 @@ async def get_session(session_id: str):
 
 
 @bp.post("/<session_id>/expire")
+@operation("expireCheckoutSession", "Checkout sessions")
 @scope("checkout:write")
-@document_response(SessionOut)
+@document_response(CheckoutSession)
 @no_body
 async def post_session_expire(session_id: str):
     """Expire an open session now (409 if it is closed or a payment is in flight)."""
@@ -103,15 +110,16 @@ def _buyer_result(payment: Payment) -> dict:
 
 
 @bp.post("/<session_id>/confirm")
+@operation("confirmCheckoutSession", "Checkout sessions", errors=[(402, PaymentProblem), 429, 503])
 @client_token
-@document_response(ConfirmOut)
-@json_body(ConfirmRequest)
-async def post_session_confirm(session_id: str, body: ConfirmRequest):
+@document_response(PaymentConfirmation)
+@json_body(ConfirmCheckoutSessionRequest)
+async def post_session_confirm(session_id: str, body: ConfirmCheckoutSessionRequest):
     """Buyer: pay this session's order with a card (Bearer = the session's client_token).
 
     The card is validated (Luhn, expiry, CVC) before any attempt; a decline answers 402 with the
     decline code; the 3-D Secure card answers ``requires_action`` with a ``next_action``. Past a
-    card testing limit (API.md 13): 429 ``too_many_attempts`` with ``Retry-After``.
+    card testing limit (docs/api.md 13): 429 ``too_many_attempts`` with ``Retry-After``.
     """
     me, rt = principal(), runtime()
     session = me.session
@@ -123,10 +131,11 @@ async def post_session_confirm(session_id: str, body: ConfirmRequest):
 
 
 @bp.post("/<session_id>/challenge")
+@operation("answerCheckoutSessionChallenge", "Checkout sessions", errors=[(402, PaymentProblem), 503])
 @client_token
-@document_response(ConfirmOut)
-@json_body(ChallengeRequest)
-async def post_session_challenge(session_id: str, body: ChallengeRequest):
+@document_response(PaymentConfirmation)
+@json_body(AnswerCheckoutSessionChallengeRequest)
+async def post_session_challenge(session_id: str, body: AnswerCheckoutSessionChallengeRequest):
     """Buyer: answer the 3-D Secure challenge of a payment of this session (approve or deny)."""
     me, rt = principal(), runtime()
     payment = await collect.resolve_challenge(rt, me.merchant_id, body.payment, body.result == "approve", me.actor,
@@ -135,11 +144,12 @@ async def post_session_challenge(session_id: str, body: ChallengeRequest):
 
 
 @bp.post("/<session_id>/fallback")
+@operation("reportCheckoutSessionFallback", "Checkout sessions")
 @client_token
 @open_to_browsers
-@document_response(ClientSessionOut)
-@json_body(FallbackRequest)
-async def post_session_fallback(session_id: str, body: FallbackRequest):
+@document_response(ClientSession)
+@json_body(ReportCheckoutSessionFallbackRequest)
+async def post_session_fallback(session_id: str, body: ReportCheckoutSessionFallbackRequest):
     """Buyer's page: the widget showed the hosted link instead of its card frame. The first report of
     an open session records ``checkout.session.fallback_used`` with the reason; repeats change nothing."""
     me, rt = principal(), runtime()
@@ -149,11 +159,12 @@ async def post_session_fallback(session_id: str, body: FallbackRequest):
 
 
 @bp.post("/<session_id>/beacon")
+@operation("sendCheckoutSessionBeacon", "Checkout sessions")
 @client_token_or_body
 @open_to_browsers
-@document_response(BeaconOut)
-@json_body(BeaconRequest, text_plain=True)
-async def post_session_beacon(session_id: str, body: BeaconRequest):
+@document_response(CheckoutSessionBeacon)
+@json_body(SendCheckoutSessionBeaconRequest, text_plain=True)
+async def post_session_beacon(session_id: str, body: SendCheckoutSessionBeaconRequest):
     """Buyer's page (navigator.sendBeacon): the buyer typed in the card form and left without paying.
     A beacon cannot send headers, so the client_token may come in the body (JSON sent as text/plain).
     Recorded on the session for drop-off recovery; a closed session records nothing (``recorded: false``)."""

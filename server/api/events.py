@@ -5,16 +5,18 @@ from quart import Blueprint
 from quart_schema import document_response
 
 from flint.api.schemas.common import page
-from flint.api.schemas.events import EventList, EventListQuery, EventOut
+from flint.api.schemas.events import Event, EventList, EventListQuery
 from flint.events import service
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import query_args
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 
 
 @bp.get("")
+@operation("listEvents", "Events")
 @scope("events:read")
 @document_response(EventList)
 @query_args(EventListQuery)
@@ -27,8 +29,9 @@ async def get_events(query: EventListQuery):
 
 
 @bp.get("/<event_id>")
+@operation("retrieveEvent", "Events")
 @scope("events:read")
-@document_response(EventOut)
+@document_response(Event)
 async def get_event(event_id: str):
     """Retrieve an event."""
     me = principal()

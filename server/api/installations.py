@@ -5,9 +5,10 @@ from quart import Blueprint
 from quart_schema import document_response
 
 from flint.api.schemas.common import ListQuery, page
-from flint.api.schemas.installations import InstallationList, InstallationOut
+from flint.api.schemas.installations import Installation, InstallationList
 from flint.http.auth import merchant_only, principal
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import no_body, query_args
 from flint.oauth import service
 
@@ -15,6 +16,7 @@ bp = Blueprint("installations", __name__, url_prefix="/v1/installations")
 
 
 @bp.get("")
+@operation("listInstallations", "Installations")
 @merchant_only
 @document_response(InstallationList)
 @query_args(ListQuery)
@@ -26,16 +28,18 @@ async def get_installations(query: ListQuery):
 
 
 @bp.get("/<installation_id>")
+@operation("retrieveInstallation", "Installations")
 @merchant_only
-@document_response(InstallationOut)
+@document_response(Installation)
 async def get_installation(installation_id: str):
     """One installation: what the merchant consented to, and any widening that waits for approval."""
     return (await service.get_installation(runtime(), principal().merchant_id, installation_id)).to_dict()
 
 
 @bp.post("/<installation_id>/approve_update")
+@operation("approveInstallationUpdate", "Installations")
 @merchant_only
-@document_response(InstallationOut)
+@document_response(Installation)
 @no_body
 async def post_approve_update(installation_id: str):
     """Approve what the app's developer widened (``pending_update``): it becomes what the app may receive
@@ -44,8 +48,9 @@ async def post_approve_update(installation_id: str):
 
 
 @bp.delete("/<installation_id>")
+@operation("deleteInstallation", "Installations")
 @merchant_only
-@document_response(InstallationOut)
+@document_response(Installation)
 async def delete_installation(installation_id: str):
     """Uninstall: the app's tokens stop working at once, its webhooks stop, the endpoints it made are
     deleted, `app.uninstalled` is sent."""

@@ -6,15 +6,16 @@ from quart_schema import document_response
 
 from flint.api.schemas.common import page
 from flint.api.schemas.links import (
-    CreateLink,
-    LinkList,
-    LinkListQuery,
-    LinkOut,
-    SummaryOut,
-    SummaryQuery,
+    CreatePaymentLinkRequest,
+    PaymentLink,
+    PaymentLinkList,
+    PaymentLinkListQuery,
+    RecoverySummary,
+    RecoverySummaryQuery,
 )
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
 from flint.links import service, summary
 
@@ -23,10 +24,11 @@ recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")
 
 
 @bp.post("")
+@operation("createPaymentLink", "Payment links")
 @scope("payment_links:write")
-@document_response(LinkOut)
-@json_body(CreateLink)
-async def post_link(body: CreateLink):
+@document_response(PaymentLink)
+@json_body(CreatePaymentLinkRequest)
+async def post_link(body: CreatePaymentLinkRequest):
     """Create a payment link that pays this open order (and nothing else)."""
     me, rt = principal(), runtime()
     link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor)
@@ -34,10 +36,11 @@ async def post_link(body: CreateLink):
 
 
 @bp.get("")
+@operation("listPaymentLinks", "Payment links")
 @scope("orders:read")
-@document_response(LinkList)
-@query_args(LinkListQuery)
-async def get_links(query: LinkListQuery):
+@document_response(PaymentLinkList)
+@query_args(PaymentLinkListQuery)
+async def get_links(query: PaymentLinkListQuery):
     """List payment links, newest first; ``order`` narrows to one order's links."""
     rt = runtime()
     links, has_more = await service.list_links(rt, principal().merchant_id, query.order, query.limit,
@@ -46,8 +49,9 @@ async def get_links(query: LinkListQuery):
 
 
 @bp.get("/<link_id>")
+@operation("retrievePaymentLink", "Payment links")
 @scope("orders:read")
-@document_response(LinkOut)
+@document_response(PaymentLink)
 async def get_link(link_id: str):
     """Retrieve a payment link."""
     rt = runtime()
@@ -55,8 +59,9 @@ async def get_link(link_id: str):
 
 
 @bp.post("/<link_id>/deactivate")
+@operation("deactivatePaymentLink", "Payment links")
 @scope("payment_links:write")
-@document_response(LinkOut)
+@document_response(PaymentLink)
 @no_body
 async def post_deactivate(link_id: str):
     """Stop a link from taking payments (its page then says so)."""
@@ -65,10 +70,11 @@ async def post_deactivate(link_id: str):
 
 
 @recovery_bp.get("/summary")
+@operation("retrieveRecoverySummary", "Recovery")
 @scope("orders:read")
-@document_response(SummaryOut)
-@query_args(SummaryQuery)
-async def get_summary(query: SummaryQuery):
+@document_response(RecoverySummary)
+@query_args(RecoverySummaryQuery)
+async def get_summary(query: RecoverySummaryQuery):
     """The recovery funnel over a range: drop-offs (by kind), recovery links made, links paid, the
     amount recovered per currency, and the median time from link to payment."""
     since = summary.parse_bound(query.since, "from")

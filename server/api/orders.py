@@ -6,11 +6,12 @@ from quart_schema import document_response
 
 from flint.api.schemas.common import ListQuery, page
 from flint.api.schemas.events import EventList
-from flint.api.schemas.orders import OrderEventsQuery, OrderFields, OrderList, OrderOut
+from flint.api.schemas.orders import CreateOrderRequest, Order, OrderEventsQuery, OrderList
 from flint.closing import service as closing
 from flint.events.service import readable_types
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
 from flint.orders import service
 
@@ -18,16 +19,18 @@ bp = Blueprint("orders", __name__, url_prefix="/v1/orders")
 
 
 @bp.post("")
+@operation("createOrder", "Orders")
 @scope("orders:write")
-@document_response(OrderOut)
-@json_body(OrderFields)
-async def post_order(body: OrderFields):
+@document_response(Order)
+@json_body(CreateOrderRequest)
+async def post_order(body: CreateOrderRequest):
     """Create an order."""
     me = principal()
     return (await service.create_order(runtime(), me.merchant_id, body.to_new_order(), me.actor)).to_dict()
 
 
 @bp.get("")
+@operation("listOrders", "Orders")
 @scope("orders:read")
 @document_response(OrderList)
 @query_args(ListQuery)
@@ -38,16 +41,18 @@ async def get_orders(query: ListQuery):
 
 
 @bp.get("/<order_id>")
+@operation("retrieveOrder", "Orders")
 @scope("orders:read")
-@document_response(OrderOut)
+@document_response(Order)
 async def get_order(order_id: str):
     """Retrieve an order."""
     return (await service.get_order(runtime(), principal().merchant_id, order_id)).to_dict()
 
 
 @bp.post("/<order_id>/cancel")
+@operation("cancelOrder", "Orders")
 @scope("orders:write")
-@document_response(OrderOut)
+@document_response(Order)
 @no_body
 async def post_order_cancel(order_id: str):
     """Cancel an open order with no payment in flight (409 otherwise)."""
@@ -56,6 +61,7 @@ async def post_order_cancel(order_id: str):
 
 
 @bp.get("/<order_id>/events")
+@operation("listOrderEvents", "Orders")
 @scope("orders:read")
 @document_response(EventList)
 @query_args(OrderEventsQuery)

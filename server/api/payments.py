@@ -5,9 +5,10 @@ from quart import Blueprint
 from quart_schema import document_response
 
 from flint.api.schemas.common import page
-from flint.api.schemas.payments import PaymentList, PaymentListQuery, PaymentOut
+from flint.api.schemas.payments import Payment, PaymentList, PaymentListQuery
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import query_args
 from flint.payments import service
 
@@ -15,6 +16,7 @@ bp = Blueprint("payments", __name__, url_prefix="/v1/payments")
 
 
 @bp.get("")
+@operation("listPayments", "Payments")
 @scope("payments:read")
 @document_response(PaymentList)
 @query_args(PaymentListQuery)
@@ -26,8 +28,9 @@ async def get_payments(query: PaymentListQuery):
 
 
 @bp.get("/<payment_id>")
+@operation("retrievePayment", "Payments")
 @scope("payments:read")
-@document_response(PaymentOut)
+@document_response(Payment)
 async def get_payment(payment_id: str):
     """Retrieve a payment."""
     return (await service.get_payment(runtime(), principal().merchant_id, payment_id)).to_dict()

@@ -6,16 +6,17 @@ from quart_schema import document_response
 
 from flint.api.schemas.common import ListQuery, page
 from flint.api.schemas.webhooks import (
-    AttemptList,
-    CreateEndpoint,
-    DeliveryList,
-    DeliveryOut,
-    EndpointList,
-    EndpointOut,
-    UpdateEndpoint,
+    CreateWebhookEndpointRequest,
+    UpdateWebhookEndpointRequest,
+    WebhookAttemptList,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEndpoint,
+    WebhookEndpointList,
 )
 from flint.http.auth import principal, scope
 from flint.http.context import runtime
+from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
 from flint.webhooks import service
 
@@ -33,10 +34,11 @@ def _owner() -> service.Owner:
 
 
 @bp.post("/webhook_endpoints")
+@operation("createWebhookEndpoint", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointOut)
-@json_body(CreateEndpoint)
-async def post_endpoint(body: CreateEndpoint):
+@document_response(WebhookEndpoint)
+@json_body(CreateWebhookEndpointRequest)
+async def post_endpoint(body: CreateWebhookEndpointRequest):
     """Create a webhook endpoint. Its signing ``secret`` is in this response only."""
     me = principal()
     endpoint, secret = await service.create_endpoint(runtime(), me.merchant_id, url=body.url, events=body.events,
@@ -45,8 +47,9 @@ async def post_endpoint(body: CreateEndpoint):
 
 
 @bp.get("/webhook_endpoints")
+@operation("listWebhookEndpoints", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointList)
+@document_response(WebhookEndpointList)
 @query_args(ListQuery)
 async def get_endpoints(query: ListQuery):
     """List webhook endpoints, newest first."""
@@ -56,18 +59,20 @@ async def get_endpoints(query: ListQuery):
 
 
 @bp.get("/webhook_endpoints/<endpoint_id>")
+@operation("retrieveWebhookEndpoint", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointOut)
+@document_response(WebhookEndpoint)
 async def get_endpoint(endpoint_id: str):
     """Retrieve a webhook endpoint (never its secret)."""
     return (await service.get_endpoint(runtime(), principal().merchant_id, endpoint_id, _owner())).to_dict()
 
 
 @bp.post("/webhook_endpoints/<endpoint_id>")
+@operation("updateWebhookEndpoint", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointOut)
-@json_body(UpdateEndpoint)
-async def post_endpoint_update(endpoint_id: str, body: UpdateEndpoint):
+@document_response(WebhookEndpoint)
+@json_body(UpdateWebhookEndpointRequest)
+async def post_endpoint_update(endpoint_id: str, body: UpdateWebhookEndpointRequest):
     """Change an endpoint's URL, events or description, or disable / re-enable it."""
     return (await service.update_endpoint(runtime(), principal().merchant_id, endpoint_id, url=body.url,
                                           events=body.events, description=body.description,
@@ -75,16 +80,18 @@ async def post_endpoint_update(endpoint_id: str, body: UpdateEndpoint):
 
 
 @bp.delete("/webhook_endpoints/<endpoint_id>")
+@operation("deleteWebhookEndpoint", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointOut)
+@document_response(WebhookEndpoint)
 async def delete_endpoint(endpoint_id: str):
     """Delete an endpoint: nothing more is sent to it; its pending deliveries fail."""
     return (await service.delete_endpoint(runtime(), principal().merchant_id, endpoint_id, _owner())).to_dict()
 
 
 @bp.post("/webhook_endpoints/<endpoint_id>/rotate_secret")
+@operation("rotateWebhookEndpointSecret", "Webhook endpoints")
 @scope("webhooks:write")
-@document_response(EndpointOut)
+@document_response(WebhookEndpoint)
 @no_body
 async def post_rotate_secret(endpoint_id: str):
     """A new signing secret (in this response only). For 24 hours deliveries carry signatures by both
@@ -94,8 +101,9 @@ async def post_rotate_secret(endpoint_id: str):
 
 
 @bp.get("/webhook_endpoints/<endpoint_id>/deliveries")
+@operation("listWebhookDeliveries", "Webhook deliveries")
 @scope("webhooks:write")
-@document_response(DeliveryList)
+@document_response(WebhookDeliveryList)
 @query_args(ListQuery)
 async def get_deliveries(endpoint_id: str, query: ListQuery):
     """An endpoint's deliveries, newest first."""
@@ -105,16 +113,18 @@ async def get_deliveries(endpoint_id: str, query: ListQuery):
 
 
 @bp.get("/webhook_deliveries/<delivery_id>")
+@operation("retrieveWebhookDelivery", "Webhook deliveries")
 @scope("webhooks:write")
-@document_response(DeliveryOut)
+@document_response(WebhookDelivery)
 async def get_delivery(delivery_id: str):
     """Retrieve a delivery."""
     return (await service.get_delivery(runtime(), principal().merchant_id, delivery_id, _owner())).to_dict()
 
 
 @bp.get("/webhook_deliveries/<delivery_id>/attempts")
+@operation("listWebhookDeliveryAttempts", "Webhook deliveries")
 @scope("webhooks:write")
-@document_response(AttemptList)
+@document_response(WebhookAttemptList)
 async def get_attempts(delivery_id: str):
     """Every attempt of a delivery, oldest first: when, the HTTP status or the error, how long."""
     attempts = await service.list_attempts(runtime(), principal().merchant_id, delivery_id, _owner())
@@ -122,8 +132,9 @@ async def get_attempts(delivery_id: str):
 
 
 @bp.post("/webhook_deliveries/<delivery_id>/retry")
+@operation("retryWebhookDelivery", "Webhook deliveries")
 @scope("webhooks:write")
-@document_response(DeliveryOut)
+@document_response(WebhookDelivery)
 @no_body
 async def post_retry(delivery_id: str):
     """Send a delivery again now: a pending one is brought forward; a failed or succeeded one gets one

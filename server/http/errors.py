@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -25,14 +25,29 @@ _HTTP_DETAILS = {
 }
 
 
+class ProblemError(BaseModel):
+    """One thing wrong with a request's parameters."""
+    param: str | None = Field(description="Where: a field path like line_items[0].unit_amount (null: the body).")
+    message: str
+
+
 class Problem(BaseModel):
-    """An RFC 9457 problem. ``code`` is stable; branch on it, not on ``detail``."""
-    type: str
-    title: str
+    """An RFC 9457 problem. `code` is stable; branch on it, not on `detail`. Some codes add members
+    of their own (`retry_after`, `reason`, a failed `payment`): read them where documented."""
+    type: str = Field(description="A tag URI naming the code.")
+    title: str = Field(description="The HTTP status phrase.")
     status: int
-    detail: str
-    code: str
-    param: str | None = None
+    detail: str = Field(description="For people; may change.")
+    code: str = Field(description="Stable snake_case: branch on this.")
+    param: str | None = Field(None, description="The parameter at fault, when there is one.")
+    request_id: str | None = Field(None, description="Quote it to support: the log line of this request.")
+    errors: list[ProblemError] | None = Field(None, description="Each invalid parameter of a 400 (at most 20).")
+    retry_after: int | None = Field(None, description="429: seconds until another attempt may go.")
+    reason: str | None = Field(None, description="A finer reason some codes carry (route_to_hosted, "
+                                                 "concurrent_update).")
+    amount_refundable: int | None = Field(None, description="refund_exceeds_refundable: what can still be "
+                                                            "refunded.")
+    payment_id: str | None = Field(None, description="The payment concerned (a decline, processor_unavailable).")
 
 
 def problem_response(error: FlintError) -> Response:

@@ -26,7 +26,7 @@ NAME_PATTERN = r"^[^ \x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^ \x00-\x1f\x7f])?$"
 URL_PATTERN = r"^https?://"
 
 
-class CreateApp(Body):
+class CreateAppRequest(Body):
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["Loyalty Points"])
     description: str | None = Field(None, max_length=500)
     redirect_uris: list[RedirectUri] = Field(min_length=1, max_length=MAX_REDIRECT_URIS,
@@ -47,7 +47,7 @@ class CreateApp(Body):
         "allow", description="A hook that fails or times out: allow the payment attempt, or block it.")
 
 
-class UpdateApp(Body):
+class UpdateAppRequest(Body):
     """What widens scopes, webhook_events or hooks applies to new installs at once, and to earlier ones
     only once each merchant approves it (their installation shows it in pending_update); what narrows
     them applies to every installation at once."""
@@ -65,7 +65,8 @@ class UpdateApp(Body):
     hook_failure_mode: Literal["allow", "block"] | None = None
 
 
-class AppOut(BaseModel):
+class App(BaseModel):
+    """A partner app this merchant registered (its secrets only when created or rotated)."""
     id: str
     object: Literal["app"]
     name: str
@@ -90,5 +91,5 @@ class AppOut(BaseModel):
 
 class AppList(BaseModel):
     object: Literal["list"]
-    data: list[AppOut]
+    data: list[App]
     has_more: bool

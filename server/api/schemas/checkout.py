@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag
 
 from flint.api.schemas.common import CreatedBy
-from flint.api.schemas.orders import OrderFields
-from flint.api.schemas.payments import PaymentOut
+from flint.api.schemas.orders import CreateOrderRequest
+from flint.api.schemas.payments import Payment
 from flint.checkout import service
+from flint.http.errors import Problem
 from flint.http.validation import UNION_TAG, Body
 
 # The URL rules (flint.urls, API.md 13) as far as a pattern states them: http(s), a DNS name (letters,
@@ -19,17 +20,17 @@ _NO_SPACE = r"[^\s\x00-\x1f\x7f\u0080-\u009f\u00a0\u1680\u2000-\u200f\u2028-\u20
 URL_PATTERN = (rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?"
                rf"(?:[/?#]{_NO_SPACE}*)?$")
 
-class RecoveryIn(Body):
+class CreateCheckoutSessionRecovery(Body):
     enabled: bool
     abandon_after: int = Field(service.DEFAULT_ABANDON_AFTER, ge=5, le=86400,
                                description="Seconds of buyer inactivity before the session counts as abandoned.")
 
 
-class CreateSession(Body):
+class CreateCheckoutSessionRequest(Body):
     # The JSON type picks the branch (a string is an order id, anything else inline fields), so a
     # bad inline order reports its own field (order.line_items[0].sku), not a failed "str" branch.
     order: Annotated[
-        Annotated[str, Tag(UNION_TAG + "id")] | Annotated[OrderFields, Tag(UNION_TAG + "inline")],
+        Annotated[str, Tag(UNION_TAG + "id")] | Annotated[CreateOrderRequest, Tag(UNION_TAG + "inline")],
         Discriminator(lambda value: UNION_TAG + ("id" if isinstance(value, str) else "inline")),
     ] = Field(description="An existing order id (ord_...) or the fields of a new order.")
     mode: Literal["embedded", "hosted"]
@@ -39,10 +40,10 @@ class CreateSession(Body):
                                          "or control characters (400 url_invalid otherwise).")
     cancel_url: str | None = Field(None, min_length=8, max_length=2048, pattern=URL_PATTERN)
     expires_in: int = Field(service.DEFAULT_EXPIRES_IN, ge=service.MIN_EXPIRES_IN, le=service.MAX_EXPIRES_IN)
-    recovery: RecoveryIn | None = None
+    recovery: CreateCheckoutSessionRecovery | None = None
 
     def to_new_session(self) -> service.NewSession:
-        recovery = self.recovery or RecoveryIn(enabled=False)
+        recovery = self.recovery or CreateCheckoutSessionRecovery(enabled=False)
         return service.NewSession(
             mode=self.mode, success_url=self.success_url, cancel_url=self.cancel_url,
             order_id=self.order if isinstance(self.order, str) else None,
@@ -51,18 +52,23 @@ class CreateSession(Body):
         )
 
 
-class RecoveryOut(BaseModel):
+class CheckoutSessionRecovery(BaseModel):
     enabled: bool
     abandon_after: int
-    payment_link_id: str | None
+    payment_link_id: str | None = Field(description="The recovery link made once the buyer dropped off.")
+    dropped_off_at: str | None = Field(description="When the buyer dropped off (null until they do).")
+    drop_off_reason: Literal["left", "idle", "expired"] | None = Field(
+        description="left: typed in the card form and left the page; idle: no activity for abandon_after "
+                    "seconds; expired: the session expired unpaid.")
 
 
-class FallbackOut(BaseModel):
+class CheckoutSessionFallback(BaseModel):
     reason: Literal["timeout", "frame_blocked", "frame_error", "requested"]
     used_at: str
 
 
-class SessionOut(BaseModel):
+class CheckoutSession(BaseModel):
+    """A buyer's checkout of one order: its hosted URL, and for the embedded widget its client_token."""
     id: str
     object: Literal["checkout.session"]
     order_id: str
@@ -73,20 +79,21 @@ class SessionOut(BaseModel):
     expires_at: str
     success_url: str
     cancel_url: str | None
-    recovery: RecoveryOut
-    fallback: FallbackOut | None = Field(description="Set once the embedded widget fell back to the hosted page.")
-    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+    recovery: CheckoutSessionRecovery
+    fallback: CheckoutSessionFallback | None = Field(
+        description="Set once the embedded widget fell back to the hosted page.")
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (docs/api.md 12), "
                                                            "a staff member or Flint itself.")
     created_at: str
 
 
-class SessionList(BaseModel):
+class CheckoutSessionList(BaseModel):
     object: Literal["list"]
-    data: list[SessionOut]
+    data: list[CheckoutSession]
     has_more: bool
 
 
-class CardIn(Body):
+class CardDetails(Body):
     # The documented shapes below are checked by payments.cards.parse_card (400 invalid_card_number,
     # invalid_expiry_month, invalid_expiry_year, invalid_cvc), which also checks what JSON Schema
     # cannot say: the Luhn digit, an expiry not in the past, and a CVC of 4 digits for Amex, else 3.
@@ -98,9 +105,9 @@ class CardIn(Body):
     cvc: str = Field(min_length=1, max_length=8, examples=["123"], json_schema_extra={"pattern": r"^[0-9]{3,4}$"})
 
 
-class ConfirmRequest(Body):
+class ConfirmCheckoutSessionRequest(Body):
     """Card details exist only in this request: they are never stored, logged or echoed."""
-    card: CardIn
+    card: CardDetails
 
 
 class NextAction(BaseModel):
@@ -108,21 +115,28 @@ class NextAction(BaseModel):
     payment_id: str
 
 
-class ConfirmOut(PaymentOut):
+class PaymentConfirmation(Payment):
+    """The payment a buyer's confirm made (or a 3-D Secure answer completed), and what comes next."""
     next_action: NextAction | None
 
 
-class ChallengeRequest(Body):
+class PaymentProblem(Problem):
+    """A payment that did not go through (402): `code` is the decline code (card_declined,
+    insufficient_funds, ...) and `payment` the failed payment, or blocked_by_extension (no payment)."""
+    payment: Payment | None = Field(None, description="The failed payment, with its failure_code.")
+
+
+class AnswerCheckoutSessionChallengeRequest(Body):
     payment: str = Field(min_length=1, max_length=64)
     result: Literal["approve", "deny"]
 
 
-class Unavailable(BaseModel):
+class ClientSessionUnavailable(BaseModel):
     code: str
     message: str
 
 
-class ClientSessionOut(BaseModel):
+class ClientSession(BaseModel):
     """What a buyer's page may learn with the client_token: enough to mount the widget."""
     object: Literal["checkout.client_session"]
     id: str
@@ -130,7 +144,8 @@ class ClientSessionOut(BaseModel):
     mode: Literal["embedded", "hosted"]
     status: Literal["open", "complete", "expired"]
     payable: bool
-    unavailable: Unavailable | None = Field(description="Why the session cannot take a payment now (a stable code).")
+    unavailable: ClientSessionUnavailable | None = Field(
+        description="Why the session cannot take a payment now (a stable code).")
     amount_total: int = Field(description="What is left to pay, in minor units.")
     currency: str
     url: str = Field(description="The hosted checkout page: the widget's fallback.")
@@ -140,18 +155,18 @@ class ClientSessionOut(BaseModel):
                                      "session cannot be paid), in the language of the request's Accept-Language.")
 
 
-class FallbackRequest(Body):
+class ReportCheckoutSessionFallbackRequest(Body):
     reason: Literal["timeout", "frame_blocked", "frame_error", "requested"]
 
 
-class BeaconRequest(Body):
+class SendCheckoutSessionBeaconRequest(Body):
     """Sent by navigator.sendBeacon as text/plain (a beacon cannot carry an Authorization header)."""
     client_token: str | None = Field(None, min_length=1, max_length=1024,
                                      description="The session's client_token, when it is not sent as a Bearer token.")
     type: Literal["left"]
 
 
-class BeaconOut(BaseModel):
+class CheckoutSessionBeacon(BaseModel):
     object: Literal["checkout.beacon"]
     session_id: str
     recorded: bool = Field(description="False when the session was already closed.")

@@ -9,7 +9,7 @@ from flint.http.validation import Query
 
 
 class CreatedBy(BaseModel):
-    """Who created an object (API.md 12): the merchant's key, an app's token, a staff member, or Flint
+    """Who created an object (docs/api.md 12): the merchant's key, an app's token, a staff member, or Flint
     itself (a recovery link). Null on objects older than this field."""
     type: Literal["merchant", "app", "staff", "system", "buyer"]
     id: str | None

@@ -8,7 +8,7 @@ from flint.api.schemas.common import ListQuery
 from flint.event_types import EVENT_TYPES
 
 
-class ActorOut(BaseModel):
+class EventActor(BaseModel):
     type: Literal["merchant", "app", "buyer", "system"]
     id: str | None
 
@@ -17,20 +17,21 @@ class EventData(BaseModel):
     object: dict[str, Any]
 
 
-class EventOut(BaseModel):
+class Event(BaseModel):
+    """Something that happened, with the object it happened to as it was then."""
     id: str
     object: Literal["event"]
     type: str
     created_at: str
     order_id: str | None
     sequence: int | None
-    actor: ActorOut
+    actor: EventActor
     data: EventData
 
 
 class EventList(BaseModel):
     object: Literal["list"]
-    data: list[EventOut]
+    data: list[Event]
     has_more: bool
 
 

@@ -7,11 +7,12 @@ from pydantic import BaseModel, Field
 from flint.api.schemas.common import ListQuery
 
 
-class HookCallQuery(ListQuery):
+class HookCallListQuery(ListQuery):
     order: str | None = Field(None, min_length=1, max_length=64, description="Only calls about this order.")
 
 
-class HookCallOut(BaseModel):
+class HookCall(BaseModel):
+    """One call of an installed app's checkout.before_payment hook."""
     id: str
     object: Literal["hook_call"]
     hook: Literal["checkout.before_payment"]
@@ -33,5 +34,5 @@ class HookCallOut(BaseModel):
 
 class HookCallList(BaseModel):
     object: Literal["list"]
-    data: list[HookCallOut]
+    data: list[HookCall]
     has_more: bool

@@ -14,13 +14,14 @@ Origin = Annotated[str, WithJsonSchema({
 })]
 
 
-class UpdateMerchant(Body):
+class UpdateMerchantRequest(Body):
     allowed_origins: list[Origin] | None = Field(None, max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
     brand_color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$", examples=["#4f46e5"],
                                     description="The colour of buttons and accents on hosted pages.")
 
 
-class MerchantOut(BaseModel):
+class Merchant(BaseModel):
+    """The merchant account the key belongs to."""
     id: str
     object: Literal["merchant"]
     name: str
@@ -30,7 +31,8 @@ class MerchantOut(BaseModel):
     created_at: str
 
 
-class ApiKeyOut(BaseModel):
+class ApiKey(BaseModel):
+    """A secret key (its value only in the response that creates it)."""
     id: str
     object: Literal["api_key"]
     last4: str
@@ -42,5 +44,5 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyList(BaseModel):
     object: Literal["list"]
-    data: list[ApiKeyOut]
+    data: list[ApiKey]
     has_more: bool

@@ -7,23 +7,24 @@ from pydantic import BaseModel, Field
 from flint import money
 from flint.api.schemas.common import CreatedBy, ListQuery
 from flint.http.validation import Body, Query
-from flint.orders.models import LineItem, NewOrder
+from flint.orders import models
 
 
-class LineItemIn(Body):
+class CreateOrderLineItem(Body):
     name: str = Field(min_length=1, max_length=250, examples=["Mug"])
     quantity: int = Field(ge=1, le=10_000, examples=[2])
     unit_amount: int = Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the order's currency.",
                              examples=[1200])
 
 
-class OrderFields(Body):
+class CreateOrderRequest(Body):
+    """The fields of a new order (createOrder's body, or a checkout session's inline order)."""
     # The enum documents the supported list; money.check_currency enforces it (400 currency_invalid).
     currency: str = Field(pattern=r"^[a-z]{3}$", description="Lowercase ISO 4217 code.", examples=["usd"],
                           json_schema_extra={"enum": sorted(money.supported_currencies())})
     # "contains" is the zero-total rule (build_order: 400 amount_too_small) as JSON Schema says it:
     # quantities are at least 1, so the total is above zero exactly when some unit_amount is.
-    line_items: list[LineItemIn] = Field(min_length=1, max_length=100, json_schema_extra={
+    line_items: list[CreateOrderLineItem] = Field(min_length=1, max_length=100, json_schema_extra={
         "contains": {"type": "object", "required": ["unit_amount"], "properties": {"unit_amount": {"minimum": 1}}},
     })
     # \u0085 and \uFEFF spelled out: pydantic's (Rust) \s has the first and not the second, a JSON
@@ -38,21 +39,22 @@ class OrderFields(Body):
     })
 
     def to_new_order(self):
-        return NewOrder(
+        return models.NewOrder(
             currency=self.currency,
-            line_items=[LineItem(i.name, i.quantity, i.unit_amount) for i in self.line_items],
+            line_items=[models.LineItem(i.name, i.quantity, i.unit_amount) for i in self.line_items],
             customer_email=self.customer_email, reference=self.reference, metadata=dict(self.metadata),
         )
 
 
-class LineItemOut(BaseModel):
+class LineItem(BaseModel):
     name: str
     quantity: int
     unit_amount: int
     amount_total: int
 
 
-class OrderOut(BaseModel):
+class Order(BaseModel):
+    """What the buyer pays: line items and totals in minor units, and where the order stands."""
     id: str
     object: Literal["order"]
     status: Literal["open", "paid", "partially_refunded", "refunded", "canceled"]
@@ -61,19 +63,19 @@ class OrderOut(BaseModel):
     amount_paid: int
     amount_refunded: int
     amount_refundable: int
-    line_items: list[LineItemOut]
+    line_items: list[LineItem]
     customer_email: str | None
     reference: str | None
     metadata: dict[str, str]
     extension_data: dict[str, Any]
-    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (API.md 12), "
+    created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (docs/api.md 12), "
                                                            "a staff member or Flint itself.")
     created_at: str
 
 
 class OrderList(BaseModel):
     object: Literal["list"]
-    data: list[OrderOut]
+    data: list[Order]
     has_more: bool
 
 
@@ -82,4 +84,4 @@ class OrderEventsQuery(Query):
     limit: int = Field(100, ge=1, le=100)
 
 
-__all__ = ["ListQuery", "OrderFields", "OrderOut", "OrderList", "OrderEventsQuery"]
+__all__ = ["CreateOrderRequest", "ListQuery", "Order", "OrderEventsQuery", "OrderList"]

@@ -7,14 +7,16 @@ from pydantic import BaseModel, Field
 from flint.api.schemas.common import ListQuery
 
 
-class CardOut(BaseModel):
+class Card(BaseModel):
+    """The card a payment used: never more than its brand, last four digits and expiry."""
     brand: str
     last4: str
     exp_month: int
     exp_year: int
 
 
-class PaymentOut(BaseModel):
+class Payment(BaseModel):
+    """One card payment attempt for an order."""
     id: str
     object: Literal["payment"]
     order_id: str
@@ -25,7 +27,7 @@ class PaymentOut(BaseModel):
     amount: int
     currency: str
     amount_refunded: int
-    card: CardOut
+    card: Card
     failure_code: str | None
     failure_message: str | None
     created_at: str
@@ -33,7 +35,7 @@ class PaymentOut(BaseModel):
 
 class PaymentList(BaseModel):
     object: Literal["list"]
-    data: list[PaymentOut]
+    data: list[Payment]
     has_more: bool
 
 

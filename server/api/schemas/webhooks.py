@@ -8,7 +8,7 @@ from flint.api.schemas.common import CreatedBy
 from flint.http.validation import Body
 
 
-class CreateEndpoint(Body):
+class CreateWebhookEndpointRequest(Body):
     url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://", examples=["https://shop.example/webhooks"],
                      description="Where to POST events: https in production, never a private address.")
     events: list[str] = Field(min_length=1, max_length=64, examples=[["payment.succeeded", "order.*"], ["*"]],
@@ -16,7 +16,7 @@ class CreateEndpoint(Body):
     description: str | None = Field(None, max_length=500)
 
 
-class UpdateEndpoint(Body):
+class UpdateWebhookEndpointRequest(Body):
     url: str | None = Field(None, min_length=8, max_length=2048, pattern=r"^https?://")
     events: list[str] | None = Field(None, min_length=1, max_length=64)
     description: str | None = Field(None, max_length=500)
@@ -24,7 +24,8 @@ class UpdateEndpoint(Body):
         None, description="Disable to stop deliveries (pending ones fail); enable to resume.")
 
 
-class EndpointOut(BaseModel):
+class WebhookEndpoint(BaseModel):
+    """A URL that receives signed events."""
     id: str
     object: Literal["webhook_endpoint"]
     url: str
@@ -39,13 +40,14 @@ class EndpointOut(BaseModel):
     secret: str | None = Field(None, description="whsec_...: only when created or rotated. Store it now.")
 
 
-class EndpointList(BaseModel):
+class WebhookEndpointList(BaseModel):
     object: Literal["list"]
-    data: list[EndpointOut]
+    data: list[WebhookEndpoint]
     has_more: bool
 
 
-class DeliveryOut(BaseModel):
+class WebhookDelivery(BaseModel):
+    """One event sent (or to be sent) to one endpoint."""
     id: str
     object: Literal["webhook_delivery"]
     endpoint_id: str
@@ -60,13 +62,14 @@ class DeliveryOut(BaseModel):
     created_at: str
 
 
-class DeliveryList(BaseModel):
+class WebhookDeliveryList(BaseModel):
     object: Literal["list"]
-    data: list[DeliveryOut]
+    data: list[WebhookDelivery]
     has_more: bool
 
 
-class AttemptOut(BaseModel):
+class WebhookAttempt(BaseModel):
+    """One HTTP request of a delivery."""
     id: str
     object: Literal["webhook_attempt"]
     delivery_id: str
@@ -76,7 +79,7 @@ class AttemptOut(BaseModel):
     duration_ms: int
 
 
-class AttemptList(BaseModel):
+class WebhookAttemptList(BaseModel):
     object: Literal["list"]
-    data: list[AttemptOut]
+    data: list[WebhookAttempt]
     has_more: bool
