@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from flint import clock
 from flint.config import Config
 from flint.db.migrate import migrate
 from flint.runtime import Runtime
@@ -113,3 +114,13 @@ async def server_rt(server: LiveServer):
 async def merchant(server_rt: Runtime):
     """(merchant, secret_key) on the live server."""
     return await make_merchant(server_rt)
+
+
+@pytest.fixture
+def advance_clock():
+    """Moves this test process's clock forward (flint.clock.advance: what services in this process see
+    as now), and puts it back after the test so tests stay independent. Only this fixture ever moves a
+    clock back; a live server's clock moves through POST /v1/test_helpers/advance_clock."""
+    before = clock.offset()
+    yield clock.advance
+    clock._offset = before  # noqa: SLF001 (test isolation, see the docstring)

@@ -9,7 +9,7 @@ So a drawn key that Flint accepts gets a unique suffix (it stays valid, and the 
 goes through the idempotency layer); an invalid key, or any negative test aimed at a header
 (e.g. "Authorization left out", which schemathesis would re-read as positive once the headers
 change), is sent exactly as drawn. Replays and key reuse have their own tests
-(tests/test_idempotency.py).
+(tests/idempotency/test_idempotency.py).
 """
 from __future__ import annotations
 

@@ -282,13 +282,7 @@ async def test_a_3ds_answer_racing_a_new_attempt_pays_the_order_once(rt):
         assert len(succeeded) == 1
 
 
-async def _lapse(rt, order_id: str) -> None:
-    async with rt.db.transaction() as conn:
-        await conn.execute("UPDATE orders SET attempt_expires_at = :past WHERE id = :o",
-                           {"o": order_id, "past": "2020-01-01T00:00:00.000000Z"})
-
-
-async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt):
+async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt, advance_clock):
     from flint.collect import service as collect
     from support.factories import make_merchant
 
@@ -297,7 +291,7 @@ async def test_concurrent_sweepers_free_each_lapsed_attempt_once(rt):
     stale = []
     for session in sessions:  # step 1 of a confirm whose process then died
         stale.append((await collect.begin_attempt(rt, *_attempt(session)))[0])
-        await _lapse(rt, session.order_id)
+    advance_clock(rt.config.payment_lease_seconds + 1)  # every one of their leases lapses
     freed = await asyncio.gather(*(collect.recover_lapsed_attempts(rt) for _ in range(4)))
     assert sum(freed) == len(sessions), freed  # each order freed by exactly one sweeper
     failed = Counter(e["order_id"] for e in await _rows(rt, "SELECT order_id FROM events WHERE type = 'payment.failed'"))

@@ -158,10 +158,21 @@ def test_required_fields(api, missing):
     assert answer.status_code == 400 and (answer.json()["code"], answer.json()["param"]) == ("parameter_missing", missing)
 
 
-def test_a_merchant_key_is_required(server):
+async def test_a_merchant_key_is_required(server, server_rt):
+    async def apps() -> int:
+        async with server_rt.db.read() as conn:
+            return (await conn.fetch_one("SELECT COUNT(*) AS n FROM apps"))["n"]
+
+    before = await apps()
     with server.client() as anonymous, server.client("sk_test_not_a_key") as wrong:
-        assert anonymous.post("/v1/apps", json=APP).status_code == 401
-        assert wrong.get("/v1/apps").status_code == 401
+        missing = anonymous.post("/v1/apps", json=APP)
+        assert (missing.status_code, missing.json()["code"]) == (401, "authentication_required")
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        forged = wrong.post("/v1/apps", json=APP)
+        assert (forged.status_code, forged.json()["code"]) == (401, "api_key_invalid")
+        listed = wrong.get("/v1/apps")
+        assert (listed.status_code, listed.json()["code"]) == (401, "api_key_invalid")
+    assert await apps() == before  # refused before anything ran
 
 
 # -- developers see only their own apps ------------------------------------------------------------------

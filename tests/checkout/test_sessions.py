@@ -91,13 +91,12 @@ async def test_expire_endpoint_closes_the_session_and_stops_payment(rt):
     assert raised.value.code == "session_not_open"
 
 
-async def test_the_sweeper_expires_sessions_on_time_once(rt):
+async def test_the_sweeper_expires_sessions_on_time_once(rt, advance_clock):
     merchant, _ = await make_merchant(rt)
-    due = await make_session(rt, merchant.id)
+    due = await make_session(rt, merchant.id, expires_in=60)
     fresh = await make_session(rt, merchant.id)
-    async with rt.db.transaction() as conn:  # let the clock run past due's expiry
-        await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
-                           {"id": due.id})
+    assert (await sweep_once(rt))["sessions_expired"] == 0
+    advance_clock(61)  # past due's expiry, not fresh's
     assert (await sweep_once(rt))["sessions_expired"] == 1
     assert (await sweep_once(rt))["sessions_expired"] == 0
     assert (await checkout.get_session(rt, merchant.id, due.id)).status == "expired"
@@ -107,12 +106,10 @@ async def test_the_sweeper_expires_sessions_on_time_once(rt):
     assert len(expired_events) == 1 and expired_events[0].actor_type == "system"
 
 
-async def test_a_session_past_its_time_refuses_payment_even_before_the_sweeper_runs(rt):
+async def test_a_session_past_its_time_refuses_payment_even_before_the_sweeper_runs(rt, advance_clock):
     merchant, _ = await make_merchant(rt)
-    session = await make_session(rt, merchant.id)
-    async with rt.db.transaction() as conn:
-        await conn.execute("UPDATE checkout_sessions SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = :id",
-                           {"id": session.id})
+    session = await make_session(rt, merchant.id, expires_in=60)
+    advance_clock(61)
     with pytest.raises(FlintError) as raised:
         await pay_session(rt, session)
     assert raised.value.code == "session_expired"

@@ -226,7 +226,7 @@ async def test_an_unreachable_processor_is_an_honest_page_not_a_decline(db_url):
     from flint.config import Config
     from support import TEST_SECRET
     from support.factories import make_merchant
-    from tests.payments.test_processor_outages import UnreachableProcessor
+    from tests.collect.test_processor_outages import UnreachableProcessor
 
     config = Config(database_url=db_url, secret_keys=(TEST_SECRET,), env="development", public_url="http://flint.test")
     app = create_app(with_(config, processor_timeout_seconds=0.2), processor=UnreachableProcessor(),

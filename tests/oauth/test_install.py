@@ -71,7 +71,11 @@ async def test_the_whole_install_with_authlib(server, browser, developer, shop):
         assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
         assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
         mine_only = await api.get(f"{server.url}/v1/merchant")
-        assert mine_only.status_code == 403
+        assert mine_only.status_code == 403 and mine_only.json()["code"] == "insufficient_scope"
+        changed = await api.post(f"{server.url}/v1/merchant", json={"allowed_origins": ["https://evil.example"]})
+        assert changed.status_code == 403 and changed.json()["code"] == "insufficient_scope"
+    async with server.async_client(key) as owner:  # refused, and nothing changed
+        assert (await owner.get("/v1/merchant")).json()["allowed_origins"] == []
 
     async with client_for(server, app, client_secret, token=token) as client:
         rotated = await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
@@ -99,7 +103,8 @@ async def test_a_reused_refresh_token_kills_the_grant(server, browser, developer
             await client.refresh_token(f"{server.url}/oauth/token", refresh_token=fresh["refresh_token"])
         assert after.value.error == "invalid_grant"
     async with AsyncOAuth2Client(token=fresh) as api:
-        assert (await api.get(f"{server.url}/v1/orders")).status_code == 401
+        dead = await api.get(f"{server.url}/v1/orders")
+        assert dead.status_code == 401 and dead.json()["code"] == "access_token_invalid"
 
 
 async def test_uninstall_kills_tokens_at_once_and_reinstall_works(server, browser, developer, shop):
@@ -109,12 +114,13 @@ async def test_uninstall_kills_tokens_at_once_and_reinstall_works(server, browse
     async with server.async_client(key) as owner:
         gone = await owner.delete(f"/v1/installations/{token['installation_id']}")
         assert gone.status_code == 200 and gone.json()["status"] == "uninstalled"
-        assert (await owner.delete(f"/v1/installations/{token['installation_id']}")).status_code == 409
+        twice = await owner.delete(f"/v1/installations/{token['installation_id']}")
+        assert twice.status_code == 409 and twice.json()["code"] == "installation_not_active"
         types = [e["type"] for e in (await owner.get("/v1/events", params={"type": "app.uninstalled"})).json()["data"]]
-        assert types == ["app.uninstalled"]
+        assert types == ["app.uninstalled"]  # the refused second uninstall recorded nothing
     async with AsyncOAuth2Client(token=token) as api:
         after = await api.get(f"{server.url}/v1/orders")
-        assert after.status_code == 401
+        assert after.status_code == 401 and after.json()["code"] == "access_token_invalid"
     async with client_for(server, app, client_secret, token=token) as client:
         with pytest.raises(OAuthError) as refreshed:
             await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
@@ -135,7 +141,12 @@ async def test_an_app_token_sees_only_the_installing_merchants_objects(server, s
     token, _ = await install(server, browser, app, client_secret, merchant.email)
     async with AsyncOAuth2Client(token=token) as api:
         answer = await api.get(f"{server.url}/v1/orders/{their_order['id']}")
-        assert answer.status_code == 404
+        assert answer.status_code == 404 and answer.json()["code"] == "order_not_found"
+        cancel = await api.post(f"{server.url}/v1/orders/{their_order['id']}/cancel")
+        assert cancel.status_code in (403, 404) and cancel.json()["code"] in ("insufficient_scope", "order_not_found")
+    async with server.async_client(other_key) as theirs:  # untouched
+        assert (await theirs.get(f"/v1/orders/{their_order['id']}")).json()["status"] == "open"
+    async with AsyncOAuth2Client(token=token) as api:
         assert (await api.get(f"{server.url}/v1/orders")).json()["data"] == []
 
 
@@ -199,7 +210,7 @@ async def _exchange(browser, app, secret, code, verifier, redirect_uri=REDIRECT)
 @pytest.mark.parametrize("case", ["wrong_verifier", "no_verifier", "wrong_redirect", "reused", "expired", "bad_secret"])
 async def test_bad_code_exchanges(server, server_rt, browser, developer, shop, case):
     app, secret = developer
-    merchant, _ = shop
+    merchant, key = shop
     verifier = secrets.token_urlsafe(48)
     code = await _code(server, browser, app, merchant.email, verifier)
     if case == "wrong_verifier":
@@ -216,8 +227,8 @@ async def test_bad_code_exchanges(server, server_rt, browser, developer, shop, c
         check = await browser.get("/v1/orders", headers={"Authorization": f"Bearer {first.json()['access_token']}"})
         assert check.status_code == 401
     elif case == "expired":
-        async with server_rt.db.transaction() as conn:
-            await conn.execute("UPDATE oauth_codes SET expires_at = '2020-01-01T00:00:00.000000Z'")
+        async with server.async_client(key) as owner:  # codes live 60 s: move the server's clock past that
+            assert (await owner.post("/v1/test_helpers/advance_clock", json={"seconds": 61})).status_code == 200
         answer = await _exchange(browser, app, secret, code, verifier)
     else:
         answer = await _exchange(browser, app, "fcs_wrong", code, verifier)

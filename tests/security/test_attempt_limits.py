@@ -30,7 +30,7 @@ from flint.collect import service as collect
 from support.server import start_server, stop_server
 from tests.conftest import SERVER_BACKEND, fresh_database
 from support.factories import card, make_merchant, make_order, make_session, pay_session
-from tests.oauth.test_hook import ORDER, answer, browser, hook_server, hooked_shop, session_of  # noqa: F401 (fixtures)
+from tests.hooks.test_hook import ORDER, answer, browser, hook_server, hooked_shop, session_of  # noqa: F401 (fixtures)
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 DECLINE = dict(CARD, number="4000 0000 0000 0002")
@@ -237,10 +237,10 @@ async def pay(rt, session, number: str = "4242424242424242", address: str | None
                                           Actor("buyer", (link or session).id))
 
 
-async def test_failed_attempts_are_counted_per_session_in_a_rolling_hour(rt):
+async def test_failed_attempts_are_counted_per_session_in_a_rolling_hour(rt, advance_clock):
     limited(rt, max_failed_attempts=3)
     merchant, _ = await make_merchant(rt)
-    session = await make_session(rt, merchant.id)
+    session = await make_session(rt, merchant.id, expires_in=86400)  # open past the hour the test moves through
     for _ in range(3):
         assert (await pay_session(rt, session, "4000000000000002")).status == "failed"
     with pytest.raises(FlintError) as refused:
@@ -249,18 +249,12 @@ async def test_failed_attempts_are_counted_per_session_in_a_rolling_hour(rt):
     assert 3590 < int(refused.value.headers["Retry-After"]) <= 3600
     assert await payments_of(rt, session.order_id) == ["failed"] * 3
     # Retry-After counts down to the moment the oldest failure leaves the hour.
-    async with rt.db.transaction() as conn:
-        oldest = (await conn.fetch_one("SELECT MIN(id) AS id FROM payments WHERE order_id = :o",
-                                       {"o": session.order_id}))["id"]
-        await conn.execute("UPDATE payments SET created_at = :at WHERE id = :id",
-                           {"at": clock.later_iso(-3000), "id": oldest})
+    advance_clock(3000)
     with pytest.raises(FlintError) as refused:
         await pay_session(rt, session)
     assert 590 < int(refused.value.headers["Retry-After"]) <= 600
-    # An hour after it, that failure no longer counts: the buyer may pay.
-    async with rt.db.transaction() as conn:
-        await conn.execute("UPDATE payments SET created_at = :at WHERE id = :id",
-                           {"at": clock.later_iso(-3601), "id": oldest})
+    # An hour after them, the failures no longer count: the buyer may pay.
+    advance_clock(601)
     assert (await pay_session(rt, session)).status == "succeeded"
 
 
@@ -361,13 +355,11 @@ async def test_an_attempt_on_a_paid_order_is_answered_as_such_and_not_counted(rt
     assert (await pay(rt, await make_session(rt, merchant.id), address="203.0.113.70")).status == "succeeded"
 
 
-async def test_the_sweeper_purges_address_counts_past_their_minute(rt):
+async def test_the_sweeper_purges_address_counts_past_their_minute(rt, advance_clock):
     merchant, _ = await make_merchant(rt)
     await pay(rt, await make_session(rt, merchant.id), address="203.0.113.60")
+    advance_clock(3600)  # an hour later: .60's count is long past its minute
     await pay(rt, await make_session(rt, merchant.id), address="203.0.113.61")
-    async with rt.db.transaction() as conn:
-        await conn.execute("UPDATE address_attempts SET attempted_at = :at WHERE address = :a",
-                           {"at": clock.later_iso(-3600), "a": "203.0.113.60"})
     done = await sweeper.sweep_once(rt)
     assert done["address_attempts_purged"] == 1
     assert await count(rt, "address_attempts WHERE address = :a", a="203.0.113.60") == 0

@@ -20,7 +20,7 @@ from flint.actors import SYSTEM
 from flint.ids import new_id
 from flint.runtime import Runtime
 from flint.webhooks import egress, signing
-from tests.oauth.test_hook import answer, browser, calls_of, confirm, hook_server, hooked_shop, session_of  # noqa: F401
+from tests.hooks.test_hook import answer, browser, calls_of, confirm, hook_server, hooked_shop, session_of  # noqa: F401
 from tests.webhooks.test_endpoints import _merchant_on, production_server  # noqa: F401
 
 # (address, allowed in development (loopback allowed), allowed in production)

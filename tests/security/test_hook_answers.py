@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from flint.hooks import service as hooks
 from support.server import start_server, stop_server
 from tests.conftest import SERVER_BACKEND, fresh_database
-from tests.oauth.test_hook import CARD, ORDER, browser, hook_server, hooked_shop  # noqa: F401
+from tests.hooks.test_hook import CARD, ORDER, browser, hook_server, hooked_shop  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from flint.checkout.service import client_token
 from flint.i18n import LOCALES, translations
-from flint.widget.texts import LOADER_TEXTS
+from flint.checkout.texts import LOADER_TEXTS
 from support.factories import make_merchant, make_session
 
 

@@ -15,7 +15,7 @@ import pytest
 from flint.closing import service as closing
 from flint.checkout import store as session_store
 from flint.merchants import service as merchants
-from flint.widget.texts import LOADER_TEXTS
+from flint.checkout.texts import LOADER_TEXTS
 from support.factories import make_merchant, make_session
 
 SHOP = "https://shop.example"
