@@ -5,7 +5,6 @@ from flint.actors import Actor
 from flint.errors import FlintError
 from flint.events import service as events
 from flint.orders import service as orders
-from flint.collect import service as collect
 from flint.payments import service as payments
 from flint.refunds import service as refunds
 from flint.refunds.service import NewRefund
