@@ -16,6 +16,6 @@ MAX_SECONDS = 366 * 86400  # a year and a day per call: enough for any expiry Fl
 async def advance(rt: Runtime, seconds: float) -> dict[str, Any]:
     total = clock.advance(seconds)
     swept = await sweeper.sweep_once(rt)
-    await webhook_worker.deliver_due(rt)
+    delivered = await webhook_worker.deliver_due(rt)
     return {"object": "test_clock", "now": clock.public(clock.now_iso()), "advanced_by": seconds,
-            "offset_seconds": total.total_seconds(), "swept": swept}
+            "offset_seconds": total.total_seconds(), "swept": swept, "webhooks_delivered": delivered}

@@ -8,13 +8,16 @@ from flint.http.validation import Body
 from flint.background.test_clock import MAX_SECONDS
 
 
-class AdvanceClock(Body):
+class AdvanceTestClockRequest(Body):
     seconds: int = Field(ge=0, le=MAX_SECONDS, description="How far forward to move the clock (never back).")
 
 
-class TestClockOut(BaseModel):
+class TestClock(BaseModel):
     object: Literal["test_clock"]
     now: str = Field(description="The server's time after the move.")
     advanced_by: int
     offset_seconds: float = Field(description="How far the server's clock is ahead of real time in all.")
     swept: dict[str, int] = Field(description="What the sweeper did right after the move.")
+    webhooks_delivered: bool = Field(description="Every webhook delivery that came due was sent before this "
+                                                 "answer (false: some were still in flight after 5 s and the "
+                                                 "background worker finishes them).")
