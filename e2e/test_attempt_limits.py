@@ -1,4 +1,4 @@
-"""Card testing in real Chromium (API.md 13): a buyer, or a card tester, on the demo shop's widget gets ten
+"""Card testing in real Chromium (docs/api.md 13): a buyer, or a card tester, on the demo shop's widget gets ten
 failed attempts on one checkout; the card frame then says when to try again, in the buyer's words, and
 not even a good card reaches the processor."""
 from __future__ import annotations

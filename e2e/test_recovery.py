@@ -1,4 +1,4 @@
-"""Drop-off recovery and payment links in real Chromium (API.md 4, 5, 7 and 9).
+"""Drop-off recovery and payment links in real Chromium (docs/api.md 4, 5, 7 and 9).
 
 The buyer types into the embedded card form on the demo shop's origin (examples/shop) and leaves; the
 sweeper (every 0.5 s in the e2e server) gives the session one recovery link to the same order; the

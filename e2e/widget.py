@@ -27,7 +27,7 @@ window.flintEvents = [];
 
 
 def script_tag(flint_url: str, client_token: str, target: str | None = "#checkout", **data: str) -> str:
-    """The merchant's script tag, exactly as API.md section 5 gives it (plus any data-* options)."""
+    """The merchant's script tag, exactly as docs/api.md 5 gives it (plus any data-* options)."""
     attrs = {"data-client-token": client_token, **({"data-target": target} if target else {}),
              **{f"data-{name.replace('_', '-')}": value for name, value in data.items()}}
     rendered = " ".join(f'{name}="{html.escape(value)}"' for name, value in attrs.items())

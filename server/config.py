@@ -55,7 +55,7 @@ class Config:
     # Load balancers whose X-Forwarded-For is believed (IPs or CIDRs); empty: the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
-    # Card testing (API.md 13): failed attempts per checkout session and per payment link in a rolling
+    # Card testing (docs/api.md 13): failed attempts per checkout session and per payment link in a rolling
     # hour, and attempts per client address per minute over all sessions.
     max_failed_attempts: int = 10
     attempts_per_address: int = 30

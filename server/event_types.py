@@ -1,4 +1,4 @@
-"""Every event type Flint records (API.md 9, 12): one list that the events, the webhook filters, the
+"""Every event type Flint records (docs/api.md 9, 12): one list that the events, the webhook filters, the
 consent page and the scopes' reading rule share, below all of them."""
 from __future__ import annotations
 

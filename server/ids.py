@@ -19,7 +19,7 @@ def _base62(length: int) -> str:
 
 
 def new_id(prefix: str) -> str:
-    """``prefix_`` + 22 base62 characters = 130 random bits (API.md asks for at least 96)."""
+    """``prefix_`` + 22 base62 characters = 130 random bits (the API reference (docs/api.md) asks for at least 96)."""
     return f"{prefix}_{_base62(22)}"
 
 

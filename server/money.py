@@ -2,7 +2,7 @@
 
 The currency list and exponents come from ISO 4217 itself (the ``iso4217`` package, built from
 the maintenance agency's published table), not a hand-typed table: CLDR's "digits" (Babel)
-differ from ISO's exponent for IDR, COP, HUF, IQD and others, and API.md speaks ISO.
+differ from ISO's exponent for IDR, COP, HUF, IQD and others, and the API reference (docs/api.md) speaks ISO.
 Babel is used for what CLDR is for: formatting an amount for a buyer's locale.
 """
 from __future__ import annotations

@@ -73,7 +73,7 @@ class Processor(Protocol):
     async def void(self, payment_id: str, processor_ref: str | None) -> None: ...
 
 
-# API.md section 6: the test-card table.
+# docs/api.md 6: the test-card table.
 DECLINES = {
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",

@@ -1,4 +1,4 @@
-"""What an app may be granted, and what each grant lets it read (API.md 10 and 12).
+"""What an app may be granted, and what each grant lets it read (docs/api.md 10 and 12).
 
 One Quart-free home for the scope names, the rule that decides which events an installation may
 read, and the words a merchant reads on the consent page (and, later, in the console). Nothing here
@@ -27,7 +27,7 @@ SCOPE_WORDS = {
     "webhooks:write": N_("Manage its own webhook endpoints for your store"),
 }
 
-# Which scope makes an event type readable (API.md 12), by prefix. An event whose type no prefix
+# Which scope makes an event type readable (docs/api.md 12), by prefix. An event whose type no prefix
 # names (app.*, webhook_endpoint.*) is readable by no app, except app.* about the app itself.
 READ_SCOPE_BY_PREFIX = (
     ("order.", "orders:read"),

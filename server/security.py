@@ -28,7 +28,7 @@ from flint.errors import FlintError
 _password_hasher = PasswordHasher()
 
 # One itsdangerous salt per purpose, all here: a token signed for one purpose never verifies for another.
-CLIENT_TOKEN_SALT = "flint.checkout.client_token.v1"  # a buyer's checkout session (API.md 4)
+CLIENT_TOKEN_SALT = "flint.checkout.client_token.v1"  # a buyer's checkout session (docs/api.md 4)
 FORM_SALT = "flint.hosted.form.v1"  # a plain HTML form's single-use token (flint.forms)
 CSRF_SALT = "flint.web.csrf.v1"  # a signed-in person's forms (flint.web)
 CONSENT_SALT = "flint.oauth.consent.v1"  # what an OAuth consent page showed (flint.web.oauth)

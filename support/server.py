@@ -58,7 +58,7 @@ def launch_server(tmp: Path, extra_env: dict[str, str] | None = None, db_url: st
     db_url = db_url or f"sqlite:///{tmp / 'flint.sqlite3'}"
     env = dict(os.environ, FLINT_DATABASE_URL=db_url, FLINT_SECRET_KEY=TEST_SECRET, FLINT_PUBLIC_URL=url,
                FLINT_ENV="development", FLINT_SWEEP_INTERVAL="0.5", FLINT_LOG_LEVEL="INFO")
-    # Every test buyer comes from 127.0.0.1: the per-address attempt limit (API.md 13) would soon refuse
+    # Every test buyer comes from 127.0.0.1: the per-address attempt limit (docs/api.md 13) would soon refuse
     # ordinary tests. Its own tests lower it again through the environment or extra_env.
     env.setdefault("FLINT_ATTEMPTS_PER_ADDRESS", os.environ.get("FLINT_ATTEMPTS_PER_ADDRESS", "100000"))
     env.update(extra_env or {})

@@ -8,7 +8,7 @@ nothing may be written there either).
 
 Rows marked with ``twin`` name another merchant's object; the same request is then repeated
 with a fresh unknown id of the same shape, and the two answers must be indistinguishable
-apart from the id (API.md section 1: "Another merchant's object: 404, never reveal it exists").
+apart from the id (docs/api.md 1: "Another merchant's object: 404, never reveal it exists").
 
 Paths, header values and strings inside JSON bodies may hold ``{name}`` placeholders, filled
 from the ``world`` fixture (ids and credentials seeded once per module through the API).

@@ -135,7 +135,7 @@ def buyer_config(session_id: str) -> str:
 # The card is checked for what JSON Schema cannot say: the Luhn digit, an expiry not in the past,
 # a 4-digit CVC for Amex and 3 otherwise (400 invalid_card_number / invalid_expiry_year /
 # invalid_cvc); integers spelled 2.0 (see the merchant run); and a valid card may be declined
-# (402 with the decline code, API.md section 6).
+# (402 with the decline code, docs/api.md 6).
 [[operations]]
 include-method = "POST"
 include-path = "/v1/checkout/sessions/{{session_id}}/confirm"
@@ -150,7 +150,7 @@ DECLINES = {"card_declined", "insufficient_funds", "expired_card", "incorrect_cv
 ADMITTED: dict[str, set[tuple[int, str]]] = {
     "POST /v1/orders": {(400, "amount_too_large"), (400, WHOLE_FLOAT)},
     # url_invalid: a success_url or cancel_url whose host a browser would read differently (a name with
-    # an underscore, "127.1") or with user information: the URL rules of API.md 13 past what a pattern says.
+    # an underscore, "127.1") or with user information: the URL rules of docs/api.md 13 past what a pattern says.
     "POST /v1/checkout/sessions": {(400, "amount_too_large"), (400, WHOLE_FLOAT), (400, "url_invalid")},
     "POST /v1/refunds": {(400, "refund_exceeds_refundable"), (400, WHOLE_FLOAT)},
     "POST /v1/checkout/sessions/{session_id}/confirm": {

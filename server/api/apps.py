@@ -1,4 +1,4 @@
-"""Partner app registration (API.md 10). Only a merchant key may register or manage apps: the
+"""Partner app registration (docs/api.md 10). Only a merchant key may register or manage apps: the
 merchant is the app's developer, and no app token may manage apps, whatever it was granted."""
 from __future__ import annotations
 

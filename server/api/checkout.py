@@ -80,7 +80,7 @@ async def get_session(session_id: str):
     """Retrieve a checkout session."""
     rt, me = runtime(), principal()
     # The client_token lets whoever holds it pay: only for a merchant key or an app that may run
-    # checkouts, not for one that only reads orders (API.md 12).
+    # checkouts, not for one that only reads orders (docs/api.md 12).
     return service.present(rt, await service.get_session(rt, me.merchant_id, session_id),
                            with_token=me.may("checkout:write"))
 

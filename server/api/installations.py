@@ -1,4 +1,4 @@
-"""The merchant's installed apps (API.md 10 and 12): list, read, approve a pending update, uninstall."""
+"""The merchant's installed apps (docs/api.md 10 and 12): list, read, approve a pending update, uninstall."""
 from __future__ import annotations
 
 from quart import Blueprint

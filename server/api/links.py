@@ -1,4 +1,4 @@
-"""Payment links (API.md 7)."""
+"""Payment links (docs/api.md 7)."""
 from __future__ import annotations
 
 from quart import Blueprint

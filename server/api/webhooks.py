@@ -1,4 +1,4 @@
-"""Webhook endpoints and deliveries (API.md 9)."""
+"""Webhook endpoints and deliveries (docs/api.md 9)."""
 from __future__ import annotations
 
 from quart import Blueprint
@@ -25,7 +25,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/v1")
 
 def _owner() -> service.Owner:
     """A merchant key manages the merchant's endpoints; an app token (webhooks:write) only those its own
-    installation made (API.md 12)."""
+    installation made (docs/api.md 12)."""
     me = principal()
     if me.kind != "app":
         return service.MERCHANT

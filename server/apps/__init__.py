@@ -1,1 +1,1 @@
-"""Partner apps (API.md 10): registration by a developer merchant; OAuth installs build on it."""
+"""Partner apps (docs/api.md 10): registration by a developer merchant; OAuth installs build on it."""

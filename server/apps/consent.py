@@ -1,4 +1,4 @@
-"""What a merchant approved for an installation, and how an app's changes compare with it (API.md 12).
+"""What a merchant approved for an installation, and how an app's changes compare with it (docs/api.md 12).
 
 A consent is what the consent page showed: the scopes, the event types (as the concrete list the page
 named, not the app's filters: a later event type that a "*" would match was never shown), the hooks and

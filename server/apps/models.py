@@ -31,7 +31,7 @@ class App:
     hook_failure_mode: str
     created_at: str
     updated_at: str
-    checkout_fields: str = "[]"  # JSON list of field definitions (API.md 14)
+    checkout_fields: str = "[]"  # JSON list of field definitions (docs/api.md 14)
 
     @property
     def checkout_field_list(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Partner apps: registration by a developer merchant (API.md 10, first bullet).
+"""Partner apps: registration by a developer merchant (docs/api.md 10, first bullet).
 
 An app is an OAuth client (RFC 6749 2): a public ``client_id`` and a ``client_secret`` that is
 random, shown once and stored as a SHA-256 digest, like merchant secret keys. Its webhook secret
@@ -73,7 +73,7 @@ def check_redirect_uri(uri: str, param: str) -> None:
     if not re.fullmatch(ORIGIN_PATTERN[1:-1], f"{parts.scheme}://{parts.netloc}") or parts.port == 0:
         raise refuse("the host (or port) is not valid.")
     try:
-        # The rules every merchant- or app-supplied URL follows (API.md 13): a host a browser reads as
+        # The rules every merchant- or app-supplied URL follows (docs/api.md 13): a host a browser reads as
         # Flint does (no "127.1"), since the consent page builds its form-action source from it.
         urls.parse_url(uri, param)
     except FlintError:
@@ -198,7 +198,7 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
                      follow: FollowChange) -> App:
     """``changes``: the fields the request named. null removes a field in CLEARABLE and leaves any
     other as it is. What the change asks of installations beyond what their merchants approved waits
-    for them (API.md 12): ``follow`` sees to that in the same transaction."""
+    for them (docs/api.md 12): ``follow`` sees to that in the same transaction."""
     changes = {k: v for k, v in changes.items() if v is not None or k in CLEARABLE}
     fields: dict[str, Any] = {}
     if "name" in changes:

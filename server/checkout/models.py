@@ -60,7 +60,7 @@ class CheckoutSession:
                 "dropped_off_at": clock.public(self.dropped_off_at),
                 "drop_off_reason": self.drop_off_reason,
             },
-            # Set once the embedded widget fell back to the hosted page (API.md 5).
+            # Set once the embedded widget fell back to the hosted page (docs/api.md 5).
             "fallback": ({"reason": self.fallback_reason, "used_at": clock.public(self.fallback_at)}
                          if self.fallback_at else None),
             "created_by": created_by(self.created_by_type, self.created_by_id),

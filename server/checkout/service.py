@@ -45,7 +45,7 @@ def present(rt: Runtime, session: CheckoutSession, *, with_token: bool = True) -
 
 def _check_url(url: str | None, param: str) -> None:
     if url is not None:
-        # The URL rules of API.md 13 (400 url_invalid): the hosted page builds CSP sources and
+        # The URL rules of docs/api.md 13 (400 url_invalid): the hosted page builds CSP sources and
         # redirects from these, and the buyer's browser must read them as Flint does.
         urls.parse_url(url, param)
 
@@ -132,7 +132,7 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
         raise conflict("session_not_open", "This checkout session is no longer open.")
 
 
-# -- what the embedded widget reports (API.md 5) ------------------------------------------------------
+# -- what the embedded widget reports (docs/api.md 5) ------------------------------------------------------
 
 async def buyer_view(rt: Runtime, session: CheckoutSession, messages: dict[str, str] | None = None) -> dict:
     """What the widget's loader needs before it frames the card form: whether the session can take

@@ -71,7 +71,7 @@ async def record(
 
 
 async def get_event(rt: Runtime, merchant_id: str, event_id: str, types: list[str] | None = None) -> Event:
-    """``types``: the event types the caller may read (an app: API.md 12); None: all."""
+    """``types``: the event types the caller may read (an app: docs/api.md 12); None: all."""
     async with rt.db.read() as conn:
         event = await store.select_event(conn, merchant_id, event_id, types)
     if event is None:

@@ -14,7 +14,7 @@ async def insert_events(conn: Conn, events: list[Event]) -> None:
 
 
 def _only(types: list[str] | None, params: dict) -> str:
-    """A caller that may read only some event types (an app: API.md 12): `AND type IN (...)`."""
+    """A caller that may read only some event types (an app: docs/api.md 12): `AND type IN (...)`."""
     if types is None:
         return ""
     params.update({f"t{i}": t for i, t in enumerate(types)})

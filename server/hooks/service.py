@@ -1,4 +1,4 @@
-"""The ``checkout.before_payment`` hook (API.md 10): before every payment attempt on every channel,
+"""The ``checkout.before_payment`` hook (docs/api.md 10): before every payment attempt on every channel,
 each app installed on the merchant that declares the hook is asked, in parallel, with at most 2 s to
 answer. Never inside a database transaction.
 
@@ -222,7 +222,7 @@ def _capped(ignored: list) -> str:
 
 async def _hooked(rt: Runtime, merchant_id: str) -> list[Hooked]:
     """The installed apps to ask, in installation order: their merchant consented to the hook (what an
-    app declares now may be more: that waits for approval, API.md 12) and the app has a hook_url."""
+    app declares now may be more: that waits for approval, docs/api.md 12) and the app has a hook_url."""
     async with rt.db.read() as conn:
         installations = await installation_store.select_installations_consenting_to(conn, merchant_id, HOOK)
         if not installations:

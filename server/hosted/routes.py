@@ -65,7 +65,7 @@ def _replayed_page(visit: Visit, earlier: dict) -> Response:
 
 
 def _limited_page(visit: Visit, refused: FlintError) -> Response:
-    """Card testing limit (API.md 13): a 429 page that says when to try again, with the way back to
+    """Card testing limit (docs/api.md 13): a 429 page that says when to try again, with the way back to
     the form (no payment was attempted, so nothing was charged)."""
     retry_after = refused.headers.get("Retry-After", "60")
     minutes = max(1, -(-int(retry_after) // 60))  # whole minutes, rounded up: never too early
@@ -209,7 +209,7 @@ async def get_link_receipt(link_id: str):
 @bp.get("/widget/v1/frame/<session_id>")
 @public
 async def get_card_frame(session_id: str):
-    """The embedded widget's card frame (API.md 5): the hosted card form and confirm path in an
+    """The embedded widget's card frame (docs/api.md 5): the hosted card form and confirm path in an
     iframe on the merchant's page. Only the merchant's registered origins may frame it."""
     rt = runtime()
     visit = await service.load_session(rt, session_id)

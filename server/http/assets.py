@@ -54,7 +54,7 @@ def asset(name: str) -> Asset:
 
 
 def manifest() -> dict:
-    """GET /widget/v1/manifest.json (API.md 5): what a merchant pins with SRI and lists in its
+    """GET /widget/v1/manifest.json (docs/api.md 5): what a merchant pins with SRI and lists in its
     script inventory (PCI DSS v4.0 6.4.3)."""
     files = [asset(name) for name in FILES]
     return {"files": [{"path": a.path, "integrity": a.integrity, "bytes": len(a.body), "gzip_bytes": len(a.gzipped)}

@@ -43,7 +43,7 @@ def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors
         "base-uri": ["'none'"],
     }
     if frame_ancestors is not None:
-        # The card frame: only the merchant's exact registered origins may embed it (API.md 5),
+        # The card frame: only the merchant's exact registered origins may embed it (docs/api.md 5),
         # and its script calls the buyer confirm API on Flint's own origin.
         policy["frame-ancestors"] = list(frame_ancestors) or ["'none'"]
         policy["connect-src"] = ["'self'"]

@@ -1,4 +1,4 @@
-"""Idempotency-Key on every POST (API.md 1; the IETF draft, as Stripe does it): the HTTP side of
+"""Idempotency-Key on every POST (docs/api.md 1; the IETF draft, as Stripe does it): the HTTP side of
 flint.idempotency. Runs after the caller is identified (keys are scoped per caller) and stores the
 response before the security headers are added on the way out."""
 from __future__ import annotations

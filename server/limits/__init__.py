@@ -1,1 +1,1 @@
-"""Abuse limits on payment attempts (API.md 13): the rules, and the per-address count they keep."""
+"""Abuse limits on payment attempts (docs/api.md 13): the rules, and the per-address count they keep."""

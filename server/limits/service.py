@@ -1,4 +1,4 @@
-"""Card testing limits (API.md 13): the rules every payment attempt passes before it reaches an app's
+"""Card testing limits (docs/api.md 13): the rules every payment attempt passes before it reaches an app's
 hook or the processor.
 
 - Per client address: at most ``attempts_per_address`` attempts a minute over all sessions and links,

@@ -1,4 +1,4 @@
-"""Drop-off recovery (API.md 7): a session with ``recovery.enabled`` whose buyer left (the widget's
+"""Drop-off recovery (docs/api.md 7): a session with ``recovery.enabled`` whose buyer left (the widget's
 beacon) and did not come back within ``abandon_after``, idled that long, or let it expire gets
 exactly one recovery link to the same order, named in the session and announced by
 ``payment_link.created``. Never a second order.

@@ -1,4 +1,4 @@
-"""Payment links: a URL that pays one order and nothing else (API.md 7). Manual links come from the
+"""Payment links: a URL that pays one order and nothing else (docs/api.md 7). Manual links come from the
 merchant's API; recovery links from the drop-off sweeper (recovery.py); app links, later, from apps."""
 from __future__ import annotations
 

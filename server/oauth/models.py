@@ -12,7 +12,7 @@ ACTIVE, UNINSTALLED = "active", "uninstalled"
 
 @dataclass
 class Installation:
-    """An app on a merchant, with what the merchant approved (API.md 12)."""
+    """An app on a merchant, with what the merchant approved (docs/api.md 12)."""
     id: str
     app_id: str
     merchant_id: str

@@ -1,4 +1,4 @@
-"""The authorization server for partner-app installs (API.md 10): OAuth 2.0 authorization code with
+"""The authorization server for partner-app installs (docs/api.md 10): OAuth 2.0 authorization code with
 PKCE, to the letter of RFC 6749, RFC 7636 (S256 only), RFC 7009 and RFC 9700.
 
 * Authorization requests are checked in RFC 6749 4.1.2.1's order: an unknown client or a redirect
@@ -318,7 +318,7 @@ async def get_installation(rt: Runtime, merchant_id: str, installation_id: str) 
 
 
 async def approve_update(rt: Runtime, merchant_id: str, installation_id: str) -> Installation:
-    """The merchant approves what the app's developer widened (API.md 12): the pending set becomes the
+    """The merchant approves what the app's developer widened (docs/api.md 12): the pending set becomes the
     consent, and every live grant gains the scopes it added."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
@@ -340,7 +340,7 @@ async def approve_update(rt: Runtime, merchant_id: str, installation_id: str) ->
 
 async def follow_app_change(conn: Conn, before: App, after: App) -> None:
     """Inside the app's update (its row locked): every active installation keeps what its merchant
-    approved. What the change takes away applies at once; what it adds waits in pending_update (API.md
+    approved. What the change takes away applies at once; what it adds waits in pending_update (the API reference (docs/api.md)
     12). A new webhook_url reaches every installation at once: the developer owns both ends."""
     now = clock.now_iso()
     asked = Consent.of_app(after)

@@ -54,7 +54,7 @@ async def list_orders(rt: Runtime, merchant_id: str, limit: int, starting_after:
 async def list_order_events(
     rt: Runtime, merchant_id: str, order_id: str, after: int, limit: int, types: list[str] | None = None
 ) -> tuple[list[Event], bool]:
-    """``types``: the event types the caller may read (an app: API.md 12); None: all."""
+    """``types``: the event types the caller may read (an app: docs/api.md 12); None: all."""
     async with rt.db.read() as conn:
         if await store.select_order(conn, merchant_id, order_id) is None:
             raise not_found("order", order_id)

@@ -5,7 +5,7 @@ from typing import Any
 
 from flint import clock
 
-# "processing" is Flint's addition to API.md's statuses: the attempt holds the order guard
+# "processing" is Flint's addition to the API reference's statuses: the attempt holds the order guard
 # and the processor has not answered yet. It lasts milliseconds unless a process dies.
 PROCESSING, REQUIRES_ACTION, SUCCEEDED, FAILED = "processing", "requires_action", "succeeded", "failed"
 

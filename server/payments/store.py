@@ -89,7 +89,7 @@ async def settle_refund(conn: Conn, payment_id: str, amount: int, succeeded: boo
     )
 
 
-# Failed attempts per checkout session or payment link (the card testing limit, API.md 13). The
+# Failed attempts per checkout session or payment link (the card testing limit, docs/api.md 13). The
 # column is one of these two names, never input; payments_session / payments_link index it.
 _CHANNEL_COLUMNS = ("checkout_session_id", "payment_link_id")
 

@@ -5,10 +5,10 @@ loopback, private (RFC 1918, fc00::/7), link-local (169.254/16: cloud metadata),
 reserved or unspecified address. The check runs when an endpoint is created and again at every
 delivery, and the delivery then connects to the very address it checked (with the URL's host as
 Host and TLS server name), so a DNS answer that changes in between (rebinding) cannot redirect it.
-Development allows loopback (API.md 11), for local receivers and tests.
+Development allows loopback (docs/api.md 11), for local receivers and tests.
 
 An IPv6 address that carries an IPv4 address (mapped, compatible, NAT64, 6to4) reaches that IPv4
-address, so it is judged by it (API.md 13); IPv6 ranges that are not globally routable are refused
+address, so it is judged by it (docs/api.md 13); IPv6 ranges that are not globally routable are refused
 by name below, whatever the Python version's own table says.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ from flint import clock
 from flint.actors import created_by
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
-# Who owns an endpoint (API.md 12): the merchant; an app's webhook_url, for one installation (signed with
+# Who owns an endpoint (docs/api.md 12): the merchant; an app's webhook_url, for one installation (signed with
 # the app's own secret, never listed through the API); or an endpoint an app made with webhooks:write,
 # which its installation alone lists and changes, and which dies with it.
 OWNER_MERCHANT, OWNER_APP, OWNER_INSTALLATION = "merchant", "app", "installation"

@@ -1,4 +1,4 @@
-"""Webhook endpoints and their deliveries: the merchant's side of API.md section 9.
+"""Webhook endpoints and their deliveries: the merchant's side of docs/api.md 9.
 
 Deliveries are created by ``fan_out`` inside the transaction that records the events (the outbox:
 no event without its deliveries, no delivery without its event); the worker (worker.py) sends them.
@@ -35,7 +35,7 @@ from flint.webhooks.models import (
 # several signatures), so receivers can switch without losing a delivery.
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 MAX_FILTERS = 64
-# Endpoints per merchant, and per installation of an app (API.md 13): one tenant cannot take the
+# Endpoints per merchant, and per installation of an app (docs/api.md 13): one tenant cannot take the
 # worker's delivery slots (each endpoint may have 16 attempts in flight).
 MAX_ENDPOINTS = 16
 
@@ -271,7 +271,7 @@ async def fan_out(conn: Conn, events: list[Recorded]) -> None:
 
 def reaches(endpoint: dict, event: Recorded) -> bool:
     """Whether an event goes to an endpoint: its filters match, and for an app's endpoint the app may
-    read it (API.md 12): readable under its installation's consented scopes, and app.installed /
+    read it (docs/api.md 12): readable under its installation's consented scopes, and app.installed /
     app.uninstalled only when they are about this app."""
     if not matches(json.loads(endpoint["events"]), event.type):
         return False

@@ -34,7 +34,7 @@ async def insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
 
 def _owned_by(installation_id: str | None) -> str:
     """Whose endpoints a caller sees: the merchant's own (a merchant key), or those one installation made
-    (its app token). An app's webhook_url endpoint is neither's to manage (API.md 12)."""
+    (its app token). An app's webhook_url endpoint is neither's to manage (docs/api.md 12)."""
     if installation_id is None:
         return "owner = 'merchant'"
     return "owner = 'installation' AND installation_id = :installation_id"

@@ -1,4 +1,4 @@
-"""Partner app registration over real HTTP (API.md 10): secrets shown once and kept only as a digest
+"""Partner app registration over real HTTP (docs/api.md 10): secrets shown once and kept only as a digest
 (client secret) or encrypted (webhook secret), the redirect URI and URL rules, developer isolation,
 updates, both rotations, and ``authenticate_client`` for the OAuth token endpoint."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The confirm service and the simulated processor: the whole test-card table of API.md §6."""
+"""The confirm service and the simulated processor: the whole test-card table of the API reference (docs/api.md) §6."""
 import pytest
 
 from flint.closing import service as closing

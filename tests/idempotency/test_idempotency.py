@@ -1,4 +1,4 @@
-"""Idempotency-Key against a live ``flint serve`` (API.md section 1):
+"""Idempotency-Key against a live ``flint serve`` (docs/api.md 1):
 
 * same key + same body within 7 days → the first response, byte for byte, with
   ``Idempotent-Replayed: true`` (error responses that were stored too);

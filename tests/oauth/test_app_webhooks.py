@@ -71,7 +71,7 @@ async def test_an_app_hears_its_installations_events_and_nothing_after_uninstall
 
 async def test_an_apps_new_webhook_url_reaches_installations_made_before_it(server, server_rt, browser, receiver):
     """A new webhook_url applies to earlier installations at once (the developer owns both ends); the
-    events it subscribes to are a widening, which each merchant approves first (API.md 12)."""
+    events it subscribes to are a widening, which each merchant approves first (docs/api.md 12)."""
     dev, dev_key = await merchants.create_merchant(server_rt, name="Dev", email=f"d{secrets.token_hex(4)}@dev.example",
                                                    password=PASSWORD)
     app, client_secret, webhook_secret = await apps.create_app(  # no webhook_url yet

@@ -247,7 +247,7 @@ async def test_the_metadata_document(browser, server):
 
 
 async def test_what_an_app_does_shows_as_the_apps_action(server, server_rt, browser, shop):
-    """API.md 10: every action an app takes shows in events as actor {type: "app", id: "app_..."}."""
+    """docs/api.md 10: every action an app takes shows in events as actor {type: "app", id: "app_..."}."""
     merchant, key = shop
     dev, _ = await merchants.create_merchant(server_rt, name="Writer", email=f"w{secrets.token_hex(4)}@dev.example",
                                              password=PASSWORD)

@@ -1,4 +1,4 @@
-"""The attempt limits of API.md 13 hold across processes: they are counted in the database.
+"""The attempt limits of docs/api.md 13 hold across processes: they are counted in the database.
 
 The cluster of tests/scaleout/test_processes.py (two `flint serve` and a `flint worker` on one
 database: a PostgreSQL schema when FLINT_TEST_POSTGRES_URL is set, and a SQLite file), here behind a

@@ -1,4 +1,4 @@
-"""The webhook endpoint cap (API.md 13: 16 per merchant and per installation) holds across processes:
+"""The webhook endpoint cap (docs/api.md 13: 16 per merchant and per installation) holds across processes:
 creations raced over two `flint serve` processes on one database (PostgreSQL when configured, and
 SQLite) end with exactly 16, because the count is taken under the merchant's row lock."""
 from __future__ import annotations

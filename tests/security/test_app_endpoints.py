@@ -1,5 +1,5 @@
 """Finding 2: `webhooks:write` outlived an uninstall, and an app could list, repoint, disable or delete
-the merchant's own endpoints. API.md 12: an endpoint an app creates belongs to its installation (it
+the merchant's own endpoints. docs/api.md 12: an endpoint an app creates belongs to its installation (it
 shows `installation_id`), receives only what the installation may read, is listed, changed or deleted
 by that installation alone, and is deleted when the app is uninstalled; an app never sees or touches
 the merchant's own endpoints (and the merchant's key does not manage the app's)."""

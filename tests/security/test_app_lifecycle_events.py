@@ -1,5 +1,5 @@
 """Finding 9: every app's endpoint received the other apps' `app.installed` / `app.uninstalled`.
-API.md 12: they go to the app they are about, and to no other app (the merchant's own endpoints still
+docs/api.md 12: they go to the app they are about, and to no other app (the merchant's own endpoints still
 hear about every app)."""
 from __future__ import annotations
 

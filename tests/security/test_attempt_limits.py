@@ -1,4 +1,4 @@
-"""Card testing (issue 13, finding 5; API.md 13): a checkout's client_token sits in a public page and
+"""Card testing (issue 13, finding 5; docs/api.md 13): a checkout's client_token sits in a public page and
 a hosted form hands out a fresh form token per GET, so without a limit anyone holding a checkout
 could run card after card through the processor and every hooked app.
 

@@ -1,5 +1,5 @@
 """Finding 7: a session's `client_token` (the buyer's credential for paying it) was returned to app
-tokens holding only `orders:read`. API.md 12: only merchant keys and app tokens holding
+tokens holding only `orders:read`. docs/api.md 12: only merchant keys and app tokens holding
 `checkout:write` get it."""
 from __future__ import annotations
 

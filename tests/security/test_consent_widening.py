@@ -1,6 +1,6 @@
 """Finding 1: an app's developer could widen what an installation receives and does after the merchant
 approved it (POST /v1/apps/{id} changed webhook_events, hooks and scopes for every installation at
-once), and events were not filtered by the scopes granted. API.md 12: an installation keeps what its
+once), and events were not filtered by the scopes granted. docs/api.md 12: an installation keeps what its
 consent page showed (`consented`); a widening waits in `pending_update` for the merchant
 (`approve_update`, or a new run through /oauth/authorize); a narrowing applies at once; events reach an
 app only if consented and readable under its scopes."""

@@ -1,6 +1,6 @@
 """Finding 12: payment links created by apps said `source: "manual"`, and nothing showed which app
 made an object; the owner's password for `flint merchants create` could only be given on the command
-line (visible to every user of the machine in the process list). API.md 12 and 13."""
+line (visible to every user of the machine in the process list). docs/api.md 12 and 13."""
 from __future__ import annotations
 
 import json

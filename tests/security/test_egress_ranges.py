@@ -128,7 +128,7 @@ async def test_development_refuses_a_translated_loopback_at_creation(server, mer
     async with server.async_client(key) as client:
         made = await client.post("/v1/webhook_endpoints", json={"url": f"http://{_host(address)}:9/h", "events": ["*"]})
         assert made.status_code == 400 and made.json()["code"] == "url_not_allowed", made.text
-        # The host itself stays reachable in development, as API.md 11 says.
+        # The host itself stays reachable in development, as docs/api.md 11 says.
         kept = await client.post("/v1/webhook_endpoints", json={"url": "http://[::ffff:127.0.0.1]:9/h", "events": ["*"]})
         assert kept.status_code == 200, kept.text
         await client.delete(f"/v1/webhook_endpoints/{kept.json()['id']}")

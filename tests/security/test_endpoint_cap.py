@@ -1,5 +1,5 @@
 """Finding 11: no cap on webhook endpoints per merchant, so one tenant could take the worker's delivery
-slots. API.md 13: at most 16 per merchant and per installation, 400 `too_many_endpoints`; a deleted
+slots. docs/api.md 13: at most 16 per merchant and per installation, 400 `too_many_endpoints`; a deleted
 endpoint frees its place; the cap holds under concurrent creation (the count is taken under a lock)."""
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from tests.hooks.test_hook import CARD, ORDER, browser, hook_server, hooked_shop
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A live server whose per-address attempt limit (API.md 13) is out of the way: this module makes
+    """A live server whose per-address attempt limit (docs/api.md 13) is out of the way: this module makes
     a few hundred payment attempts from one address on purpose."""
     tmp = tmp_path_factory.mktemp("hook-fuzz")
     cleanups: list = []

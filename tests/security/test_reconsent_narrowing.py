@@ -1,5 +1,5 @@
 """Finding 8: consenting again with fewer scopes left the older, broader grants and refresh tokens
-alive. API.md 12: consent again with fewer scopes narrows every live token and refresh token of that
+alive. docs/api.md 12: consent again with fewer scopes narrows every live token and refresh token of that
 installation."""
 from __future__ import annotations
 

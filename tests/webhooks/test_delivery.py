@@ -1,6 +1,6 @@
 """Webhook delivery over real HTTP from a real `flint serve` to a real receiver: every event type a
 scenario produces arrives signed so that `standardwebhooks` verifies it as it is; failures retry;
-rotation, filters, slow receivers and disabling behave as API.md section 9 and the issue say."""
+rotation, filters, slow receivers and disabling behave as docs/api.md 9 and the issue say."""
 from __future__ import annotations
 
 import base64

@@ -11,7 +11,7 @@ from flint.checkout import service
 from flint.http.errors import Problem
 from flint.http.validation import UNION_TAG, Body
 
-# The URL rules (flint.urls, API.md 13) as far as a pattern states them: http(s), a DNS name (letters,
+# The URL rules (flint.urls, docs/api.md 13) as far as a pattern states them: http(s), a DNS name (letters,
 # digits, inner hyphens; internationalised letters too) or a bracketed IPv6 address, an optional port,
 # then no whitespace, control or separator character. The service checks the rest (400 url_invalid).
 _LETTER = r"A-Za-z0-9\u00c0-\u1fff\u3040-\ud7ff\uf900-\ufdcf\ufdf0-\uffef"
