@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from flint import clock
-from flint.errors import invalid
+from flint.errors import FlintError, invalid
 
 
 def luhn_valid(digits: str) -> bool:
@@ -63,22 +63,37 @@ class Card:
 
 
 def parse_card(number: str, exp_month: int, exp_year: int, cvc: str, param: str = "card") -> Card:
+    card, problems = check_card(number, exp_month, exp_year, cvc, param)
+    if card is None:
+        raise problems[0]
+    return card
+
+
+def check_card(number: str, exp_month: int, exp_year: int, cvc: str,
+               param: str = "card") -> tuple[Card | None, list[FlintError]]:
+    """The card, or every reason it is refused (number, expiry and CVC are judged apart, so a buyer who
+    got all three wrong hears about all three at once)."""
+    problems: list[FlintError] = []
     digits = re.sub(r"[\s-]", "", number)
     # isascii: str.isdigit() also admits '²' or '٤', which int() and the Luhn sum then choke on (a 500).
-    if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
-        raise invalid("invalid_card_number", "The card number is not a valid card number.", f"{param}.number")
-    if not luhn_valid(digits):
-        raise invalid("invalid_card_number", "The card number is not a valid card number.", f"{param}.number")
-    if not 1 <= exp_month <= 12:
-        raise invalid("invalid_expiry_month", "The expiry month must be between 1 and 12.", f"{param}.exp_month")
-    if exp_year < 100:
-        exp_year += 2000
+    if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19 or not luhn_valid(digits):
+        problems.append(invalid("invalid_card_number", "The card number is not a valid card number.",
+                                f"{param}.number"))
+    full_year = exp_year + 2000 if 0 <= exp_year < 100 else exp_year
     now = clock.now()
-    if not now.year <= exp_year <= now.year + 50:
-        raise invalid("invalid_expiry_year", "The card's expiry year is invalid or in the past.", f"{param}.exp_year")
-    if (exp_year, exp_month) < (now.year, now.month):
-        raise invalid("invalid_expiry_year", "The card's expiry date is in the past.", f"{param}.exp_year")
-    expected = 4 if brand_of(digits) == "amex" else 3
-    if not cvc.isascii() or not cvc.isdigit() or len(cvc) != expected:
-        raise invalid("invalid_cvc", "The card's security code is invalid.", f"{param}.cvc")
-    return Card(number=digits, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+    if not 1 <= exp_month <= 12:
+        problems.append(invalid("invalid_expiry_month", "The expiry month must be between 1 and 12.",
+                                f"{param}.exp_month"))
+    elif not now.year <= full_year <= now.year + 50:
+        problems.append(invalid("invalid_expiry_year", "The card's expiry year is invalid or in the past.",
+                                f"{param}.exp_year"))
+    elif (full_year, exp_month) < (now.year, now.month):
+        problems.append(invalid("invalid_expiry_year", "The card's expiry date is in the past.", f"{param}.exp_year"))
+    # The CVC's length follows the brand (4 for Amex); with no readable number, 3 or 4 digits pass here.
+    readable = digits.isascii() and digits.isdigit() and luhn_valid(digits)
+    lengths = ({4} if brand_of(digits) == "amex" else {3}) if readable else {3, 4}
+    if not cvc.isascii() or not cvc.isdigit() or len(cvc) not in lengths:
+        problems.append(invalid("invalid_cvc", "The card's security code is invalid.", f"{param}.cvc"))
+    if problems:
+        return None, problems
+    return Card(number=digits, exp_month=exp_month, exp_year=full_year, cvc=cvc), []

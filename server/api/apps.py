@@ -28,7 +28,8 @@ async def post_app(body: CreateAppRequest):
         runtime(), principal().merchant_id, name=body.name, description=body.description,
         redirect_uris=body.redirect_uris, scopes=body.scopes, webhook_url=body.webhook_url,
         webhook_events=body.webhook_events, hook_url=body.hook_url, hooks=body.hooks,
-        hook_failure_mode=body.hook_failure_mode)
+        hook_failure_mode=body.hook_failure_mode,
+        checkout_fields=[f.model_dump(exclude_none=True) for f in body.checkout_fields])
     return app.to_dict(client_secret=client_secret, webhook_secret=webhook_secret)
 
 
@@ -62,6 +63,8 @@ async def post_app_update(app_id: str, body: UpdateAppRequest):
     each earlier installation only once its merchant approves it (``pending_update``); one that narrows
     them applies at once. ``null`` removes ``webhook_url``, ``hook_url`` or ``description``."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if body.checkout_fields is not None:
+        changes["checkout_fields"] = [f.model_dump(exclude_none=True) for f in body.checkout_fields]
     return (await service.update_app(runtime(), principal().merchant_id, app_id, changes,
                                      follow_app_change)).to_dict()
 

@@ -18,10 +18,11 @@ from flint.api.schemas.checkout import (
     SendCheckoutSessionBeaconRequest,
 )
 from flint.api.schemas.common import ListQuery, page
-from flint.cards import parse_card
+from flint.cards import check_card
 from flint.checkout import service
 from flint.checkout.texts import loader_messages
 from flint.closing import service as closing
+from flint.collect import details
 from flint.collect import service as collect
 from flint.collect.models import Attempt
 from flint.errors import FlintError
@@ -124,9 +125,12 @@ async def post_session_confirm(session_id: str, body: ConfirmCheckoutSessionRequ
     me, rt = principal(), runtime()
     session = me.session
     assert session is not None
-    card = parse_card(body.card.number, body.card.exp_month, body.card.exp_year, body.card.cvc)
+    card, card_problems = check_card(body.card.number, body.card.exp_month, body.card.exp_year, body.card.cvc)
+    # Card and buyer details are judged together: every bad field in one answer, before any attempt.
+    collected = details.check(await details.load_form(rt, session), body.submitted(), card_problems)
+    assert card is not None
     attempt = Attempt.for_session(session, channel=session.mode, client_address=client_address())
-    payment = await collect.confirm_payment(rt, attempt, card, me.actor)
+    payment = await collect.confirm_payment(rt, attempt, card, me.actor, collected)
     return _buyer_result(payment)
 
 

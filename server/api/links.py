@@ -31,7 +31,10 @@ recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")
 async def post_link(body: CreatePaymentLinkRequest):
     """Create a payment link that pays this open order (and nothing else)."""
     me, rt = principal(), runtime()
-    link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor)
+    link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor,
+                                     collect=body.collect.model_dump() if body.collect else None,
+                                     custom_fields=[f.model_dump(exclude_none=True) for f in body.custom_fields]
+                                     if body.custom_fields else None)
     return link.to_dict(rt.config.public_url)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flint import clock, urls
 from flint.apps import store
 from flint.apps.models import ALLOW, HOOKS, App
+from flint.buyers import service as buyers
 from flint.db import Conn
 from flint.errors import FlintError, invalid, not_found
 from flint.ids import new_id, new_secret
@@ -30,6 +31,7 @@ from flint.webhooks.service import ROTATION_OVERLAP_SECONDS, check_filters
 CLIENT_ID_PREFIX = "fca"  # new_id adds the "_"
 CLIENT_SECRET_PREFIX = "fcs_"
 MAX_REDIRECT_URIS = 10
+MAX_CHECKOUT_FIELDS = 3
 MAX_REDIRECT_URI = 2048
 # The characters RFC 3986 allows in a URI (unreserved, reserved and "%"), less "#": a redirect URI
 # has no fragment (RFC 6749 3.1.2). Published in the OpenAPI document as the items' pattern.
@@ -137,6 +139,12 @@ def _check_pairs(*, webhook_url: str | None, webhook_events: list[str], hook_url
                       "webhook_url")
 
 
+def _checkout_fields(raw: list[dict[str, Any]]) -> str:
+    """At most 3 fields (docs/api.md 14), checked as a session's custom fields are, stored as JSON."""
+    specs = buyers.parse_field_specs(raw, limit=MAX_CHECKOUT_FIELDS, param="checkout_fields")
+    return json.dumps([spec.to_dict() for spec in specs])
+
+
 async def _check_url(rt: Runtime, url: str, param: str) -> None:
     # The webhook egress rules: https and public addresses in production, loopback allowed in
     # development. Each delivery and hook call checks the destination again when it is sent.
@@ -148,8 +156,10 @@ async def _check_url(rt: Runtime, url: str, param: str) -> None:
 async def create_app(rt: Runtime, developer_merchant_id: str, *, name: str, redirect_uris: list[str],
                      scopes: list[str], webhook_url: str | None = None, webhook_events: list[str] | None = None,
                      hook_url: str | None = None, hooks: list[str] | None = None,
-                     hook_failure_mode: str = ALLOW, description: str | None = None) -> tuple[App, str, str]:
+                     hook_failure_mode: str = ALLOW, description: str | None = None,
+                     checkout_fields: list[dict[str, Any]] | None = None) -> tuple[App, str, str]:
     """Returns the app, its client secret and its webhook secret (both shown once)."""
+    fields = _checkout_fields(checkout_fields or [])
     uris = _redirect_uris(redirect_uris)
     granted = _scopes(scopes)
     filters = _webhook_events(webhook_events or [])
@@ -169,7 +179,7 @@ async def create_app(rt: Runtime, developer_merchant_id: str, *, name: str, redi
         webhook_secret=rt.secrets.seal(webhook_secret), previous_webhook_secret=None,
         previous_webhook_secret_expires_at=None, redirect_uris=json.dumps(uris), scopes=json.dumps(granted),
         webhook_url=webhook_url, webhook_events=json.dumps(filters), hook_url=hook_url, hooks=json.dumps(declared),
-        hook_failure_mode=hook_failure_mode, created_at=now, updated_at=now,
+        hook_failure_mode=hook_failure_mode, created_at=now, updated_at=now, checkout_fields=fields,
     )
     async with rt.db.transaction() as conn:
         await store.insert_app(conn, app)
@@ -215,6 +225,9 @@ async def update_app(rt: Runtime, developer_merchant_id: str, app_id: str, chang
         fields["hooks"] = json.dumps(_hooks(changes["hooks"]))
     if "hook_failure_mode" in changes:
         fields["hook_failure_mode"] = changes["hook_failure_mode"]
+    if "checkout_fields" in changes:
+        # A new or changed field is a widening: installations show it once their merchant approves.
+        fields["checkout_fields"] = _checkout_fields(changes["checkout_fields"])
     for name in ("webhook_url", "hook_url"):
         if name in changes:
             if changes[name] is not None:

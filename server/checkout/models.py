@@ -5,6 +5,7 @@ from typing import Any
 
 from flint import clock
 from flint.actors import created_by
+from flint.buyers.models import Collect, FieldSpec
 
 OPEN, COMPLETE, EXPIRED = "open", "complete", "expired"
 MODES = ("embedded", "hosted")
@@ -35,6 +36,17 @@ class CheckoutSession:
     drop_off_reason: str | None = None
     created_by_type: str | None = None
     created_by_id: str | None = None
+    # What the buyer is asked for (docs/api.md 14), JSON; NULL: the defaults (optional email and name).
+    collect: str | None = None
+    custom_fields: str | None = None
+
+    @property
+    def collect_rules(self) -> Collect:
+        return Collect.from_json(self.collect)
+
+    @property
+    def custom_field_specs(self) -> tuple[FieldSpec, ...]:
+        return FieldSpec.tuple_from_json(self.custom_fields)
 
     def hosted_url(self, public_url: str) -> str:
         return f"{public_url}/checkout/{self.id}"
@@ -63,6 +75,8 @@ class CheckoutSession:
             # Set once the embedded widget fell back to the hosted page (docs/api.md 5).
             "fallback": ({"reason": self.fallback_reason, "used_at": clock.public(self.fallback_at)}
                          if self.fallback_at else None),
+            "collect": self.collect_rules.to_dict(),
+            "custom_fields": [spec.to_dict() for spec in self.custom_field_specs],
             "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

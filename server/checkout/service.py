@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flint import clock, urls
 from flint.actors import Actor
+from flint.buyers import service as buyers
 from flint.checkout import store
 from flint.checkout.models import EXPIRED, FALLBACK_REASONS, MODES, OPEN, CheckoutSession
 from flint.errors import FlintError, conflict, invalid, not_found
@@ -30,6 +32,9 @@ class NewSession:
     expires_in: int = DEFAULT_EXPIRES_IN
     recovery_enabled: bool = False
     abandon_after: int = DEFAULT_ABANDON_AFTER
+    # What the buyer is asked for (docs/api.md 14), as the request gave them; parsed by flint.buyers.
+    collect: dict[str, Any] | None = None
+    custom_fields: list[dict[str, Any]] | None = None
 
 
 def client_token(rt: Runtime, session: CheckoutSession) -> str:
@@ -58,6 +63,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
                       "expires_in")
     _check_url(new.success_url, "success_url")
     _check_url(new.cancel_url, "cancel_url")
+    collect_json, custom_json = buyers.stored_collect(new.collect, new.custom_fields)
     inline = build_order(merchant_id, new.inline_order, actor, "order.") if new.inline_order else None
     now = clock.now_iso()
     announce: list[tuple[str, dict]] = []
@@ -82,7 +88,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             abandon_after=new.abandon_after, recovery_payment_link_id=None, created_at=now, updated_at=now,
             # Watched for drop-off from now: idle past abandon_after without buyer activity.
             abandon_at=clock.later_iso(new.abandon_after) if new.recovery_enabled else None,
-            created_by_type=actor.type, created_by_id=actor.id,
+            created_by_type=actor.type, created_by_id=actor.id, collect=collect_json, custom_fields=custom_json,
         )
         await store.insert_session(conn, session)
         announce.append(("checkout.session.created", present(rt, session, with_token=False)))

@@ -27,6 +27,7 @@ from dataclasses import replace
 
 from flint import clock
 from flint.actors import SYSTEM, Actor
+from flint.buyers.models import Collected
 from flint.cards import Card
 from flint.checkout import service as checkout
 from flint.checkout import store as session_store
@@ -88,8 +89,10 @@ async def _check_failed_attempts(rt: Runtime, conn: Conn, attempt: Attempt) -> N
         raise limits.refuse_failed(what, failed, making_room)
 
 
-async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> tuple[Payment, Payment | None]:
-    """Step 1: take the order guard. Returns the new payment and any earlier one it displaced."""
+async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor,
+                        collected: Collected | None = None) -> tuple[Payment, Payment | None]:
+    """Step 1: take the order guard, and keep on the order what the buyer gave (``collected``, checked
+    already). Returns the new payment and any earlier one it displaced."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
         # Locks the order: a concurrent attempt on another process waits here, then sees this one's lease.
@@ -115,6 +118,12 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor)
             conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), now)
         if not taken:  # cannot happen under BEGIN IMMEDIATE / FOR UPDATE; kept as the guard's proof
             raise conflict("payment_in_progress", "Another payment attempt for this order is in progress.")
+        if collected is not None:
+            # The latest details win: a buyer who corrects an address after a decline pays with the new one.
+            await order_store.record_buyer_details(conn, order.id, customer=collected.customer.to_dict_or_none(),
+                                                   custom_fields=collected.custom_fields, at=now)
+            if collected.app_fields:
+                await order_store.merge_extension_data(conn, order.id, {}, now, fields=collected.app_fields)
         await store.insert_payment(conn, payment)
     await void_quietly(rt, displaced)
     return payment, displaced
@@ -211,14 +220,16 @@ def _outcome_unknown(payment: Payment) -> FlintError:
                       headers={"Retry-After": "60"}, extra={"payment_id": payment.id})
 
 
-async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> Payment:
+async def confirm_payment(rt: Runtime, attempt: Attempt, card: Card, actor: Actor,
+                          collected: Collected | None = None) -> Payment:
     """Pay an order once, whatever the channel and the concurrency. Shielded: once begun, the attempt
     runs to its end even if its caller is cancelled (the buyer's connection drops), so the order is
-    never left waiting for its lease to lapse."""
-    return await asyncio.shield(_confirm(rt, attempt, card, actor))
+    never left waiting for its lease to lapse. ``collected``: the buyer's details, checked by
+    flint.collect.details.check (None for callers that collect none, such as the CLI)."""
+    return await asyncio.shield(_confirm(rt, attempt, card, actor, collected))
 
 
-async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> Payment:
+async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor, collected: Collected | None) -> Payment:
     async with rt.db.read() as conn:
         order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id)
         payable = order is not None and order.status == ORDER_OPEN
@@ -237,8 +248,8 @@ async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor) -> P
             # it may block it (402) or send an embedded buyer to the hosted page (409).
             await hooks.before_payment(rt, order, channel=attempt.channel,
                                        checkout_session_id=attempt.checkout_session_id,
-                                       payment_link_id=attempt.payment_link_id)
-        payment, _ = await begin_attempt(rt, attempt, card, actor)
+                                       payment_link_id=attempt.payment_link_id, collected=collected)
+        payment, _ = await begin_attempt(rt, attempt, card, actor, collected)
     except FlintError as refused:
         if refused.code == "too_many_attempts":  # refused under the order lock: not counted either
             await limits.give_back(rt, counted)

@@ -16,6 +16,9 @@ class Hooked:
     """An installed app to ask before a payment: its installation consented to the hook."""
     installation_id: str
     app: App
+    # The keys of the checkout fields its merchant consented to: the only fields the hook hears of and
+    # may refuse (field_error).
+    field_keys: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -2,9 +2,9 @@
 each app installed on the merchant that declares the hook is asked, in parallel, with at most 2 s to
 answer. Never inside a database transaction.
 
-An answer is ``{"actions": [...]}``; Flint applies three kinds and ignores everything else (other
-action types, other fields: nothing an app says can change an amount, a currency or where money
-goes). A timeout, an error, a non-2xx status or an answer that is not that shape is a *failure*:
+An answer is ``{"actions": [...]}``; Flint applies four kinds (block, annotate, route_to_hosted and
+field_error on one of the app's own checkout fields) and ignores everything else (other action types,
+other fields: nothing an app says can change an amount, a currency or where money goes). A timeout, an error, a non-2xx status or an answer that is not that shape is a *failure*:
 no actions under the app's ``hook_failure_mode: "allow"``, a block under ``"block"``. Several apps
 combine deterministically, in the order they were installed: every annotation is kept (each under
 its app), the first block wins, and any ``route_to_hosted`` sends an embedded buyer to the hosted page.
@@ -23,6 +23,7 @@ import httpx
 from flint import clock, jsonsafe
 from flint.apps import store as app_store
 from flint.apps.service import webhook_signing_secrets
+from flint.buyers.models import Collected, FieldErrors, FieldProblem
 from flint.errors import FlintError
 from flint.hooks import store
 from flint.hooks.models import HOOK, HookCall, Hooked
@@ -75,6 +76,7 @@ class Answer:
     actions: list[dict] = field(default_factory=list)
     ignored: list[Any] = field(default_factory=list)
     error: str | None = None
+    own_fields: frozenset[str] = frozenset()  # the keys of the app's consented checkout fields
 
 
 def _parse(answer: Answer, raw: bytes) -> None:
@@ -104,15 +106,20 @@ def _parse(answer: Answer, raw: bytes) -> None:
             if reason is not None and not isinstance(reason, str):
                 raise ValueError("route_to_hosted takes a reason that is a string")
             answer.actions.append({"type": "route_to_hosted", "reason": (reason or "")[:MAX_MESSAGE]})
-        else:
+        elif kind == "field_error" and action.get("field") in answer.own_fields:
+            message = action.get("message")
+            if not isinstance(message, str) or not 0 < len(message) <= MAX_MESSAGE:
+                raise ValueError(f"a field_error needs a message of 1-{MAX_MESSAGE} characters")
+            answer.actions.append({"type": "field_error", "field": action["field"], "message": message})
+        else:  # a field_error on a field that is not the app's own lands here too: never shown
             answer.ignored.append(action)  # e.g. an attempt to change the amount: never applied
 
 
-async def _ask(rt: Runtime, hooked: Hooked, payload: dict) -> Answer:
+async def _ask(rt: Runtime, hooked: Hooked, payload: dict, own_fields: frozenset[str]) -> Answer:
     """One app's answer. Never raises (short of cancellation): whatever goes wrong while calling,
     reading or parsing is this app's failure, recorded with its call, and the payment goes on as its
     failure mode says. An exception here would fail every payment of the merchant, unrecorded."""
-    answer = Answer(hooked.app.id, hooked.installation_id, hooked.app.hook_failure_mode)
+    answer = Answer(hooked.app.id, hooked.installation_id, hooked.app.hook_failure_mode, own_fields=own_fields)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):  # the lookup, connect, send and whole answer
@@ -161,17 +168,39 @@ async def _call(rt: Runtime, hooked: Hooked, payload: dict, answer: Answer) -> b
     return bytes(raw)
 
 
+def _payload(order: Order, hooked: Hooked, checkout: dict, collected: Collected | None) -> dict:
+    """What one app hears: the order, the buyer's details as just given (else as the order keeps them)
+    and its own checkout fields' values, never another app's (their values are taken out of the order's
+    extension_data too)."""
+    shown = order.to_dict()
+    shown["extension_data"] = {
+        app_id: ({k: v for k, v in data.items() if k != "fields"}
+                 if app_id != hooked.app.id and isinstance(data, dict) else data)
+        for app_id, data in shown["extension_data"].items()}
+    own = shown["extension_data"].get(hooked.app.id)
+    fields = own.get("fields") if isinstance(own, dict) else None
+    if collected is not None:
+        customer = collected.customer.to_dict_or_none()
+        fields = collected.app_fields.get(hooked.app.id)
+    else:
+        customer = shown["customer"]
+    return {"type": HOOK, "order": shown, "checkout": checkout, "customer": customer,
+            "fields": {key: value for key, value in (fields or {}).items() if key in hooked.field_keys}}
+
+
 async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_session_id: str | None,
-                         payment_link_id: str | None) -> None:
+                         payment_link_id: str | None, collected: Collected | None = None) -> None:
     """Ask the hooked apps, record every call, apply the answers: annotations into the order's
-    ``extension_data``; then raise 402 ``blocked_by_extension`` or 409 ``route_to_hosted`` if they say so."""
+    ``extension_data``; then raise 402 ``blocked_by_extension``, 400 ``invalid_field`` (an app's
+    field_error, shown at its field) or 409 ``route_to_hosted`` if they say so."""
     hooked = await _hooked(rt, order.merchant_id)
     if not hooked:
         return
-    payload = {"type": HOOK, "order": order.to_dict(),
-               "checkout": {"channel": channel, "session_id": checkout_session_id, "payment_link_id": payment_link_id}}
-    answers = await asyncio.gather(*(_ask(rt, h, payload) for h in hooked))
+    checkout = {"channel": channel, "session_id": checkout_session_id, "payment_link_id": payment_link_id}
+    answers = await asyncio.gather(*(_ask(rt, h, _payload(order, h, checkout, collected), h.field_keys)
+                                     for h in hooked))
     block: str | None = None
+    field_errors: list[FieldProblem] = []
     route: str | None = None
     annotations: dict[str, Any] = {}
     calls = []
@@ -189,6 +218,10 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
             elif action["type"] == "annotate":
                 annotations[answer.app_id] = action["data"]
                 applied.append("annotate")
+            elif action["type"] == "field_error":
+                field_errors.append(FieldProblem(f"app_fields.{answer.app_id}.{action['field']}", "field_error",
+                                                 action["message"]))
+                applied.append("field_error")
             elif action["type"] == "route_to_hosted" and channel == "embedded" and route is None:
                 route = action["reason"] or "requested by an app"
                 applied.append("route_to_hosted")
@@ -205,6 +238,9 @@ async def before_payment(rt: Runtime, order: Order, *, channel: str, checkout_se
     if block is not None:
         # The app's words, shown as plain text by the widget and the hosted page alike.
         raise FlintError(402, "blocked_by_extension", block)
+    if field_errors:
+        # The buyer can fix these: the form again, each message (the app's words, plain text) at its field.
+        raise FieldErrors(field_errors)
     if route is not None:
         raise FlintError(409, "route_to_hosted", "Please complete this payment on the secure checkout page.",
                          extra={"reason": route})
@@ -228,7 +264,8 @@ async def _hooked(rt: Runtime, merchant_id: str) -> list[Hooked]:
         if not installations:
             return []
         apps = await app_store.select_apps_by_ids(conn, sorted({i.app_id for i in installations}))
-    return [Hooked(i.id, apps[i.app_id]) for i in installations if apps[i.app_id].hook_url]
+    return [Hooked(i.id, apps[i.app_id], frozenset(f["key"] for f in i.consent.checkout_fields))
+            for i in installations if apps[i.app_id].hook_url]
 
 
 async def list_calls(rt: Runtime, merchant_id: str, order_id: str | None, limit: int,

@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flint import urls
+from flint import clock, urls
 from flint.actors import Actor
-from flint.cards import Card, parse_card
+from flint.buyers import service as buyers
+from flint.cards import Card, check_card
 from flint.checkout import service as checkout
 from flint.checkout import store as session_store
 from flint.checkout.models import CheckoutSession
+from flint.collect import details
 from flint.collect import service as collect
 from flint.collect.models import Attempt
 from flint.errors import FlintError
@@ -142,17 +144,40 @@ async def challenge_payment(rt: Runtime, visit: Visit, payment_id: str) -> Payme
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/?\s*(\d{2}|\d{4})\s*$")
 
 
-def card_from(fields: Mapping[str, str]) -> Card:
-    """The card of a posted form (the text boxes `Card number`, `Expiry (MM / YY)`, `CVC`)."""
+def check_card_form(fields: Mapping[str, str]) -> tuple[Card | None, list[FlintError]]:
+    """The card of a posted form (`Card number`, `Expiry`, `CVC`), or every reason it is refused."""
     match = _EXPIRY.match(fields.get("expiry", ""))
+    # An expiry that does not read as MM / YY is its own problem; the number and CVC are judged anyway.
+    month, year = (int(match.group(1)), int(match.group(2))) if match else (1, clock.now().year + 1)
+    card, problems = check_card(fields.get("card_number", ""), month, year, fields.get("cvc", "").strip())
     if not match:
-        raise FlintError(400, "invalid_expiry_month", "Enter the expiry date as MM / YY.", param="card.exp_month")
-    return parse_card(fields.get("card_number", ""), int(match.group(1)), int(match.group(2)),
-                      fields.get("cvc", "").strip())
+        problems = [p for p in problems if not p.code.startswith("invalid_expiry")]
+        at = 1 if problems and problems[0].code == "invalid_card_number" else 0  # in the form's order
+        problems.insert(at, FlintError(400, "invalid_expiry_month", "Enter the expiry date as MM / YY.",
+                                       param="card.exp_month"))
+        card = None
+    return card, problems
 
 
-async def pay(rt: Runtime, visit: Visit, card: Card, address: str) -> Payment:
-    return await collect.confirm_payment(rt, visit.attempt(address), card, Actor("buyer", visit.subject_id))
+async def checkout_form(rt: Runtime, visit: Visit) -> details.CheckoutForm:
+    """Every field this visit's form shows: its session's or link's, and the installed apps'."""
+    return await details.load_form(rt, visit.session or visit.link, visit.order)  # type: ignore[arg-type]
+
+
+async def buyer_form(rt: Runtime, visit: Visit, locale: str, values: Mapping[str, str], errors: Mapping[str, str]):
+    """The buyer fields to render (flint.buyers.service.form_fields), with what the buyer typed and the
+    messages to show at each field, by input name."""
+    return (await checkout_form(rt, visit)).render(locale, dict(values), dict(errors))
+
+
+async def pay_form(rt: Runtime, visit: Visit, form: Mapping[str, str], address: str) -> Payment:
+    """Pay with a posted form: the card and the buyer's details are judged together (400 with every bad
+    field in ``errors``, no attempt), then the one confirm path."""
+    card, card_problems = check_card_form(form)
+    collected = details.check(await checkout_form(rt, visit), buyers.flatten_form(form), card_problems)
+    assert card is not None
+    return await collect.confirm_payment(rt, visit.attempt(address), card, Actor("buyer", visit.subject_id),
+                                         collected)
 
 
 async def answer_challenge(rt: Runtime, visit: Visit, payment: Payment, approved: bool) -> str:

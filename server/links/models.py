@@ -5,6 +5,7 @@ from typing import Any
 
 from flint import clock
 from flint.actors import created_by
+from flint.buyers.models import Collect, FieldSpec
 
 SOURCES = ("manual", "recovery", "app")
 
@@ -23,6 +24,18 @@ class PaymentLink:
     updated_at: str
     created_by_type: str | None = None
     created_by_id: str | None = None
+    # What the buyer is asked for (docs/api.md 14), JSON as on checkout sessions; a recovery link
+    # copies its session's, so the buyer comes back to the same form.
+    collect: str | None = None
+    custom_fields: str | None = None
+
+    @property
+    def collect_rules(self) -> Collect:
+        return Collect.from_json(self.collect)
+
+    @property
+    def custom_field_specs(self) -> tuple[FieldSpec, ...]:
+        return FieldSpec.tuple_from_json(self.custom_fields)
 
     def url(self, public_url: str) -> str:
         # The id carries 130 random bits: the URL cannot be guessed or enumerated.
@@ -42,6 +55,8 @@ class PaymentLink:
             "checkout_session_id": self.checkout_session_id,
             "expires_at": clock.public(self.expires_at),
             "deactivated_at": clock.public(self.deactivated_at),
+            "collect": self.collect_rules.to_dict(),
+            "custom_fields": [spec.to_dict() for spec in self.custom_field_specs],
             "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

@@ -34,7 +34,9 @@ async def recovery_link_for(conn: Conn, session: CheckoutSession, order: Order, 
     if not session.recovery_enabled or session.recovery_payment_link_id or order.status != ORDER_OPEN:
         return None
     link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, created_by=SYSTEM,
-                    checkout_session_id=session.id, now=now)
+                    checkout_session_id=session.id, now=now,
+                    # The buyer comes back to the same form: recovery never changes what is asked.
+                    collect=session.collect, custom_fields=session.custom_fields)
     if not await session_store.mark_dropped_off(conn, session.id, link_id=link.id, reason=reason, at=now):
         return None  # another sweeper made it
     await store.insert_link(conn, link)

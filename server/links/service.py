@@ -2,8 +2,11 @@
 merchant's API; recovery links from the drop-off sweeper (recovery.py); app links, later, from apps."""
 from __future__ import annotations
 
+from typing import Any
+
 from flint import clock
 from flint.actors import Actor
+from flint.buyers import service as buyers
 from flint.db import Conn
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.ids import new_id
@@ -21,13 +24,16 @@ RECOVERY_EXPIRES_IN = 7 * 86400  # a drop-off's link: a week for the buyer to co
 
 
 def new_link(order: Order, *, source: str, expires_in: int | None, created_by: Actor,
-             checkout_session_id: str | None = None, now: str | None = None) -> PaymentLink:
+             checkout_session_id: str | None = None, now: str | None = None,
+             collect: str | None = None, custom_fields: str | None = None) -> PaymentLink:
+    """``collect``/``custom_fields``: stored JSON (flint.buyers.service.stored_collect)."""
     now = now or clock.now_iso()
     return PaymentLink(
         id=new_id("plink"), merchant_id=order.merchant_id, order_id=order.id, source=source,
         checkout_session_id=checkout_session_id, active=1,
         expires_at=clock.later_iso(expires_in) if expires_in else None, deactivated_at=None,
         created_at=now, updated_at=now, created_by_type=created_by.type, created_by_id=created_by.id,
+        collect=collect, custom_fields=custom_fields,
     )
 
 
@@ -38,12 +44,14 @@ async def insert_and_announce(conn: Conn, rt: Runtime, link: PaymentLink, actor:
 
 
 async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_in: int | None,
-                      actor: Actor) -> PaymentLink:
+                      actor: Actor, collect: dict[str, Any] | None = None,
+                      custom_fields: list[dict[str, Any]] | None = None) -> PaymentLink:
     """A link made on request: ``source`` "app" when an app's token asked for it, else "manual"."""
     source = "app" if actor.type == "app" else "manual"
     if expires_in is not None and not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise invalid("expires_in_invalid",
                       f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.", "expires_in")
+    collect_json, custom_json = buyers.stored_collect(collect, custom_fields)
     async with rt.db.transaction() as conn:
         # Locks the order: a cancel or payment racing this waits, so no link opens on a closed order.
         order = await order_store.select_order(conn, merchant_id, order_id, for_update=True)
@@ -51,7 +59,8 @@ async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_i
             raise not_found("order", order_id, param="order")
         if order.status != ORDER_OPEN:
             raise conflict("order_not_open", f"A payment link needs an open order; this one is {order.status}.")
-        link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN, created_by=actor)
+        link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN, created_by=actor,
+                        collect=collect_json, custom_fields=custom_json)
         await insert_and_announce(conn, rt, link, actor)
     return link
 

@@ -6,14 +6,15 @@ from flint.db.pages import select_page
 from flint.links.models import PaymentLink
 
 COLUMNS = ("id, merchant_id, order_id, source, checkout_session_id, active, expires_at, deactivated_at, "
-           "created_at, updated_at, created_by_type, created_by_id")
+           "created_at, updated_at, created_by_type, created_by_id, collect, custom_fields")
 
 
 async def insert_link(conn: Conn, link: PaymentLink) -> None:
     await conn.execute(
         f"""INSERT INTO payment_links ({COLUMNS})
             VALUES (:id, :merchant_id, :order_id, :source, :checkout_session_id, :active, :expires_at,
-                    :deactivated_at, :created_at, :updated_at, :created_by_type, :created_by_id)""",
+                    :deactivated_at, :created_at, :updated_at, :created_by_type, :created_by_id, :collect,
+                    :custom_fields)""",
         link.__dict__,
     )
 

@@ -69,6 +69,15 @@ async def select_installations_consenting_to(conn: Conn, merchant_id: str, hook:
     return [Installation(**row) for row in rows if hook in json.loads(row["consented_hooks"])]
 
 
+async def select_active_installations(conn: Conn, merchant_id: str) -> list[Installation]:
+    """The merchant's active installations, oldest first (the order apps' checkout fields appear in)."""
+    rows = await conn.fetch_all(
+        f"""SELECT {INSTALLATION_COLUMNS} FROM installations
+            WHERE merchant_id = :merchant_id AND status = 'active' ORDER BY created_at, id""",
+        {"merchant_id": merchant_id})
+    return [Installation(**row) for row in rows]
+
+
 async def insert_installation(conn: Conn, installation: Installation) -> None:
     await conn.execute(
         f"""INSERT INTO installations ({INSTALLATION_COLUMNS})

@@ -35,6 +35,10 @@ class Order:
     updated_at: str
     created_by_type: str | None = None
     created_by_id: str | None = None
+    # What the buyer gave at checkout (docs/api.md 14): JSON, personal data that redact() erases.
+    customer: str | None = None
+    custom_fields: str = "{}"
+    redacted_at: str | None = None
 
     @property
     def amount_due(self) -> int:
@@ -64,6 +68,9 @@ class Order:
             "reference": self.reference,
             "metadata": json.loads(self.metadata),
             "extension_data": json.loads(self.extension_data),
+            "customer": json.loads(self.customer) if self.customer else None,
+            "custom_fields": json.loads(self.custom_fields),
+            "redacted_at": clock.public(self.redacted_at),
             "created_by": created_by(self.created_by_type, self.created_by_id),
             "created_at": clock.public(self.created_at),
         }

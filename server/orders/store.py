@@ -12,7 +12,7 @@ from flint.orders.models import Order
 COLUMNS = (
     "id, merchant_id, status, currency, amount_total, amount_paid, amount_refunded, line_items, "
     "customer_email, reference, metadata, extension_data, event_seq, attempt_payment_id, "
-    "attempt_expires_at, created_at, updated_at, created_by_type, created_by_id"
+    "attempt_expires_at, created_at, updated_at, created_by_type, created_by_id, customer, custom_fields, redacted_at"
 )
 
 
@@ -22,7 +22,8 @@ async def insert_order(conn: Conn, order: Order) -> None:
             VALUES (:id, :merchant_id, :status, :currency, :amount_total, :amount_paid,
                     :amount_refunded, :line_items, :customer_email, :reference, :metadata,
                     :extension_data, :event_seq, :attempt_payment_id, :attempt_expires_at,
-                    :created_at, :updated_at, :created_by_type, :created_by_id)""",
+                    :created_at, :updated_at, :created_by_type, :created_by_id, :customer, :custom_fields,
+                    :redacted_at)""",
         order.__dict__,
     )
 
@@ -137,16 +138,36 @@ async def select_orders_by_ids(conn: Conn, ids: list[str], *, for_update: bool =
     return {row["id"]: Order(**row) for row in rows}
 
 
-async def merge_extension_data(conn: Conn, order_id: str, annotations: dict[str, Any], at: str) -> None:
-    """Merges apps' annotations into the order's extension_data (each under its app's id). The order is
-    locked for the read-merge-write (PostgreSQL): two payment attempts' hooks annotating it at once both
-    land."""
+async def merge_extension_data(conn: Conn, order_id: str, annotations: dict[str, Any], at: str,
+                               *, fields: dict[str, dict[str, Any]] | None = None) -> None:
+    """Merges apps' annotations into the order's extension_data (each under its app's id), and the
+    values the buyer gave an app's checkout fields under ``extension_data[app_id].fields``. An
+    annotation replaces the app's data but not its fields: those are the buyer's, set by Flint alone.
+    The order is locked for the read-merge-write (PostgreSQL): two payment attempts' hooks annotating it
+    at once both land."""
     row = await conn.fetch_one("SELECT extension_data FROM orders WHERE id = :id" + lock_suffix(conn),
                                {"id": order_id})
     data = json.loads(row["extension_data"]) if row else {}
-    data.update(annotations)
+    for app_id, value in annotations.items():
+        kept = data.get(app_id, {}).get("fields") if isinstance(data.get(app_id), dict) else None
+        data[app_id] = {**value, "fields": kept} if kept is not None and isinstance(value, dict) else value
+    for app_id, values in (fields or {}).items():
+        current = data.get(app_id) if isinstance(data.get(app_id), dict) else {}
+        data[app_id] = {**current, "fields": values}
     await conn.execute("UPDATE orders SET extension_data = :data, updated_at = :at WHERE id = :id",
                        {"id": order_id, "data": json.dumps(data, sort_keys=True), "at": at})
+
+
+async def record_buyer_details(conn: Conn, order_id: str, *, customer: dict[str, Any] | None,
+                               custom_fields: dict[str, Any], at: str) -> None:
+    """What the buyer gave at checkout (docs/api.md 14); an email given also becomes the order's
+    customer_email. Inside the attempt's transaction, under the order's lock."""
+    email = (customer or {}).get("email")
+    await conn.execute(
+        """UPDATE orders SET customer = :customer, custom_fields = :custom_fields,
+                  customer_email = COALESCE(:email, customer_email), updated_at = :at WHERE id = :id""",
+        {"id": order_id, "customer": json.dumps(customer, sort_keys=True) if customer else None,
+         "custom_fields": json.dumps(custom_fields, sort_keys=True), "email": email, "at": at})
 
 
 async def reserve_event_sequences(conn: Conn, order_id: str, count: int) -> int:
@@ -158,3 +179,14 @@ async def reserve_event_sequences(conn: Conn, order_id: str, count: int) -> int:
     )
     assert row is not None, f"order {order_id} vanished inside its own transaction"
     return int(row["event_seq"])
+
+
+async def erase_buyer_details(conn: Conn, order_id: str, *, extension_data: str, at: str) -> None:
+    """The right to erasure (docs/api.md 14): the buyer's details, the email and the custom fields'
+    values go; ``extension_data`` comes back without the apps' ``fields`` (the caller strips them,
+    keeping the apps' annotations). Amounts, statuses, reference and metadata (the merchant's) stay.
+    Under the order's lock."""
+    await conn.execute(
+        """UPDATE orders SET customer = NULL, custom_fields = '{}', customer_email = NULL,
+                  extension_data = :extension_data, redacted_at = :at, updated_at = :at WHERE id = :id""",
+        {"id": order_id, "extension_data": extension_data, "at": at})

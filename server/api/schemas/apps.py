@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from flint.api.schemas.buyers import CheckoutField
 from flint.apps.models import HOOKS
 from flint.apps.service import MAX_REDIRECT_URI, MAX_REDIRECT_URIS, REDIRECT_URI_PATTERN
 from flint.http.validation import Body
@@ -45,6 +46,10 @@ class CreateAppRequest(Body):
     hooks: list[Hook] = Field(default_factory=list, max_length=8)
     hook_failure_mode: Literal["allow", "block"] = Field(
         "allow", description="A hook that fails or times out: allow the payment attempt, or block it.")
+    checkout_fields: list[CheckoutField] = Field(
+        default_factory=list, max_length=3,
+        description="Fields the app adds to every checkout of the merchants who install it (the consent "
+                    "page lists them); the buyer's values land in the order's extension_data[app_id].fields.")
 
 
 class UpdateAppRequest(Body):
@@ -63,6 +68,8 @@ class UpdateAppRequest(Body):
                                  description="null removes it (hooks must then be empty).")
     hooks: list[Hook] | None = Field(None, max_length=8)
     hook_failure_mode: Literal["allow", "block"] | None = None
+    checkout_fields: list[CheckoutField] | None = Field(None, max_length=3, description=(
+        "Replaces the whole list; a new or changed field waits for each merchant's approval."))
 
 
 class App(BaseModel):
@@ -80,8 +87,8 @@ class App(BaseModel):
     hook_url: str | None
     hooks: list[str]
     hook_failure_mode: Literal["allow", "block"]
-    checkout_fields: list[dict[str, Any]] = Field(description="Fields the app adds to every checkout of the "
-                                                              "merchants that install it.")
+    checkout_fields: list[CheckoutField] = Field(description="Fields the app adds to every checkout of the "
+                                                             "merchants that install it.")
     created_at: str
     client_secret: str | None = Field(None, description="fcs_...: only when the app is created or the secret "
                                                         "rotated. Flint keeps only a digest: store it now.")

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag
 
+from flint.api.schemas.buyers import CheckoutField, CollectSettings, CustomerInput, FieldValue
 from flint.api.schemas.common import CreatedBy
 from flint.api.schemas.orders import CreateOrderRequest
 from flint.api.schemas.payments import Payment
@@ -41,6 +42,9 @@ class CreateCheckoutSessionRequest(Body):
     cancel_url: str | None = Field(None, min_length=8, max_length=2048, pattern=URL_PATTERN)
     expires_in: int = Field(service.DEFAULT_EXPIRES_IN, ge=service.MIN_EXPIRES_IN, le=service.MAX_EXPIRES_IN)
     recovery: CreateCheckoutSessionRecovery | None = None
+    collect: CollectSettings | None = Field(None, description="Which built-in buyer fields to show (docs/api.md 14).")
+    custom_fields: list[CheckoutField] | None = Field(None, max_length=5,
+                                                      description="Fields of the merchant's own, at most 5.")
 
     def to_new_session(self) -> service.NewSession:
         recovery = self.recovery or CreateCheckoutSessionRecovery(enabled=False)
@@ -49,6 +53,8 @@ class CreateCheckoutSessionRequest(Body):
             order_id=self.order if isinstance(self.order, str) else None,
             inline_order=None if isinstance(self.order, str) else self.order.to_new_order(),
             expires_in=self.expires_in, recovery_enabled=recovery.enabled, abandon_after=recovery.abandon_after,
+            collect=self.collect.model_dump() if self.collect else None,
+            custom_fields=[f.model_dump(exclude_none=True) for f in self.custom_fields] if self.custom_fields else None,
         )
 
 
@@ -82,6 +88,8 @@ class CheckoutSession(BaseModel):
     recovery: CheckoutSessionRecovery
     fallback: CheckoutSessionFallback | None = Field(
         description="Set once the embedded widget fell back to the hosted page.")
+    collect: CollectSettings
+    custom_fields: list[CheckoutField]
     created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (docs/api.md 12), "
                                                            "a staff member or Flint itself.")
     created_at: str
@@ -106,8 +114,22 @@ class CardDetails(Body):
 
 
 class ConfirmCheckoutSessionRequest(Body):
-    """Card details exist only in this request: they are never stored, logged or echoed."""
+    """Card details exist only in this request: they are never stored, logged or echoed. The buyer's
+    details are checked all together with the card (400 invalid_field lists every bad one in `errors`)."""
     card: CardDetails
+    customer: CustomerInput | None = None
+    custom_fields: dict[str, FieldValue] | None = Field(None, max_length=5,
+                                                        description="The session's custom_fields by key.")
+    app_fields: dict[str, dict[str, FieldValue]] | None = Field(
+        None, max_length=16, description="Installed apps' checkout_fields: {app_id: {key: value}}.")
+    terms_accepted: bool = False
+
+    def submitted(self) -> dict:
+        """The buyer's details as flint.buyers.service.validate reads them."""
+        return {"customer": self.customer.model_dump(exclude_none=True) if self.customer else {},
+                "custom_fields": dict(self.custom_fields or {}), "app_fields": {
+                    app: dict(values) for app, values in (self.app_fields or {}).items()},
+                "terms_accepted": self.terms_accepted}
 
 
 class NextAction(BaseModel):

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from flint.api.schemas.buyers import CheckoutField
 
 
 class InstallationConsent(BaseModel):
     scopes: list[str]
     webhook_events: list[str] = Field(description="The event types the consent page named.")
     hooks: list[str]
-    checkout_fields: list[dict[str, Any]]
+    checkout_fields: list[CheckoutField]
 
 
 class InstallationPendingUpdate(InstallationConsent):

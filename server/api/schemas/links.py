@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from flint.api.schemas.buyers import CheckoutField, CollectSettings
 from flint.api.schemas.common import CreatedBy, ListQuery
 from flint.http.validation import Body, Query
 from flint.links import service
@@ -13,6 +14,9 @@ class CreatePaymentLinkRequest(Body):
     order: str = Field(min_length=1, max_length=64, description="The open order (ord_...) the link pays.")
     expires_in: int | None = Field(None, ge=service.MIN_EXPIRES_IN, le=service.MAX_EXPIRES_IN,
                                    description="Seconds until the link stops working (default 30 days).")
+    collect: CollectSettings | None = Field(None, description="Which built-in buyer fields to show (docs/api.md 14).")
+    custom_fields: list[CheckoutField] | None = Field(None, max_length=5,
+                                                      description="Fields of the merchant's own, at most 5.")
 
 
 class PaymentLink(BaseModel):
@@ -26,6 +30,8 @@ class PaymentLink(BaseModel):
     checkout_session_id: str | None = Field(description="For a recovery link: the session the buyer left.")
     expires_at: str | None
     deactivated_at: str | None
+    collect: CollectSettings
+    custom_fields: list[CheckoutField]
     created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (docs/api.md 12), "
                                                            "a staff member or Flint itself.")
     created_at: str

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from flint import money
+from flint.api.schemas.buyers import Customer
 from flint.api.schemas.common import CreatedBy, ListQuery
 from flint.http.validation import Body, Query
 from flint.orders import models
@@ -67,7 +68,11 @@ class Order(BaseModel):
     customer_email: str | None
     reference: str | None
     metadata: dict[str, str]
-    extension_data: dict[str, Any]
+    extension_data: dict[str, Any] = Field(description="Apps' data by app id: their annotations, and under "
+                                                       "`fields` what the buyer gave their checkout fields.")
+    customer: Customer | None = Field(description="What the buyer gave at checkout (docs/api.md 14).")
+    custom_fields: dict[str, Any] = Field(description="The merchant's custom fields' values by key.")
+    redacted_at: str | None = Field(description="When the buyer's personal data was erased (POST .../redact).")
     created_by: CreatedBy | None = Field(description="Who created it: the merchant, an app (docs/api.md 12), "
                                                            "a staff member or Flint itself.")
     created_at: str
