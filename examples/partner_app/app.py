@@ -6,8 +6,12 @@ every Flint app does:
 2. Call Flint's API with an installation's token, refreshing it when it runs out (``GET /orders``).
 3. Receive Flint's webhooks, verified with the Standard Webhooks library (``POST /webhooks``,
    shown at ``GET /events``).
-4. Answer the ``checkout.before_payment`` hook (``POST /hook``): block orders over a limit, annotate
-   the others with a risk score.
+4. Answer the ``checkout.before_payment`` hook (``POST /hook``): check the field it added to the
+   checkout (the buyer confirms being 18 or older), block orders over a limit, annotate the others
+   with a risk score.
+
+``registration(public_url)`` is what the app registers with Flint (``POST /v1/apps``), including the
+checkbox it adds to every checkout of the merchants who install it (``checkout_fields``).
 
 Everything is kept in memory: a real app keeps its tokens in a database, encrypted.
 """
@@ -36,6 +40,37 @@ APP_NAME = "Risk Check"
 SCOPES = "orders:read payments:read events:read"
 BLOCK_OVER = 50_000  # minor units: $500.00
 KEEP = 50  # webhook events and hook calls shown
+WEBHOOK_EVENTS = ["order.*", "payment.*"]
+# The field the app adds to the checkout of every merchant that installs it (docs/api.md 14). Flint
+# shows it, marked as this app's, and sends its value back in the hook's ``fields``.
+AGE_FIELD = "age_confirmed"
+CHECKOUT_FIELDS = [{"key": AGE_FIELD, "label": "I am 18 or older", "type": "checkbox", "required": True}]
+AGE_MESSAGE = "Please confirm you are 18 or older."
+
+
+def registration(public_url: str) -> dict:
+    """The ``POST /v1/apps`` body for this app reached at ``public_url`` (its developer's secret key
+    registers it: ``python -m examples.partner_app.register``)."""
+    public_url = public_url.rstrip("/")
+    return {"name": APP_NAME, "redirect_uris": [f"{public_url}/callback"], "scopes": SCOPES.split(),
+            "webhook_url": f"{public_url}/webhooks", "webhook_events": WEBHOOK_EVENTS,
+            "hook_url": f"{public_url}/hook", "hooks": ["checkout.before_payment"],
+            "checkout_fields": CHECKOUT_FIELDS}
+
+
+def decide(call: dict, block_over: int) -> dict:
+    """The one action this app answers a ``checkout.before_payment`` call with. ``call["fields"]`` holds
+    the buyer's values for this app's own fields only. Flint already refuses a required box left
+    unticked; the app checks again itself, since it answers for the age check: anything but a ticked
+    box (a missing field too) is a ``field_error``, shown to the buyer at the box."""
+    fields = call.get("fields") if isinstance(call.get("fields"), dict) else {}
+    if fields.get(AGE_FIELD) is not True:
+        return {"type": "field_error", "field": AGE_FIELD, "message": AGE_MESSAGE}
+    order = call.get("order") or {}
+    if int(order.get("amount_total", 0)) > block_over:
+        limit = money(block_over, order.get("currency", "usd"))
+        return {"type": "block", "message": f"Orders over {limit} need a phone call first."}
+    return {"type": "annotate", "data": {"risk_score": risk_score(order, block_over), "checked_by": "partner_app"}}
 
 
 @dataclass
@@ -72,6 +107,17 @@ def money(minor: int, currency: str) -> str:
 def risk_score(order: dict, block_over: int) -> int:
     """0-100: simply how close the order comes to the limit. A real app would look at much more."""
     return max(0, min(100, int(order.get("amount_total", 0)) * 100 // max(block_over, 1)))
+
+
+def shown_fields(values: dict) -> str:
+    """The buyer's answers to this app's fields as its pages show them: "I am 18 or older: yes"."""
+    labels = {spec["key"]: spec["label"] for spec in CHECKOUT_FIELDS}
+    shown = []
+    for key, value in values.items():
+        if key in labels:
+            answer = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+            shown.append(f"{labels[key]}: {answer}")
+    return "; ".join(shown)
 
 
 def create_partner_app(flint_url: str, client_id: str, client_secret: str, webhook_secret: str, *,
@@ -131,7 +177,7 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
     @app.get("/")
     async def index():
         return await page("index.html", installations=list(installations.values()), limit=money(block_over, "usd"),
-                          now=time.time())
+                          age_label=CHECKOUT_FIELDS[0]["label"], now=time.time())
 
     @app.get("/install")
     async def install():
@@ -203,10 +249,15 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         except (OAuthError, httpx.HTTPError) as error:
             log.warning("GET /v1/orders failed: %s", error)
             return await message(502, "Flint did not answer", "Flint could not list the orders just now.")
-        rows = [{"id": o["id"], "status": o["status"], "total": money(o["amount_total"], o["currency"]),
-                 "risk": next((v.get("risk_score") for v in o["extension_data"].values()
-                               if isinstance(v, dict) and v.get("checked_by") == "partner_app"), None)}
-                for o in listed["data"]]
+        rows = []
+        for o in listed["data"]:
+            # This app's entry is the one its annotation marked; the buyer's answers to its fields are
+            # kept there by Flint, under "fields".
+            mine = next((v for v in o["extension_data"].values()
+                         if isinstance(v, dict) and v.get("checked_by") == "partner_app"), {})
+            fields = mine.get("fields") if isinstance(mine.get("fields"), dict) else {}
+            rows.append({"id": o["id"], "status": o["status"], "total": money(o["amount_total"], o["currency"]),
+                         "risk": mine.get("risk_score"), "fields": shown_fields(fields)})
         return await page("orders.html", installation=installation, orders=rows)
 
     # -- 3. Webhooks: verify, then deduplicate (Flint delivers at least once) --------------------------
@@ -243,16 +294,13 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         except (WebhookVerificationError, ValueError) as error:
             log.warning("hook call rejected: %s", error)
             return Response("invalid signature\n", 401, content_type="text/plain")
+        action = decide(call, block_over)
         order = call.get("order") or {}
-        if int(order.get("amount_total", 0)) > block_over:
-            limit = money(block_over, order.get("currency", "usd"))
-            action = {"type": "block", "message": f"Orders over {limit} need a phone call first."}
-        else:
-            action = {"type": "annotate", "data": {"risk_score": risk_score(order, block_over),
-                                                   "checked_by": "partner_app"}}
+        fields = call.get("fields") if isinstance(call.get("fields"), dict) else {}
         hook_calls.appendleft({"received_at": datetime.now(timezone.utc), "order_id": order.get("id"),
                                "installation_id": call.get("installation_id"),
-                               "channel": (call.get("checkout") or {}).get("channel"), "answer": action["type"]})
+                               "channel": (call.get("checkout") or {}).get("channel"),
+                               "fields": shown_fields(fields), "answer": action["type"]})
         return {"actions": [action]}
 
     @app.get("/healthz")

@@ -1,11 +1,11 @@
-"""The shop's Quart application: a product page, a checkout page with Flint's embedded widget, a
-success page that reads the order's status back from Flint's API, and a webhook receiver
-(``POST /webhooks``, verified with the ``standardwebhooks`` package) whose latest events
-``GET /webhooks`` lists.
+"""The shop's Quart application: a product page, a checkout page with Flint's embedded widget (in
+the shop's colours, asking for an email and a shipping address), a success page that reads the
+order's status back from Flint's API, and a webhook receiver (``POST /webhooks``, verified with the
+``standardwebhooks`` package) whose latest events ``GET /webhooks`` lists.
 
 Everything it knows about payments comes from Flint's public HTTP API, called with the merchant's
 secret key from this server (never from the buyer's browser). The browser only ever sees the
-session's ``client_token``, in the widget's script tag.
+session's ``client_token``, in the options the checkout page mounts the widget with.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,6 +34,15 @@ PRODUCT = {
     "currency": "usd",
 }
 MAX_QUANTITY = 10
+# What the shop needs from the buyer to send the beans and the receipt (docs/api.md 14): an email,
+# required, and a shipping address in the three countries it ships to. Flint shows and checks the
+# fields in its card frame and keeps them on the order as ``customer``.
+COLLECT = {"email": "required", "shipping_address": {"allowed_countries": ["DE", "FR", "US"]}}
+# The card frame takes the shop's look from the custom properties of its stylesheet:
+# appearance key (widget/PROTOCOL.md) -> the shop.css variable it comes from.
+APPEARANCE_FROM_CSS = {"colorPrimary": "--accent", "colorText": "--ink", "colorBackground": "--paper",
+                       "borderRadius": "--radius", "fontFamily": "--font"}
+STYLESHEET = Path(__file__).parent / "static" / "shop.css"
 # Flint's events are a few KB; nothing this shop accepts is anywhere near this.
 MAX_BODY_BYTES = 1024 * 1024
 # Flint's ids are a prefix and base62 characters (server/ids.py); anything else is not a session.
@@ -62,6 +72,22 @@ class FlintAPIError(Exception):
         return self.status == 404
 
 
+def css_variables(css: str) -> dict[str, str]:
+    """The custom properties set in a stylesheet's ``:root`` rules: {"--accent": "#7a3e12", ...}."""
+    found: dict[str, str] = {}
+    for block in re.findall(r":root\s*\{([^}]*)\}", re.sub(r"/\*.*?\*/", "", css, flags=re.S)):
+        for name, value in re.findall(r"(--[\w-]+)\s*:\s*([^;]+)", block):
+            found[name] = " ".join(value.split())
+    return found
+
+
+def shop_appearance(css: str) -> dict[str, str]:
+    """The widget's ``appearance`` variables in the shop's own colours, radius and font, read from its
+    stylesheet so the two cannot drift apart. A variable the stylesheet lacks is left to Flint."""
+    variables = css_variables(css)
+    return {key: variables[name] for key, name in APPEARANCE_FROM_CSS.items() if name in variables}
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -77,6 +103,7 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
     public_url = (flint_public_url or flint_api_url).rstrip("/")
     flint_origin = _origin(public_url)
     inbox = Inbox(webhook_secret) if webhook_secret else None
+    appearance = {"variables": shop_appearance(STYLESHEET.read_text(encoding="utf-8"))}
 
     app = Quart(__name__, template_folder="templates", static_folder="static")
     app.config["SHOP_FLINT_API_URL"] = api_url
@@ -183,6 +210,7 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
             # Flint puts the session's id in place of the placeholder when it sends the buyer back.
             "success_url": f"{origin}/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{origin}/",
+            "collect": COLLECT,
         }
         try:
             # A fresh key per form post: a retry of this same call replays, a second post buys again.
@@ -215,8 +243,10 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
             order = await call("GET", f"/v1/orders/{quote(session['order_id'], safe='')}")
         except FlintAPIError as error:
             return await upstream_failure(error)
-        return await page("pay.html", title=f"Checkout — {SHOP_NAME}", session=session, order=order,
-                          lines=_lines(order), total=format_money(order["amount_total"], order["currency"]),
+        # The frame shows the order summary next to its Pay button, so this page shows none of its own.
+        widget = {"clientToken": session["client_token"], "appearance": appearance}
+        return await page("pay.html", title=f"Checkout — {SHOP_NAME}", session=session, widget=widget,
+                          total=format_money(order["amount_total"], order["currency"]),
                           flint_public_url=public_url)
 
     @app.get("/success")

@@ -28,6 +28,9 @@ from flint.webhooks import service as webhooks
 from support import ROOT, TEST_SECRET, free_port
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+# The demo shop asks for an email and a shipping address to DE, FR or US (examples/shop COLLECT).
+CUSTOMER = {"email": "ada@example.com", "shipping_address": {
+    "country": "FR", "line1": "1 rue de Rivoli", "city": "Paris", "postal_code": "75001"}}
 
 
 def _answers(url: str) -> bool:
@@ -85,13 +88,17 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
             session_id = bought.headers["location"].rsplit("/", 1)[1]
             session = (await flint.get(f"/v1/checkout/sessions/{session_id}")).json()
             assert session["mode"] == "embedded" and session["success_url"].startswith(shop_url)
+            assert session["collect"]["email"] == "required"
+            assert session["collect"]["shipping_address"] == {"allowed_countries": ["DE", "FR", "US"]}
             pay = await browser.get(f"/pay/{session_id}")
-            assert f'<script src="{flint_url}/widget/v1/flint.js" data-client-token="' in pay.text
+            assert f'<script src="{flint_url}/widget/v1/flint.js" defer></script>' in pay.text
 
-            # The buyer pays with the token in the tag; Flint's webhooks reach the shop, which verified
-            # them with the secret the demo handed it, and its page lists them.
-            token = re.search(r'data-client-token="([^"]+)"', pay.text).group(1)
-            paid = await flint.post(f"/v1/checkout/sessions/{session_id}/confirm", json={"card": CARD},
+            # The buyer pays with the token the page mounts the widget with; Flint's webhooks reach the
+            # shop, which verified them with the secret the demo handed it, and its page lists them.
+            options = re.search(r'<script type="application/json" id="flint-widget">(.*?)</script>', pay.text, re.S)
+            token = json.loads(options.group(1))["clientToken"]
+            paid = await flint.post(f"/v1/checkout/sessions/{session_id}/confirm",
+                                    json={"card": CARD, "customer": CUSTOMER},
                                     headers={"Authorization": f"Bearer {token}"})
             assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
             # The seeded checkout's events, sent as the demo started, arrive as well.

@@ -1,10 +1,12 @@
 """The partner app (examples/partner_app) as a real process on its own loopback port, against a real
-``flint serve``: a merchant installs it through Flint's consent page (OAuth 2.0 with PKCE), then the
-app reads the merchant's orders with its token (refreshing it, with rotation), hears the merchant's
-webhooks, and blocks or annotates payments through the ``checkout.before_payment`` hook."""
+``flint serve``: registered with its checkout field (``POST /v1/apps``), a merchant installs it through
+Flint's consent page (OAuth 2.0 with PKCE), then the app reads the merchant's orders with its token
+(refreshing it, with rotation), hears the merchant's webhooks, and checks its "I am 18 or older" box,
+blocks or annotates payments through the ``checkout.before_payment`` hook."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -20,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from flint.apps import service as apps
+from examples.partner_app import CHECKOUT_FIELDS, registration
 from flint.merchants import service as merchants
 from support import ROOT, free_port
 from support.server import LiveServer
@@ -28,6 +30,8 @@ from support.server import LiveServer
 PASSWORD = "a long and correct password"
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 BLOCKED = "Orders over $500.00 need a phone call first."
+AGE_LABEL = "I am 18 or older"
+AGE_ERROR = {"type": "field_error", "field": "age_confirmed", "message": "Please confirm you are 18 or older."}
 
 
 def order_of(unit_amount: int) -> dict:
@@ -37,7 +41,7 @@ def order_of(unit_amount: int) -> dict:
 @dataclass
 class LiveApp:
     url: str
-    app: apps.App
+    app: dict  # Flint's answer to the app's POST /v1/apps
     webhook_secret: str
     log_path: Path
     process: subprocess.Popen = field(repr=False)
@@ -69,16 +73,26 @@ def start_partner_app(tmp: Path, flint_url: str, port: int, client_id: str, clie
 
 @pytest.fixture
 async def partner_app(tmp_path: Path, server: LiveServer, server_rt):
-    """The app registered on the live Flint (its developer is a merchant of its own), running."""
+    """The app registered on the live Flint as its developer does it (its own merchant account and
+    ``python -m examples.partner_app.register``, the app's own registration body), running."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    developer, _ = await merchants.create_merchant(server_rt, name="Risk Tools Ltd", password=PASSWORD,
-                                                   email=f"dev{secrets.token_hex(4)}@risk.example")
-    app, client_secret, webhook_secret = await apps.create_app(
-        server_rt, developer.id, name="Risk Check", redirect_uris=[f"{url}/callback"],
-        scopes=["orders:read", "payments:read", "events:read"], webhook_url=f"{url}/webhooks",
-        webhook_events=["order.*", "payment.*"], hook_url=f"{url}/hook", hooks=["checkout.before_payment"])
-    process = start_partner_app(tmp_path, server.url, port, app.client_id, client_secret, webhook_secret)
+    _, developer_key = await merchants.create_merchant(server_rt, name="Risk Tools Ltd", password=PASSWORD,
+                                                       email=f"dev{secrets.token_hex(4)}@risk.example")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNER_APP_")}
+    registered = subprocess.run(
+        [sys.executable, "-m", "examples.partner_app.register", "--flint-url", server.url, "--public-url", url],
+        cwd=ROOT, env={**env, "PARTNER_APP_DEVELOPER_KEY": developer_key}, capture_output=True, text=True,
+        timeout=60)
+    assert registered.returncode == 0, registered.stderr
+    printed = dict(re.findall(r"^(PARTNER_APP_[A-Z_]+)=(\S+)$", registered.stdout, re.M))
+    app_id = re.search(r"^registered (app_[0-9A-Za-z]+);", registered.stdout, re.M).group(1)
+    async with server.async_client(developer_key) as developer:
+        app = (await developer.get(f"/v1/apps/{app_id}")).json()
+    assert app["client_id"] == printed["PARTNER_APP_CLIENT_ID"]
+    webhook_secret = printed["PARTNER_APP_WEBHOOK_SECRET"]
+    process = start_partner_app(tmp_path, server.url, port, app["client_id"], printed["PARTNER_APP_CLIENT_SECRET"],
+                                webhook_secret)
     live = LiveApp(url, app, webhook_secret, tmp_path / f"partner-app-{port}.log", process)
     yield live
     process.terminate()
@@ -123,11 +137,12 @@ async def authorize(browser: httpx.AsyncClient, server: LiveServer, live: LiveAp
     authorize_url = start.headers["location"]
     assert authorize_url.startswith(f"{server.url}/oauth/authorize?")
     query = parse_qs(urlsplit(authorize_url).query)
-    assert query["client_id"] == [live.app.client_id] and query["code_challenge_method"] == ["S256"]
+    assert query["client_id"] == [live.app["client_id"]] and query["code_challenge_method"] == ["S256"]
     assert query["redirect_uri"] == [f"{live.url}/callback"] and len(query["code_challenge"][0]) == 43
     assert "code_verifier" not in query and query["state"][0]
     consent = await browser.get(authorize_url)
     assert consent.status_code == 200 and "Risk Check" in consent.text, consent.text
+    assert AGE_LABEL in consent.text  # the consent page lists the field the app adds to checkouts
     answered = await browser.post(f"{server.url}/oauth/authorize",
                                   data={"consent": field_of(consent.text, "consent"), "decision": decision})
     assert answered.status_code == 303 and answered.headers["location"].startswith(f"{live.url}/callback?")
@@ -162,7 +177,7 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
     assert installation_id in home.text and merchant.id in home.text
     async with server.async_client(key) as owner:
         [listed] = (await owner.get("/v1/installations")).json()["data"]
-        assert (listed["id"], listed["app_id"], listed["status"]) == (installation_id, partner_app.app.id, "active")
+        assert (listed["id"], listed["app_id"], listed["status"]) == (installation_id, partner_app.app["id"], "active")
 
     # A scoped API call with the stored token: the merchant's orders, as Flint lists them to the app.
     orders = await browser.get(f"{partner_app.url}/orders", params={"installation": installation_id})
@@ -176,33 +191,50 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
     row = next(r for r in re.findall(r'<tr class="event">.*?</tr>', events, re.S) if created["id"] in r)
     assert installation_id in row and merchant.id in row
 
-    # The hook: an order over $500.00 is blocked with the app's words, and no payment is made...
+    # The hook and the app's field: its box is on every checkout of the merchant now. Left unticked,
+    # Flint refuses the attempt at the app's field, and nothing is paid...
+    app_id = partner_app.app["id"]
+    ticked = {"app_fields": {app_id: {"age_confirmed": True}}}
     async with server.async_client(key) as owner:
         big = (await owner.post("/v1/checkout/sessions", json={"order": order_of(60_000), "mode": "embedded",
                                                                "success_url": "https://shop.example/thanks"})).json()
         small = (await owner.post("/v1/checkout/sessions", json={"order": order_of(2400), "mode": "embedded",
                                                                  "success_url": "https://shop.example/thanks"})).json()
+    async with server.async_client(small["client_token"]) as buyer:
+        confirm = f"/v1/checkout/sessions/{small['id']}/confirm"
+        unticked = [await buyer.post(confirm, json={"card": CARD}),
+                    await buyer.post(confirm, json={"card": CARD, "app_fields": {app_id: {"age_confirmed": False}}})]
+    for answer in unticked:
+        assert answer.status_code == 400 and answer.json()["code"] == "invalid_field", answer.text
+        assert [e["param"] for e in answer.json()["errors"]] == [f"app_fields.{app_id}.age_confirmed"]
+    # ...an order over $500.00, box ticked, is blocked with the app's words, and no payment is made...
     async with server.async_client(big["client_token"]) as buyer:
-        refused = await buyer.post(f"/v1/checkout/sessions/{big['id']}/confirm", json={"card": CARD})
+        refused = await buyer.post(f"/v1/checkout/sessions/{big['id']}/confirm", json={"card": CARD, **ticked})
     assert refused.status_code == 402, refused.text
     assert (refused.json()["code"], refused.json()["detail"]) == ("blocked_by_extension", BLOCKED)
-    # ...and a small one is paid, with the app's risk score kept under its id in the order.
+    # ...and a small one, box ticked, is paid, with the app's risk score and the buyer's answer kept
+    # under the app's id in the order.
     async with server.async_client(small["client_token"]) as buyer:
-        paid = await buyer.post(f"/v1/checkout/sessions/{small['id']}/confirm", json={"card": CARD})
+        paid = await buyer.post(f"/v1/checkout/sessions/{small['id']}/confirm", json={"card": CARD, **ticked})
     assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
     async with server.async_client(key) as owner:
         order = (await owner.get(f"/v1/orders/{small['order_id']}")).json()
-        assert order["extension_data"][partner_app.app.id] == {"risk_score": 4, "checked_by": "partner_app"}
+        assert order["extension_data"][app_id] == {"risk_score": 4, "checked_by": "partner_app",
+                                                   "fields": {"age_confirmed": True}}
+        assert [p["status"] for p in (await owner.get("/v1/payments", params={"order": small["order_id"]})).json()[
+            "data"]] == ["succeeded"]  # the unticked attempts made none
         assert (await owner.get("/v1/payments", params={"order": big["order_id"]})).json()["data"] == []
         calls = (await owner.get("/v1/hook_calls", params={"order": big["order_id"]})).json()["data"]
-        assert [(c["app_id"], c["outcome"], c["applied"]) for c in calls] == [
-            (partner_app.app.id, "answered", ["block"])]
+        assert [(c["app_id"], c["outcome"], c["applied"]) for c in calls] == [(app_id, "answered", ["block"])]
     events = await wait_for_event(browser, partner_app, "payment.succeeded", small["order_id"])
-    assert re.search(rf'<code class="order-id">{big["order_id"]}</code>.*?<td class="hook-answer">block</td>',
-                     events, re.S)
+    calls = re.findall(r'<tr class="hook-call">.*?</tr>', events, re.S)
+    assert any(big["order_id"] in row and '<td class="hook-answer">block</td>' in row for row in calls), calls
+    assert any(small["order_id"] in row and f'<td class="hook-fields">{AGE_LABEL}: yes</td>' in row
+               and '<td class="hook-answer">annotate</td>' in row for row in calls), calls
     orders = await browser.get(f"{partner_app.url}/orders", params={"installation": installation_id})
     assert re.search(rf'{small["order_id"]}</code></td><td class="order-status">paid</td>\s*'
-                     r'<td class="num">\$24.00</td><td class="num">4</td>', orders.text), orders.text
+                     r'<td class="num">\$24.00</td><td class="num">4</td>\s*'
+                     rf'<td class="order-fields">{AGE_LABEL}: yes</td>', orders.text), orders.text
 
     # Expired tokens: Flint answers 401, the app refreshes and retries; twice, so the second refresh
     # proves it kept the rotated refresh token (presenting a spent one would have ended the grant).
@@ -233,16 +265,58 @@ async def test_a_declined_install_and_a_forged_callback_are_readable_refusals(se
     assert forged.status_code == 400 and "does not match an install started in this browser" in forged.text
 
 
+async def test_the_app_registers_its_checkout_field(partner_app):
+    """What Flint kept from the app's own registration body: the checkbox it adds to checkouts."""
+    assert [{key: spec[key] for key in ("key", "label", "type", "required")}
+            for spec in partner_app.app["checkout_fields"]] == CHECKOUT_FIELDS == [
+        {"key": "age_confirmed", "label": AGE_LABEL, "type": "checkbox", "required": True}]
+    assert registration(partner_app.url)["checkout_fields"] == CHECKOUT_FIELDS
+    assert (partner_app.app["hooks"], partner_app.app["hook_url"]) == (["checkout.before_payment"],
+                                                                       f"{partner_app.url}/hook")
+
+
+def signed(secret: str, payload: str, webhook_id: str = "msg_1") -> dict[str, str]:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(webhook_id, now, payload), "content-type": "application/json"}
+
+
+async def test_the_hook_answers_field_error_until_the_box_is_ticked(partner_app):
+    """The hook's body carries ``fields``, the buyer's answers to this app's own fields: anything but a
+    ticked box is a field_error at the box; a ticked one goes on to the limit and the risk score."""
+    def call(amount: int, **extra) -> str:
+        return json.dumps({"type": "checkout.before_payment", "installation_id": "inst_1",
+                           "order": {"id": f"ord_{amount}", "amount_total": amount, "currency": "usd"},
+                           "checkout": {"channel": "embedded"}, "customer": {"email": "ada@example.com"}, **extra})
+
+    cases = [
+        (call(2400, fields={"age_confirmed": False}), [AGE_ERROR]),
+        (call(2400, fields={}), [AGE_ERROR]),
+        (call(2400), [AGE_ERROR]),  # no fields at all: not confirmed either
+        (call(2400, fields={"age_confirmed": "true"}), [AGE_ERROR]),  # only a ticked box (true) confirms
+        (call(2400, fields={"age_confirmed": True}),
+         [{"type": "annotate", "data": {"risk_score": 4, "checked_by": "partner_app"}}]),
+        (call(60_000, fields={"age_confirmed": True}), [{"type": "block", "message": BLOCKED}]),
+        (call(60_000, fields={"age_confirmed": False}), [AGE_ERROR]),  # the box first: the buyer can fix it
+    ]
+    async with httpx.AsyncClient(base_url=partner_app.url, timeout=10) as client:
+        for i, (body, actions) in enumerate(cases):
+            answered = await client.post("/hook", content=body, headers=signed(partner_app.webhook_secret, body, f"msg_{i}"))
+            assert answered.status_code == 200
+            assert answered.json() == {"actions": actions}, body
+        page = await client.get("/events")
+    rows = re.findall(r'<tr class="hook-call">.*?</tr>', page.text, re.S)
+    assert len(rows) == len(cases)
+    assert sum(f'<td class="hook-fields">{AGE_LABEL}: no</td>' in row for row in rows) == 2
+    assert sum(f'<td class="hook-fields">{AGE_LABEL}: yes</td>' in row for row in rows) == 2
+    assert sum('<td class="hook-answer">field_error</td>' in row for row in rows) == 5
+
+
 async def test_unsigned_or_forged_webhooks_and_hook_calls_are_refused(partner_app):
-    body = '{"type": "checkout.before_payment", "order": {"amount_total": 1, "currency": "usd"}}'
+    body = ('{"type": "checkout.before_payment", "order": {"amount_total": 1, "currency": "usd"}, '
+            '"fields": {"age_confirmed": true}}')
     event = ('{"id": "evt_1", "type": "order.created", "order_id": "ord_1", "installation_id": "inst_1", '
              '"merchant_id": "mer_1"}')
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def signed(secret: str, payload: str) -> dict[str, str]:
-        return {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": Webhook(secret).sign("msg_1", now, payload), "content-type": "application/json"}
-
     someone_else = "whsec_" + "A" * 43 + "="
     async with httpx.AsyncClient(base_url=partner_app.url, timeout=10) as client:
         for path in ("/hook", "/webhooks"):

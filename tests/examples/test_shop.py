@@ -1,9 +1,11 @@
 """The demo merchant shop (examples/shop) against a real Flint: a storefront on its own origin that
-creates embedded checkout sessions with its secret key, renders the merchant's script tag, and
-reads the order's status back from Flint's API."""
+creates embedded checkout sessions with its secret key (asking for an email and a shipping address
+to DE, FR or US), mounts Flint's widget in its own colours, and reads the order's status back from
+Flint's API."""
 from __future__ import annotations
 
 import html as htmllib
+import json
 import logging
 import re
 
@@ -11,12 +13,33 @@ import httpx
 
 from examples.shop import create_shop
 from examples.shop.app import format_money
-from support import free_port
+from support import ROOT, free_port
 from support.server import LiveServer
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-SCRIPT_TAG = re.compile(
-    r'<script src="(?P<src>[^"]+)" data-client-token="(?P<token>[^"]+)" data-target="#checkout" async></script>')
+# What a buyer of the shop gives: an email and an address in a country the shop ships to.
+CUSTOMER = {"email": "ada@example.com", "shipping_address": {
+    "country": "DE", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117"}}
+SHOP_COLLECT = {"email": "required", "name": "optional", "phone": "off", "billing_address": "off",
+                "shipping_address": {"allowed_countries": ["DE", "FR", "US"]}, "terms_url": None}
+WIDGET_OPTIONS = re.compile(r'<script type="application/json" id="flint-widget">(?P<json>.*?)</script>', re.S)
+
+
+def stylesheet_variables() -> dict[str, str]:
+    """The custom properties of the shop's stylesheet, read here independently of the shop's code."""
+    css = (ROOT / "examples" / "shop" / "static" / "shop.css").read_text()
+    root = re.search(r":root\s*\{([^}]*)\}", css).group(1)
+    return {name: " ".join(value.split()) for name, value in re.findall(r"(--[\w-]+)\s*:\s*([^;]+);", root)}
+
+
+def widget_rules() -> dict[str, re.Pattern]:
+    """The widget's own appearance rules (widget/src/shared.js): a value they refuse is ignored."""
+    shared = (ROOT / "widget" / "src" / "shared.js").read_text()
+    rules = {}
+    for name in ("COLOR", "LENGTH", "FONT"):
+        pattern, flags = re.search(rf"const {name} = /(.+)/(\w*);", shared).groups()
+        rules[name] = re.compile(pattern, re.I if "i" in flags else 0)
+    return rules
 
 
 def assert_readable_page(page: httpx.Response, status: int, heading: str) -> None:
@@ -63,6 +86,9 @@ async def test_buy_now_creates_an_embedded_session_for_an_inline_order(shop, ser
 
         session = (await flint.get(f"/v1/checkout/sessions/{first}")).json()
         assert session["mode"] == "embedded" and session["status"] == "open"
+        # The shop asks for what it needs to send the beans: an email, and an address where it ships.
+        assert session["collect"] == SHOP_COLLECT
+        assert session["custom_fields"] == []
         assert session["success_url"] == f"{shop.url}/success?session_id={{CHECKOUT_SESSION_ID}}"
         assert session["cancel_url"] == f"{shop.url}/"
         order = (await flint.get(f"/v1/orders/{session['order_id']}")).json()
@@ -85,8 +111,8 @@ async def test_a_quantity_out_of_range_is_a_readable_400(shop):
             assert_readable_page(page, 400, "Please choose a quantity")
 
 
-async def test_the_checkout_page_pastes_the_merchant_script_tag_and_paying_shows_paid(shop, server: LiveServer,
-                                                                                        merchant):
+async def test_the_checkout_page_mounts_the_widget_in_the_shops_colours_and_paying_shows_paid(
+        shop, server: LiveServer, merchant):
     _, secret = merchant
     async with shop.client() as browser, server.async_client(secret) as flint, \
             server.async_client() as buyer:
@@ -96,25 +122,44 @@ async def test_the_checkout_page_pastes_the_merchant_script_tag_and_paying_shows
         html = page.text
         session = (await flint.get(f"/v1/checkout/sessions/{session_id}")).json()
 
-        tags = SCRIPT_TAG.findall(html)
-        assert len(tags) == 1
-        src, token = tags[0]
-        assert src == f"{server.url}/widget/v1/flint.js"
-        assert token.count(".") >= 2  # an itsdangerous-signed token
-        assert '<div id="checkout"></div>' in html
-        assert '<p id="widget-status" role="status" aria-live="polite">' in html
-        for event in ("flint:ready", "flint:complete", "flint:fallback", "flint:error"):
-            assert f'"{event}"' in html
-        assert "window.shopEvents" in html
+        # Flint's loader, once, from Flint; the widget mounted from code with the session's token.
+        assert html.count("/widget/v1/flint.js") == 1
+        assert f'<script src="{server.url}/widget/v1/flint.js" defer></script>' in html
+        assert '<div id="checkout"></div>' in html and 'window.Flint.mount("#checkout", options)' in html
+        [options] = [json.loads(m.group("json")) for m in WIDGET_OPTIONS.finditer(html)]
+        token = options["clientToken"]
+        assert token == session["client_token"] and token.count(".") >= 2  # an itsdangerous-signed token
+
+        # The appearance is the shop's own: its stylesheet's brown, ink, paper, radius and font, each
+        # a value the widget accepts (it ignores any other), so the Pay button is the shop's brown.
+        css = stylesheet_variables()
+        appearance = options["appearance"]["variables"]
+        assert appearance == {"colorPrimary": css["--accent"], "colorText": css["--ink"],
+                              "colorBackground": css["--paper"], "borderRadius": css["--radius"],
+                              "fontFamily": css["--font"]}
+        assert appearance["colorPrimary"] == "#7a3e12"  # not Flint's default indigo
+        rules = widget_rules()
+        for key, rule in (("colorPrimary", "COLOR"), ("colorText", "COLOR"), ("colorBackground", "COLOR"),
+                          ("borderRadius", "LENGTH"), ("fontFamily", "FONT")):
+            assert rules[rule].fullmatch(appearance[key]), (key, appearance[key])
+
+        # No debug line, and one order summary: the frame's (next to its Pay button), not the shop's too.
+        assert "widget-status" not in html and 'role="status"' not in html and "shopEvents" not in html
+        assert "Order summary" not in html and 'class="summary"' not in html
+        frame = await buyer.get(f"/widget/v1/frame/{session_id}")
+        assert frame.status_code == 200
+        assert frame.text.count('aria-label="Order summary"') == 1 and "$24.00" in frame.text
         noscript = re.search(r"<noscript>(.*?)</noscript>", html, re.S).group(1)
-        assert f'<a href="{htmllib.escape(session["url"])}">Pay on Flint\'s secure page</a>' in noscript
-        assert "$24.00" in html and "Espresso beans 1 kg" in html
+        assert f'<a href="{htmllib.escape(session["url"])}">Pay $24.00 on Flint\'s secure page</a>' in noscript
         # The page lets the buyer's browser load Flint's script and frame, and nothing else foreign.
         csp = page.headers["content-security-policy"]
-        assert f"script-src 'self' 'nonce-" in csp and server.url in csp and f"frame-src {server.url}" in csp
+        assert "script-src 'self' 'nonce-" in csp and server.url in csp and f"frame-src {server.url}" in csp
+        nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+        assert f'<script type="module" nonce="{nonce}">' in html
 
-        # The token in the tag is this session's client_token: the buyer's credential to pay it.
-        paid = await buyer.post(f"/v1/checkout/sessions/{session_id}/confirm", json={"card": CARD},
+        # The token is this session's client_token: the buyer's credential to pay it, with the details
+        # the shop asked for.
+        paid = await buyer.post(f"/v1/checkout/sessions/{session_id}/confirm", json={"card": CARD, "customer": CUSTOMER},
                                 headers={"Authorization": f"Bearer {token}"})
         assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
 
@@ -122,13 +167,41 @@ async def test_the_checkout_page_pastes_the_merchant_script_tag_and_paying_shows
         assert success.status_code == 200
         order = (await flint.get(f"/v1/orders/{session['order_id']}")).json()
         assert order["status"] == "paid"
+        assert order["customer"]["email"] == CUSTOMER["email"]
+        assert order["customer"]["shipping_address"]["country"] == "DE"
         assert f'<strong id="order-status">{order["status"]}</strong>' in success.text
         assert f'<span id="order-id">{order["id"]}</span>' in success.text
         assert "$24.00" in success.text and '<a href="/">Back to the shop</a>' in success.text
+        assert success.text.count("Order summary") == 1  # the success page has no frame: the shop's own
 
         # Back on the checkout page of a completed session: straight to the success page.
         again = await browser.get(f"/pay/{session_id}")
         assert again.status_code == 303 and again.headers["location"] == f"/success?session_id={session_id}"
+
+
+async def test_the_shops_checkout_refuses_a_missing_email_and_a_country_it_does_not_ship_to(shop, server: LiveServer,
+                                                                                          merchant):
+    """The collect the shop sends is what Flint enforces on its session: every missing or refused
+    field at once, and no payment."""
+    _, secret = merchant
+    async with shop.client() as browser, server.async_client(secret) as flint:
+        session_id = await buy(browser)
+        session = (await flint.get(f"/v1/checkout/sessions/{session_id}")).json()
+        async with server.async_client(session["client_token"]) as buyer:
+            bare = await buyer.post(f"/v1/checkout/sessions/{session_id}/confirm", json={"card": CARD})
+            to_britain = await buyer.post(f"/v1/checkout/sessions/{session_id}/confirm", json={
+                "card": CARD, "customer": {**CUSTOMER, "shipping_address": {
+                    "country": "GB", "line1": "10 Downing Street", "city": "London", "postal_code": "SW1A 2AA"}}})
+        assert bare.status_code == 400 and bare.json()["code"] == "invalid_field", bare.text
+        refused = {(e["param"], e["code"]) for e in bare.json()["errors"]}
+        assert ("customer.email", "field_required") in refused
+        assert any(param.startswith("customer.shipping_address.") for param, _ in refused), refused
+        assert to_britain.status_code == 400, to_britain.text
+        assert [(e["param"], e["code"]) for e in to_britain.json()["errors"]] == [
+            ("customer.shipping_address.country", "country_not_allowed")]
+        payments = (await flint.get("/v1/payments", params={"order": session["order_id"]})).json()["data"]
+        assert payments == []
+        assert (await flint.get(f"/v1/orders/{session['order_id']}")).json()["status"] == "open"
 
 
 async def test_an_unpaid_order_reads_as_open_on_the_success_page(shop):
