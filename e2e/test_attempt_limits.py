@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from .demo_shop import fill_shop_details
 from .helpers import PAY_BUTTON, assert_accessible, screenshot
 from .widget import card_frame, pay_in_frame
 
@@ -22,6 +23,7 @@ def test_the_widget_says_when_to_try_again_after_too_many_failed_attempts(page: 
     session_id = page.url.rsplit("/", 1)[1]
     frame = card_frame(page)
     pay = frame.get_by_role("button", name=PAY_BUTTON)
+    fill_shop_details(frame)  # the shop's email and shipping address, kept across the declines
     for _ in range(MAX_FAILED):
         pay_in_frame(frame, DECLINE)
         expect(frame.get_by_role("alert")).to_have_text("Your card was declined.")

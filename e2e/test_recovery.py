@@ -109,12 +109,11 @@ def test_a_buyer_who_left_the_demo_shop_pays_through_the_recovery_link(page: Pag
     page.context.add_init_script(RECORDER_JS)
     old_tab = page.context.new_page()
     old_tab.goto(shop_checkout)
-    expect(old_tab.locator("#widget-status")).to_have_text("Card form ready")
+    wait_for_event(old_tab, "flint:ready", timeout=WAIT * 1000)
 
     # The buyer starts typing a card in the widget, then leaves for the shop's front page.
     page.goto(shop_checkout)
-    status_line = page.locator("#widget-status")
-    expect(status_line).to_have_text("Card form ready")
+    wait_for_event(page, "flint:ready", timeout=WAIT * 1000)
     card_frame(page).get_by_role("textbox", name="Card number", exact=True).fill("4242 42")
     page.wait_for_timeout(200)  # the frame's "interacted" message reaches the loader
     page.goto(demo_shop.url + "/")  # pagehide: the loader's beacon
@@ -178,7 +177,6 @@ def test_a_buyer_who_left_the_demo_shop_pays_through_the_recovery_link(page: Pag
     error = wait_for_event(old_tab, "flint:error", timeout=WAIT * 1000)
     assert error["target"] == "checkout"
     assert error["detail"]["code"] == "order_already_paid", error
-    expect(old_tab.locator("#widget-status")).to_have_text("Error: order_already_paid")
     assert not events(old_tab, "flint:complete")
     # The session itself is complete with its order (it will not "expire" later), so the shop's
     # checkout page for it now sends the buyer to the order's status.

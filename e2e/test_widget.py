@@ -16,6 +16,7 @@ from flint.security import CLIENT_TOKEN_SALT, Signer
 from support import TEST_SECRET
 
 from .conftest import run_async
+from .demo_shop import SHOP_BROWN, SHOP_PAPER, fill_shop_details
 from .helpers import PAY_BUTTON, assert_accessible, screenshot
 from .widget import (FRAME_TITLE, card_frame, events, fill_card, merchant_page, pay_in_frame, script_tag,
                      wait_for_event, window_listeners)
@@ -50,22 +51,37 @@ def open_widget(page: Page, shop, server, session, path: str, **data: str) -> No
 
 def test_the_demo_shop_sells_through_the_widget(page: Page, demo_shop, server, merchant):
     """examples/shop on its own port: Buy now creates an order and an embedded session through the API
-    with the shop's secret key; the widget pays; the success page reads the order's status back."""
+    with the shop's secret key; the widget shows in the shop's colours with one order summary (the
+    frame's) and no debug line, asks for an email and a shipping address, and pays; the success page
+    reads the order's status back."""
     page.goto(demo_shop.url + "/")
     page.get_by_role("button", name="Buy now").click()
     expect(page).to_have_url(re.compile(re.escape(demo_shop.url) + r"/pay/cs_\w+$"))
-    expect(page.get_by_role("status").filter(has_text="Card form ready")).to_be_visible()
+    frame = card_frame(page)
+    pay_button = frame.get_by_role("button", name=PAY_BUTTON)
+    expect(pay_button).to_be_visible()
+    # The shop's appearance reached the frame: its brown Pay button on its paper, not Flint's indigo.
+    assert pay_button.evaluate("b => getComputedStyle(b).backgroundColor") == SHOP_BROWN
+    assert frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor") == SHOP_PAPER
+    # One order summary, the frame's; no status line of the shop's own.
+    expect(page.get_by_role("list", name="Order summary")).to_have_count(0)
+    expect(page.get_by_role("table")).to_have_count(0)
+    expect(frame.get_by_role("list", name="Order summary")).to_have_count(1)
+    expect(page.get_by_role("status")).to_have_count(0)
     assert_accessible(page)
     screenshot(page, "demo-shop-checkout")
     session_id = page.url.rsplit("/", 1)[1]
+    fill_shop_details(frame)
     with page.expect_navigation(url=re.compile(re.escape(demo_shop.url + "/success"))):
-        pay_in_frame(card_frame(page), SUCCESS)
+        pay_in_frame(frame, SUCCESS)
     expect(page.locator("#order-status")).to_have_text("paid")
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your order")
     session = merchant.api.get(f"/v1/checkout/sessions/{session_id}").json()
     assert (session["mode"], session["status"]) == ("embedded", "complete")
     order = merchant.api.get(f"/v1/orders/{session['order_id']}").json()
     assert order["status"] == "paid"
+    assert order["customer"]["email"] == "ada@example.com"
+    assert order["customer"]["shipping_address"]["postal_code"] == "10117"
     assert page.url == f"{demo_shop.url}/success?session_id={session_id}"
     screenshot(page, "demo-shop-success")
 
