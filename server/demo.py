@@ -100,13 +100,15 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
     the same app (found by name), pointed at this run's app URL, with both its secrets rotated, since
     they are shown once and never read back. None when this Flint refuses the app's URLs (production
     wants https and a public address for webhooks and hooks): the demo then runs without it."""
+    from examples.partner_app import CHECKOUT_FIELDS
     from flint.apps import service as apps
     from flint.errors import FlintError
     from flint.oauth.service import follow_app_change
 
+    # The age checkbox it adds to every checkout of the merchants who install it, checked in its hook.
     settings = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
                 "webhook_events": ["order.*", "payment.*"], "hook_url": f"{app_url}/hook",
-                "hooks": ["checkout.before_payment"]}
+                "hooks": ["checkout.before_payment"], "checkout_fields": CHECKOUT_FIELDS}
     existing = None
     after = None
     while existing is None:
@@ -119,8 +121,8 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
         if existing is None:
             app, client_secret, webhook_secret = await apps.create_app(
                 rt, developer_id, name=DEMO_APP_NAME, scopes=DEMO_APP_SCOPES, description=(
-                    "A demo partner app (examples/partner_app): blocks orders over $500.00 and gives the "
-                    "others a risk score."), **settings)
+                    "A demo partner app (examples/partner_app): asks buyers to confirm they are 18 or older, "
+                    "blocks orders over $500.00 and gives the others a risk score."), **settings)
         else:
             # Installations made by an earlier run keep their webhook endpoint at the URL of that run.
             # The demo's own app on the demo's own merchant: a re-seed changes it as its developer

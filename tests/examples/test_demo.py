@@ -195,6 +195,8 @@ async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_k
             ["http://127.0.0.1:9002/callback"], "http://127.0.0.1:9002/webhooks", "http://127.0.0.1:9002/hook")
         assert (app.scope_list, app.event_filters, app.hook_list) == (
             ["orders:read", "payments:read", "events:read"], ["order.*", "payment.*"], ["checkout.before_payment"])
+        # Its age checkbox, which the demo checkout shows once the merchant installed it (docs/api.md 14).
+        assert [f["key"] for f in app.checkout_field_list] == ["age_confirmed"]
         assert await apps.authenticate_client(rt, app.client_id, first.partner_app.client_secret) is None
         assert await apps.authenticate_client(rt, app.client_id, second.partner_app.client_secret) is not None
         assert second.partner_app.webhook_secret != first.partner_app.webhook_secret
