@@ -7,6 +7,8 @@ EVENT_TYPES = (
     "order.paid",
     "order.canceled",
     "order.refunded",
+    # The buyer's personal data was erased from the order and its events (docs/api.md 14).
+    "order.redacted",
     "checkout.session.created",
     "checkout.session.completed",
     "checkout.session.expired",

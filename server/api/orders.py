@@ -1,4 +1,4 @@
-"""Orders: create, read, list, cancel, and the per-order event cursor."""
+"""Orders: create, read, list, cancel, redact, and the per-order event cursor."""
 from __future__ import annotations
 
 from quart import Blueprint
@@ -58,6 +58,19 @@ async def post_order_cancel(order_id: str):
     """Cancel an open order with no payment in flight (409 otherwise)."""
     me = principal()
     return (await closing.cancel_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
+
+
+@bp.post("/<order_id>/redact")
+@operation("redactOrder", "Orders")
+@scope("orders:write")
+@document_response(Order)
+@no_body
+async def post_order_redact(order_id: str):
+    """Erase the buyer's personal data (right to erasure) from the order and its events, in any status:
+    customer, customer_email, custom field and app field values. Amounts, statuses, reference and
+    metadata stay. Records ``order.redacted``; redacting again returns the order with no new event."""
+    me = principal()
+    return (await service.redact_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
 
 
 @bp.get("/<order_id>/events")

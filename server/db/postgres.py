@@ -163,6 +163,12 @@ class PostgresDatabase:
                     raise _concurrent_update(error) from error
                 raise
 
+    async def compact_after_erasure(self) -> None:
+        """Nothing to do at once: an UPDATE leaves the old row version in the table's file (and the
+        old values in the server's WAL segments) until VACUUM (autovacuum, or by hand) reclaims it;
+        a request cannot run VACUUM (not inside a transaction, and it is a table-wide job). The
+        reference says so to operators."""
+
     async def lock_migrations(self, conn: PostgresConn) -> None:
         """Two processes starting at once migrate one after the other (held to COMMIT)."""
         await conn.execute("SELECT pg_advisory_xact_lock(7249001)")

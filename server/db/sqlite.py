@@ -17,6 +17,7 @@ gives one coroutine at a time the connection, and aiosqlite's thread is idle unt
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import deque
 from contextlib import asynccontextmanager
@@ -27,12 +28,17 @@ import aiosqlite
 
 from flint.db import Params
 
+log = logging.getLogger("flint.db")
+
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL: a committed payment survives a power cut (NORMAL may lose the last commits in WAL).
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
+    # Deleted or overwritten content is zeroed, not left in free space of the file: an erased buyer's
+    # details (POST /v1/orders/{id}/redact) must not stay readable in the database file.
+    "PRAGMA secure_delete=ON",
 )
 
 
@@ -172,6 +178,30 @@ class SqliteDatabase:
                 # write connection must not stay inside a transaction: every later write would fail.
                 if writer.sync.in_transaction:
                     writer.sync.execute("ROLLBACK")
+
+    async def compact_after_erasure(self) -> None:
+        """After a committed erasure: copy the WAL into the database file and truncate it to zero
+        bytes, so the pages that held the erased data (left in WAL frames until a checkpoint, and in
+        the log file until it is restarted) are gone from both files; secure_delete has zeroed the
+        old content inside the pages the checkpoint writes back.
+
+        Shielded: the erasure is committed, so a caller that goes away (a client that disconnected)
+        must not leave its old copies behind. The checkpoint waits up to busy_timeout for other
+        processes' readers and writers; a database still busy then keeps the frames until the next
+        checkpoint, which the log says."""
+        await asyncio.shield(self._checkpoint_truncate())
+
+    async def _checkpoint_truncate(self) -> None:
+        writer = self._writer
+        assert writer is not None, "database not open"
+        # Under the write lock: this connection is between transactions (a checkpoint cannot run
+        # inside one), and on aiosqlite's thread, since it may wait for other processes.
+        async with self._write_lock:
+            cursor = await writer.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, frames, copied = await cursor.fetchone()
+            await cursor.close()
+        if busy:
+            log.warning("WAL checkpoint after an erasure was busy: %s of %s frames copied", copied, frames)
 
     async def lock_migrations(self, conn: SqliteConn) -> None:
         """Nothing to take: the migration's BEGIN IMMEDIATE already excludes other processes."""

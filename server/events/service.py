@@ -3,6 +3,7 @@ changes without its event and no event exists without its change."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ async def record_all(
             type=type,
             actor_type=actor.type,
             actor_id=actor.id,
-            data=json.dumps({"object": obj}, separators=(",", ":"), sort_keys=True),
+            data=_encode({"object": obj}),
             # One microsecond apart, so lists ordered by time keep the change's own order.
             created_at=clock.iso(now + timedelta(microseconds=i)),
         )
@@ -55,6 +56,27 @@ async def record_all(
     # The outbox: each subscribed webhook endpoint's delivery commits (or not) with its event.
     await fan_out(conn, events)
     return events
+
+
+def _encode(data: dict[str, Any]) -> str:
+    """An event's stored data: compact and key-sorted, the text the webhooks sign."""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+async def rewrite_order_events(conn: Conn, order_id: str,
+                               transform: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Pass the stored data of every event of one order through ``transform`` and store what changed;
+    returns how many changed. For erasure only (the right to erasure outranks "events never change"):
+    the caller holds the order's lock, so no event of the order is being written meanwhile. Webhook
+    deliveries keep no copy of a body (the worker builds it from the event when it sends), so a
+    delivery still pending, or retried later, carries the rewritten data."""
+    changed = {}
+    for event_id, data in await store.select_order_event_data(conn, order_id):
+        rewritten = _encode(transform(json.loads(data)))
+        if rewritten != data:
+            changed[event_id] = rewritten
+    await store.update_event_data(conn, changed)
+    return len(changed)
 
 
 async def record(

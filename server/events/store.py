@@ -59,3 +59,17 @@ async def select_events_by_ids(conn: Conn, ids: list[str]) -> dict[str, Event]:
     rows = await conn.fetch_all(
         f"SELECT {_COLUMNS} FROM events WHERE id IN ({', '.join(':' + name for name in binds)})", binds)
     return {row["id"]: Event.from_row(row) for row in rows}
+
+
+async def select_order_event_data(conn: Conn, order_id: str) -> list[tuple[str, str]]:
+    """(id, data) of every event of one order, in sequence order: what an erasure rewrites."""
+    rows = await conn.fetch_all("SELECT id, data FROM events WHERE order_id = :order_id ORDER BY sequence",
+                                {"order_id": order_id})
+    return [(row["id"], row["data"]) for row in rows]
+
+
+async def update_event_data(conn: Conn, changed: dict[str, str]) -> None:
+    """Replace stored snapshots (event id → new data text). Only an erasure does this: events are
+    otherwise never changed once written."""
+    for event_id, data in changed.items():
+        await conn.execute("UPDATE events SET data = :data WHERE id = :id", {"id": event_id, "data": data})

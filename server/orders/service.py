@@ -1,8 +1,10 @@
 """Orders: the durable object every payment hangs on."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from flint import clock
 from flint.actors import Actor
 from flint.db import Conn
 from flint.errors import not_found
@@ -60,3 +62,74 @@ async def list_order_events(
             raise not_found("order", order_id)
         rows = await event_store.select_order_events(conn, order_id, after, limit + 1, types)
     return rows[:limit], len(rows) > limit
+
+
+# -- the right to erasure (docs/api.md 14) ---------------------------------------------------------------
+
+def _without_app_fields(extension_data: dict[str, Any]) -> dict[str, Any]:
+    """Each app's entry without ``fields`` (what the buyer typed into its checkout fields); the app's
+    own annotations stay, they are the app's data about the order, not the buyer's."""
+    return {app_id: ({key: value for key, value in entry.items() if key != "fields"}
+                     if isinstance(entry, dict) else entry)
+            for app_id, entry in extension_data.items()}
+
+
+def erase_buyer_data(value: Any) -> Any:
+    """A copy of a JSON value (an event's data) in which every order snapshot carries no personal data
+    of the buyer: no ``customer``, ``customer_email`` or custom field values, no app field values.
+    Amounts, statuses, line items, reference and metadata (the merchant's own) stay. Only order
+    snapshots hold buyer data: sessions and links carry what is asked (field specs), never the answers,
+    and payments the card's brand and last four digits only."""
+    if isinstance(value, list):
+        return [erase_buyer_data(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {key: erase_buyer_data(item) for key, item in value.items()}
+    if out.get("object") == "order":
+        # Only keys the snapshot has: one written before buyer details existed stays in its own shape.
+        for key, erased in (("customer", None), ("customer_email", None), ("custom_fields", {})):
+            if key in out:
+                out[key] = erased
+        if isinstance(out.get("extension_data"), dict):
+            out["extension_data"] = _without_app_fields(out["extension_data"])
+    return out
+
+
+def holds_buyer_data(order: Order) -> bool:
+    return (order.customer is not None or order.customer_email is not None
+            or bool(json.loads(order.custom_fields or "{}"))
+            or any(isinstance(entry, dict) and "fields" in entry
+                   for entry in json.loads(order.extension_data or "{}").values()))
+
+
+async def redact_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
+    """Erase the buyer's personal data from the order and from every stored event of it, in any
+    status, and record ``order.redacted`` (its snapshot: the redacted order), which goes out as a
+    webhook like any order event so receivers can erase their copies too.
+
+    Idempotent: an order already redacted that holds nothing personal is returned as it is, with no
+    second event. (Details a buyer gives after a redaction, paying the still open order, are new data:
+    a second redaction erases them and records its own event.)
+
+    A payment attempt in flight does not stop it: its buyer details were written when the attempt
+    began, under the order's lock, which this takes first (the house rule), so they are erased here,
+    and whatever the attempt records later snapshots the redacted order."""
+    async with rt.db.transaction() as conn:
+        order = await store.select_order(conn, merchant_id, order_id, for_update=True)
+        if order is None:
+            raise not_found("order", order_id)
+        if order.redacted_at is not None and not holds_buyer_data(order):
+            return order
+        now = clock.now_iso()
+        extension_data = _without_app_fields(json.loads(order.extension_data or "{}"))
+        await store.erase_buyer_details(conn, order.id, extension_data=json.dumps(extension_data, sort_keys=True),
+                                        at=now)
+        await events.rewrite_order_events(conn, order.id, erase_buyer_data)
+        order = await store.select_order(conn, merchant_id, order_id)
+        assert order is not None
+        await record_order_event(conn, merchant_id=merchant_id, type="order.redacted", actor=actor,
+                                 obj=order.to_dict(), order_id=order.id)
+    # Outside the transaction, once committed: the old versions of the rows must not linger in the
+    # database files (SQLite's WAL; a no-op on PostgreSQL, where VACUUM reclaims them).
+    await rt.db.compact_after_erasure()
+    return order
