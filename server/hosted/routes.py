@@ -7,6 +7,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, g, redirect, request
 
 from flint import i18n, money
+from flint.buyers.texts import MESSAGES as FIELD_MESSAGES
 from flint.errors import FlintError
 from flint.hosted import service
 from flint.hosted.service import Visit
@@ -53,10 +54,49 @@ async def _state_page(rt: Runtime, visit: Visit) -> Response | None:
     return None
 
 
-def _checkout_page(rt: Runtime, visit: Visit, status: int = 200, error: str | None = None,
-                   fields: dict | None = None) -> Response:
+# Where a problem's param lands on the form: the card's parts have inputs of their own names (the
+# text boxes of docs/api.md 5); every other param is already its input's name (spec: dotted paths).
+CARD_INPUTS = {"card.number": "card_number", "card.exp_month": "expiry", "card.exp_year": "expiry",
+               "card.cvc": "cvc"}
+CARD_FIELDS = ("card_number", "expiry", "cvc")
+# What a refused form keeps of what the buyer typed: everything but the card (never echoed back) and
+# the spent form token; each value cut to a length no field allows, so a page never reflects a flood.
+NOT_KEPT = frozenset({*CARD_FIELDS, "form_token"})
+KEPT_LENGTH = 500
+
+
+def kept_values(form) -> dict[str, str]:
+    return {name: value[:KEPT_LENGTH] for name, value in form.items() if name not in NOT_KEPT}
+
+
+def field_messages(problems: list[dict]) -> dict[str, str]:
+    """Input name -> the message to show at it (the first one per field), in the buyer's language: a
+    known code's own text from the catalogue; an app's field_error (or a code we have no words for) as
+    the server gave it, as plain text."""
+    known = {**FIELD_MESSAGES, **MESSAGES}
+    messages: dict[str, str] = {}
+    for problem in problems:
+        name = CARD_INPUTS.get(problem.get("param") or "", problem.get("param") or "")
+        code = problem.get("code")
+        if name in messages:
+            continue
+        text = known.get(code) if code != "field_error" else None
+        messages[name] = _translate(text) if text else str(problem.get("message") or "")
+    return messages
+
+
+async def _checkout_page(rt: Runtime, visit: Visit, status: int = 200, error: str | None = None,
+                         values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Response:
+    """The form: the buyer's fields (with what was typed and each field's message after a refusal), then
+    the card. Messages with no field on this form go into the alert; the first invalid field gets focus."""
+    errors = errors or {}
+    form = await service.buyer_form(rt, visit, g.get("locale", "en"), values or {}, errors)
+    names = [field.name for section in form.sections for field in section.fields]
+    shown = set(names) | set(CARD_FIELDS)
+    focus = next((name for name in [*names, *CARD_FIELDS] if name in errors), None)
     return _render("checkout/page.html", visit, status, form_token=service.form_token(rt, visit),
-                   error=error, fields=fields or {})
+                   error=error, buyer_form=form, errors=errors, focus=focus,
+                   unplaced=[message for name, message in errors.items() if name not in shown])
 
 
 def _replayed_page(visit: Visit, earlier: dict) -> Response:
@@ -79,7 +119,7 @@ async def _show(rt: Runtime, visit: Visit) -> Response:
     if (page := await _state_page(rt, visit)) is not None:
         return page
     error = request.args.get("error")
-    return _checkout_page(rt, visit, 200, error=MESSAGES.get(error) if error else None)
+    return await _checkout_page(rt, visit, 200, error=MESSAGES.get(error) if error else None)
 
 
 async def _pay(rt: Runtime, visit: Visit) -> Response:
@@ -89,23 +129,28 @@ async def _pay(rt: Runtime, visit: Visit) -> Response:
         return _replayed_page(visit, earlier)
     if (page := await _state_page(rt, visit)) is not None:
         return page
-    kept = {"email": form.get("email", "")[:254], "name": form.get("name", "")[:200]}
+    kept = kept_values(form)
     try:
-        payment = await service.pay(rt, visit, service.card_from(form), client_address())
+        payment = await service.pay_form(rt, visit, form, client_address())
     except FlintError as error:
         if error.code in CLOSED_CODES:
-            return await _state_page(rt, await service.reload(rt, visit)) or _checkout_page(rt, visit)
+            return await _state_page(rt, await service.reload(rt, visit)) or await _checkout_page(rt, visit)
         if error.code == "too_many_attempts":
             return _limited_page(visit, error)
+        problems = error.extra.get("errors") if error.status == 400 else None
+        if problems:
+            # Refused before any attempt: every bad field at once, each message at its field.
+            return await _checkout_page(rt, visit, 400, error=MESSAGES["invalid_field"], values=kept,
+                                        errors=field_messages(problems))
         status = {400: 400, 402: 402, 409: 409, 503: 503}.get(error.status, 400)
-        return _checkout_page(rt, visit, status, error=MESSAGES.get(error.code, error.detail), fields=kept)
+        return await _checkout_page(rt, visit, status, error=MESSAGES.get(error.code, error.detail), values=kept)
     if payment.status == SUCCEEDED:
         location = visit.success_location()
     elif payment.status == REQUIRES_ACTION:
         location = f"{visit.base_path}/challenge/{payment.id}"
     else:
         assert payment.status == FAILED
-        return _checkout_page(rt, visit, 402, error=payment.failure_message, fields=kept)
+        return await _checkout_page(rt, visit, 402, error=payment.failure_message, values=kept)
     await service.remember(rt, nonce, location)
     return redirect(location, 303)
 
@@ -232,7 +277,8 @@ async def get_card_frame(session_id: str):
         "unavailable": unavailable,
         "messages": _frame_messages(),
     }
-    return _render("embed/frame.html", visit, 200, form_token=service.form_token(rt, visit), error=None, fields={},
+    return _render("embed/frame.html", visit, 200, form_token=service.form_token(rt, visit), error=None,
+                   buyer_form=await service.buyer_form(rt, visit, g.get("locale", "en"), {}, {}),
                    frame_config=frame_config, hosted_url=visit.session.hosted_url(rt.config.public_url),
                    frame_script={"url": script.versioned_path, "integrity": script.integrity})
 
@@ -243,8 +289,9 @@ def _translate(text: str) -> str:
 
 def _frame_messages() -> dict[str, str]:
     """Every text the frame's script may show, in the buyer's language: decline and error codes
-    (as the confirm API answers them) and its own inline validation."""
-    texts = {**FAILURE_MESSAGES, **MESSAGES, **FRAME_TEXTS}
+    (as the confirm API answers them), the buyer fields' error codes (flint.buyers; field_error is an
+    app's own words, shown as given) and its own inline validation."""
+    texts = {**FAILURE_MESSAGES, **FIELD_MESSAGES, **MESSAGES, **FRAME_TEXTS}
     messages = {code: _translate(text) for code, text in texts.items()}
     # too_many_attempts names a number of minutes: the frame gets the singular and the plural with
     # "%(count)s" left in and picks by the count (n = 1 is the singular in en, de and fr alike).

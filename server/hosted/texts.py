@@ -19,6 +19,8 @@ MESSAGES = {
     "invalid_expiry_year": _("Your card's expiry date is in the past or not valid."),
     "invalid_cvc": _("Your card's security code is not valid."),
     "payment_failed": _("The payment failed. Please try another card."),
+    # A form refused before any attempt (docs/api.md 14): the alert above it; each field says what is wrong.
+    "invalid_field": _("Please check the fields marked below."),
 }
 
 

@@ -5,7 +5,9 @@ import re
 
 import httpx
 import pytest
+from markupsafe import escape
 
+from flint import i18n
 from flint.closing import service as closing
 from flint.actors import Actor
 from flint.orders import service as orders
@@ -70,7 +72,7 @@ async def test_a_decline_shows_a_message_keeps_the_other_fields_then_pays(visit,
     browser, session, merchant_obj = visit
     token = token_of((await browser.get(f"/checkout/{session.id}")).text)
     declined = await browser.post(f"/checkout/{session.id}", data=card_form(
-        token, number="4000 0000 0000 0002", email="ada@example.com", name="Ada Lovelace"))
+        token, number="4000 0000 0000 0002", **{"customer.email": "ada@example.com", "customer.name": "Ada Lovelace"}))
     assert declined.status_code == 402
     assert 'role="alert"' in declined.text and "Your card was declined." in declined.text
     assert 'value="ada@example.com"' in declined.text and 'value="Ada Lovelace"' in declined.text
@@ -78,6 +80,34 @@ async def test_a_decline_shows_a_message_keeps_the_other_fields_then_pays(visit,
     retry = await browser.post(f"/checkout/{session.id}", data=card_form(token_of(declined.text)))
     assert retry.status_code == 303
     assert (await _order(server_rt, merchant_obj, session)).status == "paid"
+
+
+async def test_every_bad_field_is_marked_at_once_in_the_buyers_language(visit, server_rt):
+    """Without JavaScript the server judges the whole form: a bad email, number, expiry and CVC come back
+    together, each message (from the German catalogue) at its field, the first field focused, what the
+    buyer typed kept but never the card, and no payment attempted."""
+    browser, session, _ = visit
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    token = token_of((await browser.get(f"/checkout/{session.id}", headers=german)).text)
+    refused = await browser.post(f"/checkout/{session.id}", headers=german, data=card_form(
+        token, number="4242 4242 4242 4241", expiry="13 / 20", cvc="1",
+        **{"customer.email": "ada@localhost", "customer.name": "Ada Lovelace"}))
+    assert refused.status_code == 400
+    html, de = refused.text, i18n.translations("de")
+    assert de.gettext("Please check the fields marked below.") in html
+    for input_id, english in [("customer-email", "Enter a valid email address."),
+                              ("card_number", "Your card number is not valid."),
+                              ("expiry", "Enter the expiry date as MM / YY."),
+                              ("cvc", "Your card's security code is not valid.")]:
+        field = re.search(rf'<input id="{input_id}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in field and f'{input_id}-error"' in field, field
+        message = re.search(rf'<p class="field-error" id="{input_id}-error">([^<]*)</p>', html).group(1)
+        assert message == str(escape(de.gettext(english))) and message != english
+    assert "autofocus" in re.search(r'<input id="customer-email"[^>]*>', html).group(0)
+    assert 'name="customer.name"' in html and 'value="Ada Lovelace"' in html
+    assert "4242424242424241" not in html and "4242 4242 4242 4241" not in html
+    assert 'aria-invalid' not in re.search(r'<input id="customer-name"[^>]*>', html).group(0)
+    assert await _payments(server_rt, session) == []
 
 
 @pytest.mark.parametrize("action,paid", [("approve", True), ("deny", False)])
@@ -176,8 +206,9 @@ async def test_security_headers_on_every_page(visit):
 @pytest.mark.parametrize("language,currency,amount,texts", [
     ("de", "eur", "1.234,56\xa0€", ("Kartennummer", "1.234,56\xa0€ bezahlen", "Gesamtbetrag")),
     ("fr", "jpy", "123\u202f456\xa0JPY", ("Numéro de carte", "Payer 123\u202f456\xa0JPY", "Récapitulatif")),
-    ("de", "kwd", "123,456\xa0KWD", ("Prüfnummer (CVC)", "Ablaufdatum (MM / JJ)", "123,456\xa0KWD")),
-    ("fr", "kwd", "123,456\xa0KWD", ("Date d'expiration (MM / AA)", "Payer")),
+    # The expiry's placeholder too, not only its label (issue 15).
+    ("de", "kwd", "123,456\xa0KWD", ("Prüfnummer (CVC)", "Ablaufdatum (MM / JJ)", 'placeholder="MM / JJ"', "123,456\xa0KWD")),
+    ("fr", "kwd", "123,456\xa0KWD", ("Date d'expiration (MM / AA)", 'placeholder="MM / AA"', "Payer")),
 ])
 async def test_locales_translate_texts_and_format_amounts(server, server_rt, merchant, language, currency, amount, texts):
     merchant_obj, _ = merchant

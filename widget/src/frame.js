@@ -1,13 +1,15 @@
 /*
  * The card frame's script (served at /widget/v1/frame.js, run by /widget/v1/frame/{session}).
  *
- * The frame holds the hosted checkout's card form. This script checks who framed it, takes the
- * client_token from the loader through the envelope of widget/PROTOCOL.md, validates the card as
- * the buyer types (./card.js), sends it to Flint's buyer confirm API on this origin, runs the
- * 3-D Secure challenge in place, and tells the loader what happened. Card data never leaves this
- * window except in the confirm request to Flint.
+ * The frame holds the hosted checkout's form: the buyer's details (./fields.js), then the card. This
+ * script checks who framed it, takes the client_token from the loader through the envelope of
+ * widget/PROTOCOL.md, validates the card as the buyer types (./card.js), sends card and details to
+ * Flint's buyer confirm API on this origin, marks every field Flint refused, runs the 3-D Secure
+ * challenge in place, and tells the loader what happened. Card data and the buyer's details never leave
+ * this window except in the confirm request to Flint.
  */
 import { checkCvc, checkExpiry, checkNumber, cvcLength, digitsOf, expiryAsTyped, expiryOf, brandOf, spaced } from "./card.js";
+import { buyerInputs, checkField, detailsOf, fitAddress } from "./fields.js";
 import { cssVariables, envelope, isFrom, payloadOf } from "./shared.js";
 
 const config = JSON.parse(document.getElementById("flint-frame-config").textContent);
@@ -114,20 +116,35 @@ const CHECKS = [
   { input: cvc, check: () => checkCvc(digitsOf(number.value), digitsOf(cvc.value)) },
 ];
 
-const mark = (input, code) => {
+// Where Flint's answer puts a card problem (param) on the form; every other param is its input's name,
+// whose id is the name with "-" for "." (docs/api.md 14).
+const CARD_INPUTS = { "card.number": "card_number", "card.exp_month": "expiry", "card.exp_year": "expiry", "card.cvc": "cvc" };
+const inputOf = (param) => {
+  const input = $((CARD_INPUTS[param] || String(param)).replace(/\./g, "-"));
+  return input && form.contains(input) && input.name ? input : null;
+};
+
+// A field's message: our words for a code we know, else Flint's (an app's field_error is its own, as text).
+const wordsFor = (code, message) => (code !== "field_error" && text[code]) || message || code;
+
+// Marks a field invalid with its message in `<id>-error` (aria-invalid + aria-describedby, next to a
+// hint it already had), or clears it (code null).
+const mark = (input, code, message) => {
   const box = $(`${input.id}-error`);
-  const hint = input.id === "card_number" ? "card-hint " : "";
-  box.textContent = code ? text[code] || code : "";
+  const hint = (input.dataset.hint ??= input.getAttribute("aria-describedby")?.replace(box.id, "").trim() || "");
+  box.textContent = code ? wordsFor(code, message) : "";
   box.hidden = !code;
   if (code) {
     input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", hint + box.id);
+    input.setAttribute("aria-describedby", `${hint} ${box.id}`.trim());
   } else {
     input.removeAttribute("aria-invalid");
-    if (hint) input.setAttribute("aria-describedby", "card-hint");
+    if (hint) input.setAttribute("aria-describedby", hint);
     else input.removeAttribute("aria-describedby");
   }
 };
+
+const focusFirstInvalid = () => form.querySelector('[aria-invalid="true"]')?.focus();
 
 const watchCard = () => {
   number.addEventListener("input", () => {
@@ -155,6 +172,17 @@ const watchCard = () => {
     const input = field.input;
     input.addEventListener("blur", () => input.value && mark(input, field.check()));
     input.addEventListener("input", () => input.getAttribute("aria-invalid") && mark(input, field.check()));
+  }
+  for (const input of buyerInputs(form)) {
+    // The same for the buyer's details, with what the frame can judge (Flint's own message, e.g. a postal
+    // code, goes as soon as the buyer changes the field: Flint judges it again on Pay).
+    input.addEventListener("blur", () => input.value && input.type !== "checkbox" && mark(input, checkField(input)));
+    input.addEventListener("input", () => input.getAttribute("aria-invalid") && mark(input, checkField(input)));
+  }
+  const rules = JSON.parse($("flint-country-fields")?.textContent || "{}");
+  for (const select of form.querySelectorAll('select[name$="_address.country"]')) {
+    fitAddress(form, select, rules);
+    select.addEventListener("change", () => fitAddress(form, select, rules));
   }
 };
 
@@ -200,12 +228,27 @@ const handle = (answer) => {
   const code = body.code || "payment_failed";
   const closes = answer.status === 401 || CLOSING.test(code);
   if (!transition(closes ? "closed" : "declined")) return;
+  if (answer.status === 400 && Array.isArray(body.errors)) {
+    // Refused before any attempt: every bad field at once, each message at its field; one with no
+    // field on this form (none should be) is said in the alert.
+    const loose = [];
+    for (const problem of body.errors) {
+      const input = inputOf(problem?.param);
+      if (!input) loose.push(wordsFor(problem?.code, problem?.message));
+      else if (!input.getAttribute("aria-invalid")) {
+        mark(input, problem.code || "invalid_field", problem.message);
+        input.closest("[data-field]")?.removeAttribute("hidden"); // Flint's word wins over the format's
+      }
+    }
+    showAlert([text.invalid_field, ...loose].join(" "));
+    focusFirstInvalid();
+    return;
+  }
   if (code === "route_to_hosted") {
     // Flint (an installed app's hook) asks for the hosted page: the loader swaps in its link.
     send("fallback", { reason: "requested" });
     return;
   }
-  if (code === "invalid_card_number") mark(number, code);
   if (code === "too_many_attempts") {
     // A card testing limit (429): say when to try again, in whole minutes rounded up.
     const minutes = Math.max(1, Math.ceil((+body.retry_after || 60) / 60));
@@ -229,14 +272,20 @@ const answerChallenge = (result) => {
 const submit = (event) => {
   event.preventDefault(); // with this script the card goes to the confirm API, not the hosted page
   if (!FLOW[state].pay) return;
-  let firstBad = null;
+  // Every field judged at once (the buyer's, then the card's), each marked; the first bad one gets focus.
+  let bad = false;
+  for (const input of buyerInputs(form)) {
+    const code = checkField(input);
+    mark(input, code);
+    bad ||= !!code;
+  }
   for (const field of CHECKS) {
     const code = field.check();
     mark(field.input, code);
-    firstBad ||= code && field.input;
+    bad ||= !!code;
   }
-  if (firstBad) {
-    firstBad.focus(); // nothing is sent for a card that cannot be right
+  if (bad) {
+    focusFirstInvalid(); // nothing is sent for a form that cannot be right
     return;
   }
   const expires = expiryOf(expiry.value);
@@ -244,6 +293,7 @@ const submit = (event) => {
   transition("pay");
   call(config.confirmUrl, {
     card: { number: digitsOf(number.value), exp_month: expires.month, exp_year: expires.year, cvc: digitsOf(cvc.value) },
+    ...detailsOf(form),
   }).then(handle, offline);
 };
 
