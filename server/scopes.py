@@ -18,7 +18,7 @@ MERCHANT_ONLY = "merchant"
 # What each scope lets an app do, in the merchant's words (the consent page lists every one).
 SCOPE_WORDS = {
     "orders:read": N_("See your orders, checkout sessions and payment links"),
-    "orders:write": N_("Create and cancel orders"),
+    "orders:write": N_("Create, cancel and redact orders"),
     "checkout:write": N_("Create and expire checkout sessions"),
     "payment_links:write": N_("Create and deactivate payment links"),
     "payments:read": N_("See payments (card brand and last four digits only, never card numbers)"),
@@ -65,6 +65,7 @@ EVENT_WORDS = {
     "order.paid": N_("When an order is paid"),
     "order.canceled": N_("When an order is canceled"),
     "order.refunded": N_("When an order is refunded"),
+    "order.redacted": N_("When a buyer's personal data is erased from an order"),
     "checkout.session.created": N_("When a checkout starts"),
     "checkout.session.completed": N_("When a checkout is completed"),
     "checkout.session.expired": N_("When a checkout expires unpaid"),

@@ -71,9 +71,12 @@ MERCHANT_CONFIG = f"""
 # line, or the sum of the lines, exceeds 99,999,999 minor units. And Flint takes JSON types
 # strictly: 2.0 is refused where an integer is due (400 parameter_invalid_type, pinned by
 # tests/test_bad_requests.py), while JSON Schema counts 2.0 as an integer and schemathesis sends it.
+# Sessions and payment links also take `collect` and `custom_fields` (docs/api.md 14), whose country
+# codes, option lists and duplicate keys JSON Schema does not judge (400 collect_invalid,
+# custom_fields_invalid, url_invalid for terms_url).
 [[operations]]
 include-method = "POST"
-include-path-regex = "^/v1/(orders|checkout/sessions)$"
+include-path-regex = "^/v1/(orders|checkout/sessions|payment_links)$"
 checks.positive_data_acceptance.expected-statuses = {accepted("400")}
 
 # Refunds: an amount spelled 2.0 (as above), and 400 refund_exceeds_refundable, which depends on
@@ -135,7 +138,9 @@ def buyer_config(session_id: str) -> str:
 # The card is checked for what JSON Schema cannot say: the Luhn digit, an expiry not in the past,
 # a 4-digit CVC for Amex and 3 otherwise (400 invalid_card_number / invalid_expiry_year /
 # invalid_cvc); integers spelled 2.0 (see the merchant run); and a valid card may be declined
-# (402 with the decline code, docs/api.md 6).
+# (402 with the decline code, docs/api.md 6). The buyer's details are checked for email syntax, phone
+# numbers, each country's address rules, option values and keys nobody asked for (400 invalid_field,
+# docs/api.md 14).
 [[operations]]
 include-method = "POST"
 include-path = "/v1/checkout/sessions/{{session_id}}/confirm"
@@ -151,10 +156,14 @@ ADMITTED: dict[str, set[tuple[int, str]]] = {
     "POST /v1/orders": {(400, "amount_too_large"), (400, WHOLE_FLOAT)},
     # url_invalid: a success_url or cancel_url whose host a browser would read differently (a name with
     # an underscore, "127.1") or with user information: the URL rules of docs/api.md 13 past what a pattern says.
-    "POST /v1/checkout/sessions": {(400, "amount_too_large"), (400, WHOLE_FLOAT), (400, "url_invalid")},
+    "POST /v1/checkout/sessions": {(400, "amount_too_large"), (400, WHOLE_FLOAT), (400, "url_invalid"),
+                                   (400, "collect_invalid"), (400, "custom_fields_invalid")},
+    "POST /v1/payment_links": {(400, WHOLE_FLOAT), (400, "url_invalid"), (400, "collect_invalid"),
+                               (400, "custom_fields_invalid")},
     "POST /v1/refunds": {(400, "refund_exceeds_refundable"), (400, WHOLE_FLOAT)},
     "POST /v1/checkout/sessions/{session_id}/confirm": {
         (400, "invalid_card_number"), (400, "invalid_expiry_year"), (400, "invalid_cvc"), (400, WHOLE_FLOAT),
+        (400, "invalid_field"),
         *((402, code) for code in DECLINES)},
     **{label: {(400, "starting_after_invalid")} for label in LIST_OPERATIONS},
     "POST /v1/test_helpers/advance_clock": {(400, WHOLE_FLOAT)},

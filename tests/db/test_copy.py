@@ -62,6 +62,7 @@ class Demo:
     secret_key: str  # the demo merchant's
     webhook_secret: str  # its endpoint's, shown once on SQLite
     app_webhook_secret: str  # the partner app's (webhooks and hook calls)
+    app_id: str  # the partner app's: its required age checkbox is ticked under app_fields.<app_id>
     other_key: str  # the merchant who installed the app
     app_token: dict  # the app's OAuth token on that merchant
     session_cookies: dict  # the demo merchant signed in
@@ -94,10 +95,12 @@ def _order(name: str, amount: int) -> dict:
             "customer_email": "käufer@example.com", "metadata": {"shop_ref": name}}
 
 
-async def _pay_embedded(api: httpx.AsyncClient, order: dict, card: dict = CARD) -> tuple[dict, httpx.Response]:
+async def _pay_embedded(api: httpx.AsyncClient, order: dict, card: dict = CARD,
+                        app_fields: dict | None = None) -> tuple[dict, httpx.Response]:
     session = (await api.post("/v1/checkout/sessions", json={
         "order": order, "mode": "embedded", "success_url": "https://shop.example/thanks"})).json()
-    paid = await api.post(f"/v1/checkout/sessions/{session['id']}/confirm", json={"card": card},
+    paid = await api.post(f"/v1/checkout/sessions/{session['id']}/confirm",
+                          json={"card": card, **({"app_fields": app_fields} if app_fields else {})},
                           headers={"Authorization": f"Bearer {session['client_token']}"})
     return session, paid
 
@@ -174,7 +177,9 @@ async def _build(tmp: Path, receiver: Receiver) -> Demo:
                                             authorization_response=approved.headers["location"])
         # A payment on the installing merchant asks the app's checkout.before_payment hook.
         async with live.async_client(other_key) as api:
-            _, payment = await _pay_embedded(api, _order("Hooked", 1500))
+            # The demo app's required age checkbox (docs/api.md 14), ticked.
+            _, payment = await _pay_embedded(api, _order("Hooked", 1500),
+                                             app_fields={app.app_id: {"age_confirmed": True}})
             assert payment.json()["status"] == "succeeded", payment.text
             hook_calls = (await api.get(f"/v1/hook_calls?order={payment.json()['order_id']}")).json()
             assert hook_calls["data"][0]["outcome"] == "answered", hook_calls
@@ -198,7 +203,7 @@ async def _build(tmp: Path, receiver: Receiver) -> Demo:
         stop_server(live)
     return Demo(path=Path(live.db_url.removeprefix("sqlite:///")), merchant_id=seeded.merchant_id,
                 secret_key=seeded.secret_key, webhook_secret=seeded.webhook_secret,
-                app_webhook_secret=app.webhook_secret, other_key=other_key, app_token=dict(token),
+                app_webhook_secret=app.webhook_secret, app_id=app.app_id, other_key=other_key, app_token=dict(token),
                 session_cookies=cookies, listings=listings, hook_calls=hook_calls, served_at=live.url)
 
 
@@ -389,7 +394,8 @@ async def test_flint_copy_moves_everything_and_flint_runs_on_the_copy(demo: Demo
         async with live.async_client(demo.other_key) as api:
             assert (await api.get(f"/v1/hook_calls?order={hooked_order}")).json() == demo.hook_calls
             hooks_before = len(receiver.at("/app/hook"))
-            _, paid = await _pay_embedded(api, _order("Hooked again", 1800))
+            _, paid = await _pay_embedded(api, _order("Hooked again", 1800),
+                                          app_fields={demo.app_id: {"age_confirmed": True}})
             assert paid.json()["status"] == "succeeded", paid.text
             [hook] = receiver.wait_for("/app/hook", hooks_before + 1)[hooks_before:]
             Webhook(demo.app_webhook_secret).verify(hook.body, hook.headers)
