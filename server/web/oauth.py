@@ -61,7 +61,10 @@ async def _consent_page(rt: Runtime, request_: AuthorizationRequest, session_id:
     g.form_origins = [urls.origin(parts)]
     return pages.page("oauth/consent.html", app=request_.app, developer=developer.name if developer else None,
                  account=merchant, consent=consent_words(shown, lifecycle=bool(request_.app.webhook_url)),
-                 changes=changes, form_token=token, returns_to=parts.netloc)
+                 changes=changes, form_token=token, returns_to=parts.netloc,
+                 # Each field the app adds to checkouts, with its kind and whether buyers must fill it.
+                 checkout_fields=[{"label": f.get("label", f.get("key")), "type": f.get("type"),
+                                   "required": bool(f.get("required"))} for f in shown.checkout_fields])
 
 
 @bp.get("/oauth/authorize")

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from flint.apps import service as apps
 from flint.merchants import service as merchants
 from flint.oauth.service import follow_app_change
-from support.oauth import PASSWORD, install
+from support.oauth import PASSWORD, REDIRECT, client_for, install, sign_in
 from support.receiver import Receiver
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
@@ -153,3 +153,21 @@ async def test_a_field_the_app_adds_after_install_waits_for_the_merchant(server,
     async with server.async_client(key) as owner:
         [installation] = (await owner.get("/v1/installations")).json()["data"]
     assert installation["pending_update"]["checkout_fields"][-1]["key"] == "po_number"
+
+
+async def test_the_consent_page_lists_the_apps_fields_with_their_kind(server, server_rt, browser):
+    shop, _ = await merchants.create_merchant(server_rt, name="Cellar", email=f"c{secrets.token_hex(4)}@shop.example",
+                                              password=PASSWORD)
+    dev, _ = await merchants.create_merchant(server_rt, name="Dev", email=f"d{secrets.token_hex(4)}@dev.example",
+                                             password=PASSWORD)
+    app, client_secret, _ = await apps.create_app(
+        server_rt, dev.id, name="Age Check", redirect_uris=[REDIRECT], scopes=["orders:read", "payments:read"],
+        checkout_fields=[AGE, PO])
+    await sign_in(browser, shop.email)
+    async with client_for(server, app, client_secret) as client:
+        url, _ = client.create_authorization_url(f"{server.url}/oauth/authorize", code_verifier=secrets.token_urlsafe(48))
+        page = await browser.get(url.removeprefix(server.url))
+    assert page.status_code == 200
+    assert "It adds these fields to your checkout" in page.text
+    assert "<span>I am 18 or older</span><span class=\"muted\">Checkbox, required</span>" in page.text
+    assert "<span>Purchase order</span><span class=\"muted\">Text, optional</span>" in page.text
