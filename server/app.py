@@ -24,6 +24,7 @@ from flint.api import (
 )
 from flint.background import sweeper, webhook_worker
 from flint.config import Config
+from flint.console import routes as console
 from flint.db.migrate import migrate
 from flint.hooks.service import close_clients
 from flint.hosted import routes as hosted
@@ -37,6 +38,7 @@ from flint.widget import routes as widget
 BLUEPRINTS = (
     health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp, events.bp,
     webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, widget.bp, accounts.bp, oauth.bp,
+    console.bp,
 )
 BACKGROUND = (("flint.sweeper", sweeper.run), ("flint.webhooks", webhook_worker.run))
 

@@ -190,3 +190,46 @@ async def erase_buyer_details(conn: Conn, order_id: str, *, extension_data: str,
         """UPDATE orders SET customer = NULL, custom_fields = '{}', customer_email = NULL,
                   extension_data = :extension_data, redacted_at = :at, updated_at = :at WHERE id = :id""",
         {"id": order_id, "extension_data": extension_data, "at": at})
+
+
+async def search_orders_page(conn: Conn, merchant_id: str, *, limit: int, status: str | None = None,
+                             query: str | None = None, starting_after: str | None = None,
+                             ending_before: str | None = None) -> tuple[list[Order], bool]:
+    """The console's order list (docs/api.md 16): newest first, keyset-paginated both ways, never OFFSET.
+    ``status`` filters; ``query`` matches an order id or reference exactly, or the buyer's email exactly
+    but case-insensitively (each through an index: migration 0016). ``starting_after`` pages to older
+    orders, ``ending_before`` to newer ones; an unknown cursor (or another merchant's) reads the first page.
+    Returns the page (newest first) and whether more rows lie beyond it in the direction of travel."""
+    params: dict[str, Any] = {"merchant_id": merchant_id, "limit": limit + 1}
+    if query:
+        # One indexed lookup per kind of match, united, and the page read by primary key from those: with
+        # an OR (or the merchant's id out here too) the planners walk all the merchant's orders by date.
+        where = """id IN (SELECT id FROM orders WHERE id = :query AND merchant_id = :merchant_id
+                          UNION SELECT id FROM orders WHERE merchant_id = :merchant_id AND reference = :query
+                          UNION SELECT id FROM orders WHERE merchant_id = :merchant_id
+                                                        AND lower(customer_email) = lower(:query))"""
+        params["query"] = query
+    else:
+        where = "merchant_id = :merchant_id"
+    if status is not None:
+        where += " AND status = :status"
+        params["status"] = status
+    cursor_id = ending_before or starting_after
+    backwards = ending_before is not None
+    if cursor_id is not None:
+        cursor = await conn.fetch_one(
+            "SELECT created_at, id FROM orders WHERE id = :cursor_id AND merchant_id = :merchant_id",
+            {"cursor_id": cursor_id, "merchant_id": merchant_id})
+        if cursor is None:
+            backwards = False
+        else:
+            way = ">" if backwards else "<"
+            where += f" AND (created_at {way} :c_at OR (created_at = :c_at AND id {way} :c_id))"
+            params.update(c_at=cursor["created_at"], c_id=cursor["id"])
+    order = "ASC" if backwards else "DESC"
+    rows = await conn.fetch_all(
+        f"SELECT {COLUMNS} FROM orders WHERE {where} ORDER BY created_at {order}, id {order} LIMIT :limit", params)
+    page = [Order(**row) for row in rows[:limit]]
+    if backwards:
+        page.reverse()
+    return page, len(rows) > limit
