@@ -14,8 +14,10 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flint import logs
 from flint.config import Config
 
 if TYPE_CHECKING:
@@ -192,7 +194,7 @@ def _check_port_free(host: str, port: int) -> None:
             sys.exit(f"flint demo: {host}:{port} {reason}; choose another with --port / --shop-port / --app-port.")
 
 
-def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str) -> str:
+def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str, log_path: Path) -> str:
     flint = config.public_url
     if seeded.webhook_endpoint_id:
         webhooks = (f"{shop_url}/webhooks\n      the events Flint signed and sent to the shop "
@@ -202,7 +204,8 @@ def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str) -> str:
     if seeded.partner_app:
         partner = (f"{app_url}/\n      Risk Check, a demo partner app (app {seeded.partner_app.app_id}): "
                    f"sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, then click Install.\n"
-                   f"      Installed, it blocks orders over $500.00 and gives the others a risk score.")
+                   f"      Installed, it asks buyers to confirm they are 18 or older, blocks orders over\n"
+                   f"      $500.00 and gives the others a risk score.")
     else:
         partner = f"off (this Flint refused {app_url} for the app's webhooks and hook)"
     return f"""
@@ -216,6 +219,7 @@ Flint demo is running.
   Merchant:      {seeded.merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Secret key:    {seeded.secret_key}
   API reference: {flint}/v1/openapi.json (and docs/api.md)
+  Logs:          {log_path} (one JSON line per request)
 
 List your orders:
   curl -s {flint}/v1/orders -H "Authorization: Bearer {seeded.secret_key}"
@@ -230,7 +234,7 @@ Press Ctrl+C to stop the servers.
 
 
 async def _run(config: Config, host: str, port: int, shop_port: int, seeded: Seeded, shop_url: str,
-               app_port: int, app_url: str) -> None:
+               app_port: int, app_url: str, log_path: Path) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
@@ -276,7 +280,7 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    print(_banner(config, seeded, shop_url, app_url), flush=True)
+    print(_banner(config, seeded, shop_url, app_url, log_path), flush=True)
 
     # All stop on SIGINT/SIGTERM; if one server ends on its own, stop the others too.
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -317,8 +321,22 @@ def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_po
         _check_port_free(host, taken)
     shop_url = f"http://{_url_host(host)}:{shop_port}"
     app_url = f"http://{_url_host(host)}:{app_port}"
+    # The terminal is for people: the URLs and the login. Request logs (one JSON line each) go to a
+    # file beside the demo's database, which the banner names.
+    log_path = demo_log_path(config)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("a", encoding="utf-8", buffering=1)
+    logs.configure(config.log_level, stream=log_file)
     seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url, app_url))
     try:
-        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url))
+        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url, log_path))
     except (OSError, TimeoutError, RuntimeError) as error:
-        sys.exit(f"flint demo: {error}")
+        sys.exit(f"flint demo: {error} (the log: {log_path})")
+    finally:
+        log_file.close()
+
+
+def demo_log_path(config: Config) -> Path:
+    """var/flint-demo.log, or beside the SQLite database the demo runs on."""
+    folder = config.sqlite_path().parent if config.database_url.startswith("sqlite:///") else Path("var")
+    return folder / "flint-demo.log"

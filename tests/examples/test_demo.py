@@ -155,6 +155,12 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
     assert code == 0, err_path.read_text()[-3000:]
     assert not _answers(f"{flint_url}/healthz") and not _answers(f"{shop_url}/healthz")
     assert "Traceback" not in err_path.read_text()
+    # The terminal shows people the URLs and says where the logs are; the request log is in that file.
+    log_file = tmp_path / "flint-demo.log"
+    assert f"Logs:          {log_file}" in printed
+    requests_logged = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert any(entry.get("path") == "/healthz" for entry in requests_logged), requests_logged[-5:]
+    assert '"path": "/healthz"' not in err_path.read_text() and '"path": "/healthz"' not in printed
 
 
 async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_key(tmp_path: Path):
