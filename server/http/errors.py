@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from flint.errors import FlintError
 from flint.http import pages
-from flint.http.requests import ensure_page_context, is_api
+from flint.http.requests import ensure_page_context, is_api, is_buyer_page
 
 log = logging.getLogger("flint.http")
 
@@ -64,7 +64,8 @@ def error_response(error: FlintError) -> Response:
         return problem_response(error)
     # People get a readable page in their language, never JSON or a trace.
     ensure_page_context()
-    response = pages.page("error.html", error.status, status=error.status, code=error.code)
+    response = pages.page("error.html", error.status, status=error.status, code=error.code,
+                          buyer=is_buyer_page(request.path))
     response.headers.update(error.headers)
     return response
 

@@ -24,6 +24,12 @@ def is_api(path: str) -> bool:
     return path.startswith(("/v1/", "/oauth/token", "/oauth/revoke", "/.well-known/")) or path in ("/healthz", "/readyz")
 
 
+def is_buyer_page(path: str) -> bool:
+    # A buyer's pages (hosted checkout, payment links, the widget's frame): their errors speak about
+    # paying; every other page is for the merchant's people and speaks about their account.
+    return path.startswith(("/checkout/", "/pay/", "/widget/"))
+
+
 def ensure_page_context() -> None:
     """What rendering a page needs (the language, the CSP nonce), also for an error that happened
     before the request was identified."""
