@@ -109,6 +109,15 @@ def risk_score(order: dict, block_over: int) -> int:
     return max(0, min(100, int(order.get("amount_total", 0)) * 100 // max(block_over, 1)))
 
 
+def short_id(full_id: str) -> tuple[str, str]:
+    """"mer_4f9Kq2..." -> ("mer_4f9Kq2", "...the rest"): what the pages show of an id, and what they
+    keep for screen readers, copy and paste and the title attribute (the whole id stays in the page)."""
+    full_id = str(full_id)
+    prefix, _, rest = full_id.partition("_")
+    keep = len(prefix) + 1 + 6 if rest else len(full_id)
+    return (full_id, "") if len(full_id) <= keep + 2 else (full_id[:keep], full_id[keep:])
+
+
 def shown_fields(values: dict) -> str:
     """The buyer's answers to this app's fields as its pages show them: "I am 18 or older: yes"."""
     labels = {spec["key"]: spec["label"] for spec in CHECKOUT_FIELDS}
@@ -131,6 +140,10 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
     verifier = Webhook(webhook_secret)  # the app's webhook_secret signs webhooks and hook calls alike
 
     installations: dict[str, Installation] = {}
+    # merchant_id -> the merchant's name, as Flint told it to the app (kept after an uninstall, so the
+    # events of a merchant that left still read by name).
+    merchant_names: dict[str, str] = {}
+    merchant_of: dict[str, str] = {}  # installation_id -> merchant_id (hook calls carry only the former)
     events: deque[dict] = deque(maxlen=KEEP)
     hook_calls: deque[dict] = deque(maxlen=KEEP)
     seen: OrderedDict[str, None] = OrderedDict()  # webhook-ids, to drop redeliveries
@@ -166,8 +179,17 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @app.context_processor
+    def ids() -> dict:
+        return {"merchant_names": merchant_names, "short_id": short_id}
+
     async def page(template: str, status: int = 200, **context) -> tuple[str, int]:
         return await render_template(template, app_name=APP_NAME, **context), status
+
+    def merchant_words(merchant_id: str) -> str:
+        """A merchant in a sentence: "Acme Coffee (mer_...)", or "The merchant mer_..." unnamed."""
+        name = merchant_names.get(merchant_id)
+        return f"{name} ({merchant_id})" if name else f"The merchant {merchant_id}"
 
     async def message(status: int, title: str, text: str) -> tuple[str, int]:
         return await page("message.html", status, title=title, message=text)
@@ -209,7 +231,9 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         installation = installations.setdefault(token["installation_id"],
                                                 Installation(token["installation_id"], token["merchant_id"]))
         installation.keep(token)  # installed again while installed: the same installation, new tokens
+        merchant_of[installation.installation_id] = installation.merchant_id
         log.info("installed on %s (%s)", installation.merchant_id, installation.installation_id)
+        await learn_merchant_name(installation)
         return await page("installed.html", installation=installation)
 
     # -- 2. Calling Flint's API with an installation's token -------------------------------------------
@@ -236,6 +260,24 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         answer.raise_for_status()
         return answer.json()
 
+    async def learn_merchant_name(installation: Installation) -> None:
+        """The pages name a merchant by its name, not its id. The token answer and every webhook carry
+        only ``merchant_id``; ``GET /v1/merchant`` has the name, but Flint answers it to merchant keys
+        only today (403 for an app's token, docs/api.md 10). Until Flint tells apps the name, the pages
+        show "Merchant" and a short id (the whole id in the title, for support)."""
+        try:
+            merchant = await flint_get(installation, "/v1/merchant")
+        except httpx.HTTPStatusError as error:
+            log.info("Flint did not tell the name of %s (GET /v1/merchant: %s)", installation.merchant_id,
+                     error.response.status_code)
+            return
+        except (NotInstalled, OAuthError, httpx.HTTPError, ValueError) as error:
+            log.warning("GET /v1/merchant failed: %s", error)
+            return
+        name = merchant.get("name") if isinstance(merchant, dict) else None
+        if isinstance(name, str) and name.strip() and merchant.get("id") in (None, installation.merchant_id):
+            merchant_names[installation.merchant_id] = name.strip()[:100]
+
     @app.get("/orders")
     async def orders():
         wanted = request.args.get("installation") or next(reversed(installations), None)
@@ -245,7 +287,7 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         try:
             listed = await flint_get(installation, "/v1/orders", limit=20)
         except NotInstalled:
-            return await message(410, "Uninstalled", f"{installation.merchant_id} uninstalled the app.")
+            return await message(410, "Uninstalled", f"{merchant_words(installation.merchant_id)} uninstalled the app.")
         except (OAuthError, httpx.HTTPError) as error:
             log.warning("GET /v1/orders failed: %s", error)
             return await message(502, "Flint did not answer", "Flint could not list the orders just now.")
@@ -274,6 +316,8 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
             seen[webhook_id] = None
             if len(seen) > 10_000:
                 seen.popitem(last=False)
+            if isinstance(event.get("installation_id"), str) and isinstance(event.get("merchant_id"), str):
+                merchant_of[event["installation_id"]] = event["merchant_id"]
             events.appendleft({"received_at": datetime.now(timezone.utc), "id": webhook_id, "type": event.get("type"),
                                "installation_id": event.get("installation_id"), "merchant_id": event.get("merchant_id"),
                                "order_id": event.get("order_id")})
@@ -299,6 +343,7 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         fields = call.get("fields") if isinstance(call.get("fields"), dict) else {}
         hook_calls.appendleft({"received_at": datetime.now(timezone.utc), "order_id": order.get("id"),
                                "installation_id": call.get("installation_id"),
+                               "merchant_id": merchant_of.get(str(call.get("installation_id"))),
                                "channel": (call.get("checkout") or {}).get("channel"),
                                "fields": shown_fields(fields), "answer": action["type"]})
         return {"actions": [action]}

@@ -171,10 +171,16 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
     await sign_in(browser, server, merchant.email)
     installed = await authorize(browser, server, partner_app, "approve")
     assert installed.status_code == 200, installed.text
-    assert f'Installed on <code class="merchant-id">{merchant.id}</code>' in installed.text
+    # The app asked Flint the merchant's name, and Flint answers an app's token 403 on GET /v1/merchant
+    # (docs/api.md 10): the pages say "Merchant" and a short id, the whole id in the title.
+    assert f"Flint did not tell the name of {merchant.id} (GET /v1/merchant: 403)" in partner_app.logs()
+    shown_as = (f'<span class="merchant-name">Merchant</span> <code class="id id-short merchant-id" '
+                f'title="{merchant.id}">{merchant.id[:10]}'
+                f'<span class="visually-hidden">{merchant.id[10:]}</span></code>')
+    assert f'<h1>Installed on <span class="merchant">{shown_as}</span></h1>' in installed.text
     installation_id = re.search(r'class="installation-id">(inst_[0-9A-Za-z]+)<', installed.text).group(1)
     home = await browser.get(f"{partner_app.url}/")
-    assert installation_id in home.text and merchant.id in home.text
+    assert f'title="{installation_id}"' in home.text and shown_as in home.text
     async with server.async_client(key) as owner:
         [listed] = (await owner.get("/v1/installations")).json()["data"]
         assert (listed["id"], listed["app_id"], listed["status"]) == (installation_id, partner_app.app["id"], "active")
@@ -189,7 +195,7 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
         created = (await owner.post("/v1/orders", json=order_of(1500))).json()
     events = await wait_for_event(browser, partner_app, "order.created", created["id"])
     row = next(r for r in re.findall(r'<tr class="event">.*?</tr>', events, re.S) if created["id"] in r)
-    assert installation_id in row and merchant.id in row
+    assert f'title="{installation_id}"' in row and shown_as in row
 
     # The hook and the app's field: its box is on every checkout of the merchant now. Left unticked,
     # Flint refuses the attempt at the app's field, and nothing is paid...
@@ -228,13 +234,15 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
         assert [(c["app_id"], c["outcome"], c["applied"]) for c in calls] == [(app_id, "answered", ["block"])]
     events = await wait_for_event(browser, partner_app, "payment.succeeded", small["order_id"])
     calls = re.findall(r'<tr class="hook-call">.*?</tr>', events, re.S)
-    assert any(big["order_id"] in row and '<td class="hook-answer">block</td>' in row for row in calls), calls
-    assert any(small["order_id"] in row and f'<td class="hook-fields">{AGE_LABEL}: yes</td>' in row
-               and '<td class="hook-answer">annotate</td>' in row for row in calls), calls
+    assert any(big["order_id"] in row and 'class="hook-answer">block</td>' in row for row in calls), calls
+    assert any(small["order_id"] in row and f'class="hook-fields">{AGE_LABEL}: yes</td>' in row
+               and 'class="hook-answer">annotate</td>' in row and shown_as in row for row in calls), calls
     orders = await browser.get(f"{partner_app.url}/orders", params={"installation": installation_id})
-    assert re.search(rf'{small["order_id"]}</code></td><td class="order-status">paid</td>\s*'
-                     r'<td class="num">\$24.00</td><td class="num">4</td>\s*'
-                     rf'<td class="order-fields">{AGE_LABEL}: yes</td>', orders.text), orders.text
+    assert shown_as in orders.text
+    assert re.search(rf'{small["order_id"]}</code></td><td data-label="Status" class="order-status">paid</td>\s*'
+                     r'<td data-label="Total" class="num">\$24.00</td><td data-label="Risk score" class="num">4</td>\s*'
+                     rf'<td data-label="Buyer\'s answers" class="order-fields">{AGE_LABEL}: yes</td>',
+                     orders.text), orders.text
 
     # Expired tokens: Flint answers 401, the app refreshes and retries; twice, so the second refresh
     # proves it kept the rotated refresh token (presenting a spent one would have ended the grant).
@@ -307,9 +315,9 @@ async def test_the_hook_answers_field_error_until_the_box_is_ticked(partner_app)
         page = await client.get("/events")
     rows = re.findall(r'<tr class="hook-call">.*?</tr>', page.text, re.S)
     assert len(rows) == len(cases)
-    assert sum(f'<td class="hook-fields">{AGE_LABEL}: no</td>' in row for row in rows) == 2
-    assert sum(f'<td class="hook-fields">{AGE_LABEL}: yes</td>' in row for row in rows) == 2
-    assert sum('<td class="hook-answer">field_error</td>' in row for row in rows) == 5
+    assert sum(f'class="hook-fields">{AGE_LABEL}: no</td>' in row for row in rows) == 2
+    assert sum(f'class="hook-fields">{AGE_LABEL}: yes</td>' in row for row in rows) == 2
+    assert sum('class="hook-answer">field_error</td>' in row for row in rows) == 5
 
 
 async def test_unsigned_or_forged_webhooks_and_hook_calls_are_refused(partner_app):
