@@ -5,19 +5,19 @@ from flint.accounts.models import WebSession
 from flint.db import Conn
 
 
-async def insert_session(conn: Conn, *, id: str, merchant_id: str, token_hash: str, created_at: str,
-                         expires_at: str) -> None:
+async def insert_session(conn: Conn, *, id: str, merchant_id: str, staff_id: str, token_hash: str,
+                         created_at: str, expires_at: str) -> None:
     await conn.execute(
-        """INSERT INTO web_sessions (id, merchant_id, token_hash, created_at, expires_at, revoked_at)
-           VALUES (:id, :merchant_id, :token_hash, :created_at, :expires_at, NULL)""",
-        {"id": id, "merchant_id": merchant_id, "token_hash": token_hash, "created_at": created_at,
-         "expires_at": expires_at},
+        """INSERT INTO web_sessions (id, merchant_id, staff_id, token_hash, created_at, expires_at, revoked_at)
+           VALUES (:id, :merchant_id, :staff_id, :token_hash, :created_at, :expires_at, NULL)""",
+        {"id": id, "merchant_id": merchant_id, "staff_id": staff_id, "token_hash": token_hash,
+         "created_at": created_at, "expires_at": expires_at},
     )
 
 
 async def select_live_session(conn: Conn, token_hash: str, now: str) -> WebSession | None:
     row = await conn.fetch_one(
-        """SELECT id, merchant_id FROM web_sessions
+        """SELECT id, merchant_id, staff_id FROM web_sessions
            WHERE token_hash = :token_hash AND revoked_at IS NULL AND expires_at > :now""",
         {"token_hash": token_hash, "now": now},
     )

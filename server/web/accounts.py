@@ -1,5 +1,5 @@
-"""Merchant sign-in pages: /login, /logout and /account. Plain HTML forms with CSRF tokens; the
-session cookie is HttpOnly, SameSite=Lax, and Secure whenever Flint is reached over HTTPS."""
+"""Sign-in pages for a merchant's staff: /login, /logout and /account. Plain HTML forms with CSRF
+tokens; the session cookie is HttpOnly, SameSite=Lax, and Secure whenever Flint is reached over HTTPS."""
 from __future__ import annotations
 
 import unicodedata
@@ -75,8 +75,9 @@ def check_csrf(rt: Runtime, token: str | None, subject: str) -> None:
         raise FlintError(403, "form_token_invalid", "This form has expired. Reload the page and try again.")
 
 
-async def signed_in(rt: Runtime):
-    """(web session id, merchant) for this request's cookie, or None."""
+async def signed_in(rt: Runtime) -> service.Current | None:
+    """Who this request's cookie signs in: ``.session_id``, ``.merchant`` and ``.staff`` (the member,
+    with their ``role``), also a tuple whose first two items are (session id, merchant); or None."""
     return await service.current(rt, request.cookies.get(SESSION_COOKIE))
 
 
@@ -129,8 +130,8 @@ async def get_account():
     found = await signed_in(rt)
     if found is None:
         return redirect("/login?next=/account", 303)
-    session_id, merchant = found
-    return pages.page("accounts/account.html", account=merchant, csrf=csrf_token(rt, session_id))
+    return pages.page("accounts/account.html", account=found.merchant, member=found.staff,
+                      csrf=csrf_token(rt, found.session_id))
 
 
 @bp.post("/logout")
@@ -140,8 +141,8 @@ async def post_logout():
     found = await signed_in(rt)
     form = await request.form
     if found is not None:
-        check_csrf(rt, form.get("csrf_token"), found[0])
-        await service.sign_out(rt, found[0])
+        check_csrf(rt, form.get("csrf_token"), found.session_id)
+        await service.sign_out(rt, found.session_id)
     response = redirect("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
