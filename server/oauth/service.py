@@ -27,6 +27,7 @@ from flint.db import Conn
 from flint.errors import conflict, not_found
 from flint.events import service as events
 from flint.i18n import N_
+from flint.merchants import store as merchant_store
 from flint.ids import new_id, new_secret
 from flint.oauth import store
 from flint.oauth.models import ACTIVE, Installation, consent_columns, pending_column
@@ -125,9 +126,14 @@ async def authenticate_client(rt: Runtime, client_id: str | None, client_secret:
     return app
 
 
-def _token_response(access: str, refresh: str, scopes: list[str], installation_id: str, merchant_id: str) -> dict:
+async def _token_response(conn, access: str, refresh: str, scopes: list[str], installation_id: str,
+                          merchant_id: str) -> dict:
+    """RFC 6749 5.1, plus which installation and merchant the tokens act for: the merchant's name too,
+    so an app can show people a name rather than an id (an app's token cannot read GET /v1/merchant)."""
+    merchant = await merchant_store.select_merchant(conn, merchant_id)
     return {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_SECONDS, "refresh_token": refresh,
-            "scope": " ".join(scopes), "installation_id": installation_id, "merchant_id": merchant_id}
+            "scope": " ".join(scopes), "installation_id": installation_id, "merchant_id": merchant_id,
+            "merchant_name": merchant.name if merchant else None}
 
 
 async def _issue_tokens(conn, grant_id: str, now: str) -> tuple[str, str]:
@@ -211,8 +217,8 @@ async def _install(conn, rt: Runtime, app: App, code: dict, now: str) -> dict:
                                     "created_at": now})
     await store.note_code_grant(conn, code["code_hash"], grant_id)
     access, refresh = await _issue_tokens(conn, grant_id, now)
-    return _token_response(access, refresh, [s for s in requested if s in consent.scopes], installation.id,
-                           code["merchant_id"])
+    return await _token_response(conn, access, refresh, [s for s in requested if s in consent.scopes],
+                                 installation.id, code["merchant_id"])
 
 
 async def _apply_consent(conn: Conn, installation: Installation, consent: Consent, pending: str | None,
@@ -254,10 +260,12 @@ async def refresh(rt: Runtime, app: App, refresh_token: str | None) -> dict:
         else:
             raise_after = False
             access, new_refresh = await _issue_tokens(conn, row["grant_id"], now)
+            scopes = [s for s in json.loads(row["scopes"]) if s in json.loads(row["installation_scopes"])]
+            answer = await _token_response(conn, access, new_refresh, scopes, row["installation_id"],
+                                           row["merchant_id"])
     if raise_after:
         raise OAuthError("invalid_grant", "The refresh token is no longer valid.")
-    scopes = [s for s in json.loads(row["scopes"]) if s in json.loads(row["installation_scopes"])]
-    return _token_response(access, new_refresh, scopes, row["installation_id"], row["merchant_id"])
+    return answer
 
 
 async def revoke(rt: Runtime, app: App, token: str | None) -> None:

@@ -56,6 +56,8 @@ async def test_the_whole_install_with_authlib(server, browser, developer, shop):
     assert token["token_type"] == "Bearer" and token["access_token"].startswith("fat_")
     assert token["expires_in"] == 3600 and token["scope"] == "orders:read payments:read"
     assert token["merchant_id"] == merchant.id and token["installation_id"].startswith("inst_")
+    # The merchant's name too: an app shows people names, and its token cannot read GET /v1/merchant.
+    assert token["merchant_name"] == merchant.name
 
     async with server.async_client(key) as owner:
         order = (await owner.post("/v1/orders", json=ORDER)).json()
@@ -80,6 +82,7 @@ async def test_the_whole_install_with_authlib(server, browser, developer, shop):
     async with client_for(server, app, client_secret, token=token) as client:
         rotated = await client.refresh_token(f"{server.url}/oauth/token", refresh_token=token["refresh_token"])
         assert rotated["refresh_token"] != token["refresh_token"] and rotated["access_token"] != token["access_token"]
+        assert (rotated["merchant_id"], rotated["merchant_name"]) == (token["merchant_id"], token["merchant_name"])
         async with AsyncOAuth2Client(token=rotated) as api:
             assert (await api.get(f"{server.url}/v1/orders/{order['id']}")).status_code == 200
         revoked = await client.revoke_token(f"{server.url}/oauth/revoke", token=rotated["refresh_token"],
