@@ -21,6 +21,8 @@ and ``--no-X`` (see bench/README.md for what each measures and why):
    httpx posting straight to it; then event -> first delivery attempt under a steady load.
 6. ``recovery`` (bench/recovery.py): the drop-off sweeper's own work over 10,000 due sessions, against
    the same writes as plain sqlite3.
+7. ``console`` (bench/console.py): the console's order list (and an order's timeline) for a merchant with
+   1,000,000 orders, on SQLite and PostgreSQL, against a merchant with 1,000 in the same database.
 
 Then a table and bench/results.json: every section's figures and its goals (pass/fail; a missed goal is
 reported, never an exit status), the config, the CPU each part used, and notes on a noisy machine.
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import harness, hook, recovery, scaleout, webhooks, widget
+from . import console, harness, hook, recovery, scaleout, webhooks, widget
 from .harness import INLINE_ORDER, ROOT, SUCCESS_CARD, SUCCESS_URL, http_request
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -438,7 +440,7 @@ def _scaleout_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scaleout-profile", action="store_true",
                         help="also run PostgreSQL 1 and 2 processes with cProfile in the servers (not in the ratio)")
     parser.add_argument("--postgres-url", default=None,
-                        help="PostgreSQL for the scale-out section (default $FLINT_BENCH_POSTGRES_URL, "
+                        help="PostgreSQL for the scale-out and console sections (default $FLINT_BENCH_POSTGRES_URL, "
                              f"$FLINT_TEST_POSTGRES_URL or {scaleout.DEFAULT_PG_URL}); a schema per run, dropped after")
 
 
@@ -537,8 +539,41 @@ RECOVERY = Section(
     run=_recovery_run, goals_for=recovery.goals_for, report=recovery.report)
 
 
+def _console_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--console-orders", type=int, default=console.GOAL_ORDERS,
+                        help="orders of the big merchant in the console section (default 1000000, the goal's; "
+                             "seeding them took 40-55 s per engine on a busy 2-core box)")
+    parser.add_argument("--console-runs", type=int, default=50,
+                        help="measured runs per query and merchant in the console section (default 50)")
+    parser.add_argument("--console-warmup", type=int, default=5,
+                        help="discarded runs per query and merchant before those (default 5)")
+
+
+def _console_check(a: argparse.Namespace) -> str | None:
+    if a.console_orders < 1000 or a.console_runs < 5 or a.console_warmup < 1:
+        return "--console-orders >= 1000, --console-runs >= 5, --console-warmup >= 1"
+    return None
+
+
+def _console_run(bench: Bench) -> dict:
+    # No server: the console's service in this process, over a SQLite file and a PostgreSQL schema of its own.
+    a = bench.args
+    log(f"console: the order list and an order's timeline for a merchant with {a.console_orders:,} orders (and one "
+        f"with {console.BASELINE_ORDERS:,}), SQLite then PostgreSQL, {a.console_warmup} + {a.console_runs} runs each")
+    return console.run(bench.tmp / "console", pg_url=a.postgres_url, orders=a.console_orders, runs=a.console_runs,
+                       warmup=a.console_warmup, log=log)
+
+
+CONSOLE = Section(
+    name="console", label="console",
+    only_help="run only the console order-list section (no server; seeds 1,000,000 orders per engine, ~2 min)",
+    options=_console_options, check=_console_check,
+    config=lambda a: {"orders": a.console_orders, "runs": a.console_runs, "warmup": a.console_warmup},
+    run=_console_run, goals_for=console.goals_for, report=console.report)
+
+
 # The benchmark, in the order it runs: the sections on the load server first, then each on its own.
-SECTIONS = [LOAD, WIDGET, HOOK, SCALEOUT, WEBHOOKS, RECOVERY]
+SECTIONS = [LOAD, WIDGET, HOOK, SCALEOUT, WEBHOOKS, RECOVERY, CONSOLE]
 
 
 # ----------------------------------------------------------------------------------------------
