@@ -12,6 +12,7 @@ from flint.merchants import store
 from flint.merchants.models import ApiKey, Merchant
 from flint.runtime import Runtime
 from flint.security import hash_password, hash_secret
+from flint.staff import service as staff_service
 
 SECRET_KEY_PREFIX = "sk_test_"
 
@@ -102,6 +103,8 @@ async def create_merchant(
         if not await store.insert_merchant(conn, merchant):
             raise conflict("email_taken", "A merchant with this email already exists.")
         await store.insert_api_key(conn, key)
+        # The merchant's own email and password are its first owner (docs/api.md 16).
+        await staff_service.ensure_owner(conn, merchant)
     return merchant, secret
 
 

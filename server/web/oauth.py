@@ -19,6 +19,7 @@ from flint.oauth.service import AuthorizationRequest, NoRedirect, OAuthError
 from flint.runtime import Runtime
 from flint.scopes import SCOPE_WORDS, SCOPES, grouped_events
 from flint.security import CONSENT_SALT
+from flint.staff import service as staff
 from flint.web import accounts
 
 bp = Blueprint("oauth", __name__)
@@ -84,6 +85,8 @@ async def get_authorize():
     if found is None:
         # The merchant signs in first, then comes back to exactly this request.
         return redirect("/login?" + urlencode({"next": request.full_path}), 303)
+    # Installing an app grants it access to the account: owners and developers only (docs/api.md 16).
+    staff.require(found.staff, "apps:write")
     return await _consent_page(rt, checked, found[0], found[1])
 
 
@@ -100,6 +103,7 @@ async def post_authorize():
     if found is None or not isinstance(sealed, dict) or sealed.get("w") != found[0]:
         # Not this signed-in merchant's own consent form (CSRF, or an expired page).
         raise FlintError(403, "form_token_invalid", "This form has expired. Reload the page and try again.")
+    staff.require(found.staff, "apps:write")
     q = sealed["q"]
     params = {"client_id": q["c"], "redirect_uri": q["r"], "scope": " ".join(q["s"]), "response_type": "code",
               "code_challenge": q["cc"], "code_challenge_method": "S256", **({"state": q["st"]} if q["st"] else {})}

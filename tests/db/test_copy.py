@@ -37,6 +37,7 @@ from flint.db import open_database
 from flint.db.migrate import available, migrate
 from flint.demo import DEMO_APP_SCOPES, DEMO_EMAIL, DEMO_PASSWORD, seed
 from flint.runtime import Runtime
+from flint.staff import service as staff
 from tests import pg
 from support import ROOT, TEST_SECRET
 from support.server import start_server, stop_server
@@ -123,6 +124,10 @@ async def _build(tmp: Path, receiver: Receiver) -> Demo:
         try:
             other, other_key = await make_merchant(rt)
             await make_merchant(rt)  # a merchant with nothing else
+            # A pending invitation to the installing merchant's team (docs/api.md 16): a row in every table.
+            async with rt.db.transaction() as conn:
+                owner = await staff.ensure_owner(conn, other)
+            await staff.invite(rt, owner, "support@shop.example", "support")
         finally:
             await rt.stop()
 
@@ -430,7 +435,7 @@ async def test_a_target_holding_data_is_refused_and_left_as_it_was(demo: Demo, t
 
     refused = copy_to(target, demo.url)
     assert refused.returncode != 0 and refused.stdout == ""
-    assert "already holds data (merchants, api_keys not empty)" in refused.stderr
+    assert "already holds data (merchants, api_keys, staff not empty)" in refused.stderr
     assert await pg_counts(target) == before and await pg_rows(target, "merchants") == rows_before
 
 
