@@ -3,8 +3,8 @@ own process against the e2e ``flint serve``, a merchant installs it through Flin
 pages, and pays, is blocked and forgets the age box, so that every page has rows to show. Every page
 (installations, the install's landing page, orders, events, a message page) fits a 1280 px window
 without scrolling sideways, neither the page nor any table in it, and a 390 px one too (tables become
-cards); it is axe clean at both widths, names the merchant rather than showing its raw id, and is
-screenshotted at both widths (test-results/screenshots/partner-app-*)."""
+cards); it is axe clean at both widths, names the merchant by the name Flint's token answer gave
+(``merchant_name``) rather than showing its raw id, and is screenshotted at both widths (test-results/screenshots/partner-app-*)."""
 from __future__ import annotations
 
 import re
@@ -130,14 +130,14 @@ def check_page(page: Page, name: str) -> None:
 
 
 def expect_merchant_named(page: Page, merchant_id: str) -> None:
-    """The merchant as a person reads it: Flint tells an app no merchant name today (GET /v1/merchant
-    is merchant-only, docs/api.md 10), so "Merchant" and the id's first characters; the whole id is in
-    the title for support, and nowhere in the visible text."""
+    """The merchant as a person reads it: its name, as Flint's token answer gave it (merchant_name,
+    docs/api.md 10), and the id's first characters; the whole id is in the title for support, and
+    nowhere in the visible text."""
     shown = page.locator("main .merchant")
     expect(shown.first).to_be_visible()
     for i in range(shown.count()):
         merchant = shown.nth(i)
-        expect(merchant.locator(".merchant-name")).to_have_text("Merchant")
+        expect(merchant.locator(".merchant-name")).to_have_text(SHOP_NAME)
         expect(merchant.locator(".merchant-id")).to_have_attribute("title", merchant_id)
         box = merchant.locator(".merchant-id").bounding_box()
         assert box is not None and box.get("width", 0) < 140, box  # short: "mer_" and six characters
@@ -161,7 +161,7 @@ def test_every_page_of_the_partner_app_fits_names_the_merchant_and_is_accessible
     expect(page.get_by_role("heading", level=1)).to_have_text("Install Risk Check?", timeout=TIMEOUT)
     page.get_by_role("button", name="Approve", exact=True).click()
     expect(page).to_have_url(re.compile(re.escape(f"{app.url}/callback?")), timeout=TIMEOUT)
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Installed on Merchant")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Installed on {SHOP_NAME}")
     expect_merchant_named(page, app.merchant_id)
     check_page(page, "installed")
 
@@ -173,8 +173,8 @@ def test_every_page_of_the_partner_app_fits_names_the_merchant_and_is_accessible
     expect_merchant_named(page, app.merchant_id)
     check_page(page, "home")
 
-    page.get_by_role("link", name=re.compile(r"^Orders of merchant mer_")).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Orders of Merchant")
+    page.get_by_role("link", name=f"Orders of {SHOP_NAME}", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Orders of {SHOP_NAME}")
     for order_id in order_ids:
         expect(page.get_by_role("main").get_by_text(order_id, exact=True)).to_be_visible()
     expect_merchant_named(page, app.merchant_id)

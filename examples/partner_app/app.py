@@ -140,8 +140,8 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
     verifier = Webhook(webhook_secret)  # the app's webhook_secret signs webhooks and hook calls alike
 
     installations: dict[str, Installation] = {}
-    # merchant_id -> the merchant's name, as Flint told it to the app (kept after an uninstall, so the
-    # events of a merchant that left still read by name).
+    # merchant_id -> the merchant's name, as Flint's latest token answer told it (kept after an
+    # uninstall, so the events of a merchant that left still read by name).
     merchant_names: dict[str, str] = {}
     merchant_of: dict[str, str] = {}  # installation_id -> merchant_id (hook calls carry only the former)
     events: deque[dict] = deque(maxlen=KEEP)
@@ -211,6 +211,18 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         session["install"] = {"state": state, "code_verifier": code_verifier}
         return redirect(url)
 
+    def keep(installation: Installation, token: dict) -> None:
+        """Keep a token answer (an install's or a refresh's): the tokens, and the merchant's name.
+        Flint names the merchant in every token answer (``merchant_name``, docs/api.md 10), so a merchant
+        renamed on Flint reads by its new name from the next refresh on. An answer without a usable
+        name (an older Flint) leaves what the app knew; a merchant never named is shown as "Merchant"
+        and a short id (the whole id in the title, for support)."""
+        installation.keep(token)
+        name = token.get("merchant_name")
+        same_merchant = token.get("merchant_id", installation.merchant_id) == installation.merchant_id
+        if isinstance(name, str) and name.strip() and same_merchant:
+            merchant_names[installation.merchant_id] = name.strip()[:100]
+
     @app.get("/callback")
     async def callback():
         pending = session.pop("install", None)
@@ -230,10 +242,9 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
             return await message(502, "Not installed", "Flint did not accept the install code. Please start again.")
         installation = installations.setdefault(token["installation_id"],
                                                 Installation(token["installation_id"], token["merchant_id"]))
-        installation.keep(token)  # installed again while installed: the same installation, new tokens
+        keep(installation, token)  # installed again while installed: the same installation, new tokens
         merchant_of[installation.installation_id] = installation.merchant_id
         log.info("installed on %s (%s)", installation.merchant_id, installation.installation_id)
-        await learn_merchant_name(installation)
         return await page("installed.html", installation=installation)
 
     # -- 2. Calling Flint's API with an installation's token -------------------------------------------
@@ -244,7 +255,7 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
         async with installation.lock:
             if installation.access_token == stale or time.time() > installation.expires_at - 60:
                 try:
-                    installation.keep(await oauth().refresh_token(token_url, refresh_token=installation.refresh_token))
+                    keep(installation, await oauth().refresh_token(token_url, refresh_token=installation.refresh_token))
                     log.info("refreshed the tokens of %s", installation.installation_id)
                 except OAuthError as error:  # invalid_grant: uninstalled, or the grant was revoked
                     installations.pop(installation.installation_id, None)
@@ -259,24 +270,6 @@ def create_partner_app(flint_url: str, client_id: str, client_secret: str, webho
             answer = await api().get(path, params=params, headers={"Authorization": f"Bearer {token}"})
         answer.raise_for_status()
         return answer.json()
-
-    async def learn_merchant_name(installation: Installation) -> None:
-        """The pages name a merchant by its name, not its id. The token answer and every webhook carry
-        only ``merchant_id``; ``GET /v1/merchant`` has the name, but Flint answers it to merchant keys
-        only today (403 for an app's token, docs/api.md 10). Until Flint tells apps the name, the pages
-        show "Merchant" and a short id (the whole id in the title, for support)."""
-        try:
-            merchant = await flint_get(installation, "/v1/merchant")
-        except httpx.HTTPStatusError as error:
-            log.info("Flint did not tell the name of %s (GET /v1/merchant: %s)", installation.merchant_id,
-                     error.response.status_code)
-            return
-        except (NotInstalled, OAuthError, httpx.HTTPError, ValueError) as error:
-            log.warning("GET /v1/merchant failed: %s", error)
-            return
-        name = merchant.get("name") if isinstance(merchant, dict) else None
-        if isinstance(name, str) and name.strip() and merchant.get("id") in (None, installation.merchant_id):
-            merchant_names[installation.merchant_id] = name.strip()[:100]
 
     @app.get("/orders")
     async def orders():

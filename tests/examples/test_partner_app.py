@@ -1,7 +1,8 @@
 """The partner app (examples/partner_app) as a real process on its own loopback port, against a real
 ``flint serve``: registered with its checkout field (``POST /v1/apps``), a merchant installs it through
-Flint's consent page (OAuth 2.0 with PKCE), then the app reads the merchant's orders with its token
-(refreshing it, with rotation), hears the merchant's webhooks, and checks its "I am 18 or older" box,
+Flint's consent page (OAuth 2.0 with PKCE) and the app names it by the name Flint's token answer
+gives, then the app reads the merchant's orders with its token (refreshing it, with rotation, and
+with it the merchant's current name), hears the merchant's webhooks, and checks its "I am 18 or older" box,
 blocks or annotates payments through the ``checkout.before_payment`` hook."""
 from __future__ import annotations
 
@@ -171,16 +172,22 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
     await sign_in(browser, server, merchant.email)
     installed = await authorize(browser, server, partner_app, "approve")
     assert installed.status_code == 200, installed.text
-    # The app asked Flint the merchant's name, and Flint answers an app's token 403 on GET /v1/merchant
-    # (docs/api.md 10): the pages say "Merchant" and a short id, the whole id in the title.
-    assert f"Flint did not tell the name of {merchant.id} (GET /v1/merchant: 403)" in partner_app.logs()
-    shown_as = (f'<span class="merchant-name">Merchant</span> <code class="id id-short merchant-id" '
+    # Flint's token answer named the merchant (merchant_name, docs/api.md 10): the pages show its name
+    # and a short id, the whole id in the title and, visually hidden, in the text. The app asked Flint
+    # nothing else for it (GET /v1/merchant is 403 to an app's token).
+    def shown_as(name: str) -> str:
+        return (f'<span class="merchant-name">{name}</span> <code class="id id-short merchant-id" '
                 f'title="{merchant.id}">{merchant.id[:10]}'
                 f'<span class="visually-hidden">{merchant.id[10:]}</span></code>')
-    assert f'<h1>Installed on <span class="merchant">{shown_as}</span></h1>' in installed.text
+
+    assert merchant.name == "Acme Coffee"
+    assert f'<h1>Installed on <span class="merchant">{shown_as("Acme Coffee")}</span></h1>' in installed.text
+    assert '<span class="merchant-name">Merchant</span>' not in installed.text
+    assert "/v1/merchant" not in partner_app.logs()
     installation_id = re.search(r'class="installation-id">(inst_[0-9A-Za-z]+)<', installed.text).group(1)
     home = await browser.get(f"{partner_app.url}/")
-    assert f'title="{installation_id}"' in home.text and shown_as in home.text
+    assert f'title="{installation_id}"' in home.text and shown_as("Acme Coffee") in home.text
+    assert "Orders<span class=\"visually-hidden\"> of Acme Coffee</span>" in home.text
     async with server.async_client(key) as owner:
         [listed] = (await owner.get("/v1/installations")).json()["data"]
         assert (listed["id"], listed["app_id"], listed["status"]) == (installation_id, partner_app.app["id"], "active")
@@ -195,7 +202,7 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
         created = (await owner.post("/v1/orders", json=order_of(1500))).json()
     events = await wait_for_event(browser, partner_app, "order.created", created["id"])
     row = next(r for r in re.findall(r'<tr class="event">.*?</tr>', events, re.S) if created["id"] in r)
-    assert f'title="{installation_id}"' in row and shown_as in row
+    assert f'title="{installation_id}"' in row and shown_as("Acme Coffee") in row
 
     # The hook and the app's field: its box is on every checkout of the merchant now. Left unticked,
     # Flint refuses the attempt at the app's field, and nothing is paid...
@@ -236,9 +243,10 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
     calls = re.findall(r'<tr class="hook-call">.*?</tr>', events, re.S)
     assert any(big["order_id"] in row and 'class="hook-answer">block</td>' in row for row in calls), calls
     assert any(small["order_id"] in row and f'class="hook-fields">{AGE_LABEL}: yes</td>' in row
-               and 'class="hook-answer">annotate</td>' in row and shown_as in row for row in calls), calls
+               and 'class="hook-answer">annotate</td>' in row and shown_as("Acme Coffee") in row
+               for row in calls), calls
     orders = await browser.get(f"{partner_app.url}/orders", params={"installation": installation_id})
-    assert shown_as in orders.text
+    assert f'<h1>Orders of <span class="merchant">{shown_as("Acme Coffee")}</span></h1>' in orders.text
     assert re.search(rf'{small["order_id"]}</code></td><td data-label="Status" class="order-status">paid</td>\s*'
                      r'<td data-label="Total" class="num">\$24.00</td><td data-label="Risk score" class="num">4</td>\s*'
                      rf'<td data-label="Buyer\'s answers" class="order-fields">{AGE_LABEL}: yes</td>',
@@ -246,12 +254,19 @@ async def test_install_read_orders_hear_webhooks_and_hook_payments(server, serve
 
     # Expired tokens: Flint answers 401, the app refreshes and retries; twice, so the second refresh
     # proves it kept the rotated refresh token (presenting a spent one would have ended the grant).
-    for _ in range(2):
+    # Every refresh answer names the merchant too: renamed on Flint in between, it reads by its new
+    # name from the next refresh on.
+    for name in ("Acme Coffee Roasters", "Acme Coffee & Tea <Est. 2019>"):
         async with server_rt.db.transaction() as conn:
             await conn.execute("UPDATE oauth_tokens SET expires_at = '2020-01-01T00:00:00.000000Z' "
                                "WHERE kind = 'access'")
+            await conn.execute("UPDATE merchants SET name = :name WHERE id = :id", {"name": name, "id": merchant.id})
         again = await browser.get(f"{partner_app.url}/orders", params={"installation": installation_id})
         assert again.status_code == 200 and earlier["id"] in again.text, again.text
+        escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert f'<h1>Orders of <span class="merchant">{shown_as(escaped)}</span></h1>' in again.text
+        home = await browser.get(f"{partner_app.url}/")
+        assert shown_as(escaped) in home.text and "Acme Coffee</span>" not in home.text
     assert partner_app.logs().count(f"refreshed the tokens of {installation_id}") == 2
 
     # Uninstalled: app.uninstalled reaches the app, which forgets the installation's tokens.
