@@ -30,7 +30,10 @@ async def select_page(
         )
         if cursor is None:
             raise invalid("starting_after_invalid", f"No such object '{starting_after}' to page after.", "starting_after")
-        cursor_clause = " AND (created_at < :c_at OR (created_at = :c_at AND id < :c_id))"
+        # A row value, not "a < x OR (a = x AND b < y)": PostgreSQL then bounds the index scan by the
+        # cursor instead of filtering every row before it (bench/console.py: 0.4 ms instead of 190 ms
+        # half-way down a million orders). SQLite reads both forms the same.
+        cursor_clause = " AND (created_at, id) < (:c_at, :c_id)"
         bind.update(c_at=cursor["created_at"], c_id=cursor["id"])
     rows = await conn.fetch_all(
         f"""SELECT {columns} FROM {table} WHERE {where}{cursor_clause}
