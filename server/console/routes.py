@@ -48,8 +48,16 @@ def _money(amount: int, currency: str) -> str:
 
 def _render(template: str, who: Viewer, section: str, status: int = 200, **context) -> Response:
     return pages.page(template, status, account=who.merchant, section=section, money=_money,
+                      nav=service.nav_links(who), member=who.member,
                       sign_out_token=_sign_out_token(runtime(), who), status_labels=STATUS_LABELS,
                       shown_time=service.shown_time, public_time=clock.public, **context)
+
+
+def _refused(who: Viewer, section: str, error: FlintError) -> Response:
+    """A role that may not open a page: 403, said in the console's own words."""
+    if error.code != "role_forbidden":
+        raise error
+    return _render("console/forbidden.html", who, section, 403)
 
 
 async def _viewer() -> Viewer | None:
@@ -68,7 +76,10 @@ async def get_overview():
     who = await _viewer()
     if who is None:
         return _to_sign_in()
-    recent = await service.orders_page(runtime(), who, limit=5)
+    try:
+        recent = await service.overview(runtime(), who)
+    except FlintError as error:
+        return _refused(who, "overview", error)
     return _render("console/overview.html", who, "overview", recent=recent)
 
 
@@ -84,9 +95,12 @@ async def get_orders():
     if who is None:
         return _to_sign_in()
     args = request.args
-    page = await service.orders_page(runtime(), who, status=args.get("status"), query=args.get("q", ""),
-                                     starting_after=args.get("starting_after"),
-                                     ending_before=args.get("ending_before"))
+    try:
+        page = await service.orders_page(runtime(), who, status=args.get("status"), query=args.get("q", ""),
+                                         starting_after=args.get("starting_after"),
+                                         ending_before=args.get("ending_before"))
+    except FlintError as error:
+        return _refused(who, "orders", error)
     newer = _orders_url(status=page.status, q=page.query, ending_before=page.newer) if page.newer else None
     older = _orders_url(status=page.status, q=page.query, starting_after=page.older) if page.older else None
     return _render("console/orders.html", who, "orders", page=page, statuses=STATUSES, newer_url=newer,
@@ -108,7 +122,7 @@ async def get_order(order_id: str):
                                           locale=LOCALE)
     except FlintError as error:
         if error.status != 404:
-            raise
+            return _refused(who, "orders", error)
         # Unknown, or another merchant's: the same page, which says nothing of whether it exists.
         return _render("console/not_found.html", who, "orders", 404)
     return _render("console/order.html", who, "orders", story=story, order=story.order)

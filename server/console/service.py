@@ -17,6 +17,8 @@ from flint.orders import service as orders
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, Order
 from flint.runtime import Runtime
+from flint.staff import service as staff
+from flint.staff.models import PAGES, Staff
 
 STATUSES = (OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED)
 STATUS_LABELS = {OPEN: "Open", PAID: "Paid", PARTIALLY_REFUNDED: "Partially refunded", REFUNDED: "Refunded",
@@ -28,25 +30,48 @@ TIMELINE_PAGE = 500  # events per timeline page; an order rarely has more than a
 
 @dataclass(frozen=True)
 class Viewer:
-    """The person signed in: their web session and the merchant whose console it is. Until staff roles
-    land (flint.staff), the person signed in is the merchant itself, that is its owner."""
+    """The person signed in: their web session, the merchant whose console it is, and the staff member
+    with their role (flint.staff). ``member`` None: a session that names no member (one from before staff
+    existed) is the merchant's own, its owner."""
     session_id: str
     merchant: Merchant
-    member: Any = None  # the staff member signed in, once sign-in names one (flint.staff)
+    member: Staff | None = None
+
+    def may(self, permission: str) -> bool:
+        return self.member is None or self.member.can(permission)
 
 
 async def viewer(rt: Runtime, token: str | None) -> Viewer | None:
     found = await accounts.current(rt, token)
     if found is None:
         return None
-    # (session id, merchant) first, as accounts.current has always answered; the member after, if any.
+    # (session id, merchant) first, as accounts.current has always answered; the member after.
     return Viewer(found[0], found[1], getattr(found, "staff", None))
 
 
 def require(who: Viewer, permission: str) -> None:
-    """Refuses (403) a person whose role lacks ``permission``. Today everyone signed in is the merchant's
-    owner, who may do everything; staff roles will check here (staff.service.require)."""
-    del who, permission
+    """Refuses (403 role_forbidden) a person whose role lacks ``permission``: in the service, whatever
+    the page shows or hides."""
+    if who.member is not None:
+        staff.require(who.member, permission)
+
+
+# The console's pages that exist so far, each with the permission it needs (staff.models.PAGES): a role
+# without it does not see the link (and gets 403 on the URL). The rest of PAGES comes with the rest of
+# issue 16.
+BUILT_PAGES = {"Overview": "/dashboard", "Orders": "/dashboard/orders"}
+
+
+def nav_links(who: Viewer) -> list[tuple[str, str]]:
+    """(label, href) of each page this person may open, in the console's order."""
+    return [(label, BUILT_PAGES[label]) for label, permission in PAGES
+            if label in BUILT_PAGES and who.may(permission)]
+
+
+async def overview(rt: Runtime, who: Viewer) -> OrdersPage | None:
+    """The overview; its recent orders only for a role that may read orders."""
+    require(who, "overview:read")
+    return await orders_page(rt, who, limit=5) if who.may("orders:read") else None
 
 
 # -- the order list ----------------------------------------------------------------------------------------
