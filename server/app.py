@@ -24,7 +24,10 @@ from flint.api import (
 )
 from flint.background import sweeper, webhook_worker
 from flint.config import Config
+from flint.console import integrations as console_integrations
+from flint.console import keys_settings as console_keys_settings
 from flint.console import routes as console
+from flint.console import team as console_team
 from flint.db.migrate import migrate
 from flint.hooks.service import close_clients
 from flint.hosted import routes as hosted
@@ -39,6 +42,9 @@ BLUEPRINTS = (
     health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp, events.bp,
     webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, widget.bp, accounts.bp, oauth.bp,
     console.bp,
+    console_integrations.bp,
+    console_keys_settings.bp,
+    console_team.bp,
 )
 BACKGROUND = (("flint.sweeper", sweeper.run), ("flint.webhooks", webhook_worker.run))
 
