@@ -95,7 +95,7 @@ async def get_login():
     rt = runtime()
     next_path = safe_next(request.args.get("next"))
     if await signed_in(rt) is not None:
-        return redirect(next_path or "/account", 303)
+        return redirect(next_path or "/dashboard", 303)
     return _login_page(rt, new_secret("ln_"), next_path=next_path)
 
 
@@ -117,7 +117,7 @@ async def post_login():
         for name, value in refused.headers.items():
             response.headers[name] = value
         return response
-    response = redirect(next_path or "/account", 303)
+    response = redirect(next_path or "/dashboard", 303)
     _cookie(response, rt, SESSION_COOKIE, done.token, service.SESSION_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response

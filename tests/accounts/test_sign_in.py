@@ -49,7 +49,7 @@ async def test_the_form_signs_in_with_a_safe_cookie(browser, account, server_rt)
     assert "httponly" in page.headers["set-cookie"].lower() and "samesite=lax" in page.headers["set-cookie"].lower()
     done = await browser.post("/login", data={"csrf_token": csrf_of(page.text), "email": account.email.upper(),
                                               "password": PASSWORD})
-    assert done.status_code == 303 and done.headers["location"] == "/account"
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard"
     cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("flint_session="))
     flags = cookie.lower()
     assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags and "secure" not in flags
@@ -114,8 +114,8 @@ async def test_sign_out_needs_its_token_and_kills_the_session(browser, account):
 
 
 @pytest.mark.parametrize("next_path, lands", [("/oauth/authorize?client_id=x", "/oauth/authorize?client_id=x"),
-                                              ("//evil.example/", "/account"), ("https://evil.example/", "/account"),
-                                              ("/\\evil.example", "/account")])
+                                              ("//evil.example/", "/dashboard"), ("https://evil.example/", "/dashboard"),
+                                              ("/\\evil.example", "/dashboard")])
 async def test_after_sign_in_only_paths_on_flint_are_followed(browser, account, next_path, lands):
     done = await _sign_in(browser, account.email, PASSWORD, next_path=next_path)
     assert done.headers["location"] == lands

@@ -18,7 +18,7 @@ import pytest
 from flint.merchants import service as merchants
 
 PASSWORD = "a long and correct password"
-DEFAULT = "/account"
+DEFAULT = "/dashboard"  # the console, where a signed-in person lands by default
 
 # As they appear in the query string (already percent-encoded, sent byte for byte).
 HOSTILE = [
