@@ -1,8 +1,9 @@
 """``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant and its
-webhook endpoint (all events, to the shop's ``/webhooks``) and register a demo partner app with the
-demo merchant as its developer, then run Flint, the demo merchant shop (examples/shop) and the
-partner app (examples/partner_app), each on its own origin, in one process, and print the URLs and
-the login."""
+webhook endpoint (all events, to the shop's ``/webhooks``), register a demo partner app with the
+demo merchant as its developer and, on the first run, a week of activity for the console
+(flint.demo_activity), then run Flint, the demo merchant shop (examples/shop) and the partner app
+(examples/partner_app), each on its own origin, in one process, and print the URLs, the console's
+address and the login."""
 from __future__ import annotations
 
 import asyncio
@@ -43,6 +44,8 @@ class Seeded:
     webhook_endpoint_id: str | None = None
     webhook_secret: str | None = None  # whsec_..., for the in-process shop; None: webhooks are off
     partner_app: PartnerApp | None = None  # None: no partner app this run
+    installation_id: str | None = None  # the partner app's installation on the demo merchant, if any
+    app_update_pending: bool = False  # that installation has an update waiting for the merchant's approval
 
 
 @dataclass(frozen=True)
@@ -97,20 +100,28 @@ async def _webhook_endpoint(rt: Runtime, merchant_id: str, url: str) -> tuple[st
         return None
 
 
-async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerApp | None:
+async def _partner_app(rt: Runtime, developer_id: str, app_url: str, *, install: bool = False) -> PartnerApp | None:
     """The demo partner app, developed by the demo merchant: registered on a first run; on a re-run
     the same app (found by name), pointed at this run's app URL, with both its secrets rotated, since
     they are shown once and never read back. None when this Flint refuses the app's URLs (production
-    wants https and a public address for webhooks and hooks): the demo then runs without it."""
+    wants https and a public address for webhooks and hooks): the demo then runs without it.
+
+    ``install`` (the run that seeds the week): the demo merchant installs it too, for the console's
+    Apps page. A new app is registered first as it was before its age check (read access and its
+    webhooks), installed so, and then given its hook and checkout field: that change is a widening, so
+    the installation shows an update waiting for approval (docs/api.md 12), and the demo's checkouts
+    ask nothing more until the merchant approves it (on the console, or by clicking Install on the app)."""
     from examples.partner_app import CHECKOUT_FIELDS
     from flint.apps import service as apps
+    from flint.demo_activity import install_app
     from flint.errors import FlintError
-    from flint.oauth.service import follow_app_change
+    from flint.oauth.service import active_installation, follow_app_change
 
     # The age checkbox it adds to every checkout of the merchants who install it, checked in its hook.
-    settings = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
-                "webhook_events": ["order.*", "payment.*"], "hook_url": f"{app_url}/hook",
-                "hooks": ["checkout.before_payment"], "checkout_fields": CHECKOUT_FIELDS}
+    reading = {"redirect_uris": [f"{app_url}/callback"], "webhook_url": f"{app_url}/webhooks",
+               "webhook_events": ["order.*", "payment.*"]}
+    settings = {**reading, "hook_url": f"{app_url}/hook", "hooks": ["checkout.before_payment"],
+                "checkout_fields": CHECKOUT_FIELDS}
     existing = None
     after = None
     while existing is None:
@@ -124,7 +135,10 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
             app, client_secret, webhook_secret = await apps.create_app(
                 rt, developer_id, name=DEMO_APP_NAME, scopes=DEMO_APP_SCOPES, description=(
                     "A demo partner app (examples/partner_app): asks buyers to confirm they are 18 or older, "
-                    "blocks orders over $500.00 and gives the others a risk score."), **settings)
+                    "blocks orders over $500.00 and gives the others a risk score."), **reading)
+            if install:
+                await install_app(rt, app, developer_id)
+            app = await apps.update_app(rt, developer_id, app.id, settings, follow_app_change)
         else:
             # Installations made by an earlier run keep their webhook endpoint at the URL of that run.
             # The demo's own app on the demo's own merchant: a re-seed changes it as its developer
@@ -132,6 +146,8 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
             await apps.update_app(rt, developer_id, existing.id, settings, follow_app_change)
             _, client_secret = await apps.rotate_client_secret(rt, developer_id, existing.id)
             app, webhook_secret = await apps.rotate_webhook_secret(rt, developer_id, existing.id)
+            if install and await active_installation(rt, app.id, developer_id) is None:
+                await install_app(rt, app, developer_id)  # an older demo database: installed as it is now
     except FlintError as error:
         log.warning("the demo partner app is off: %s: %s", error.code, error.detail)
         return None
@@ -140,14 +156,18 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str) -> PartnerA
 
 async def seed(config: Config, origins: list[str], shop_url: str, app_url: str | None = None) -> Seeded:
     """Idempotent: a first run creates the demo merchant, its webhook endpoint and (with
-    ``app_url``) the demo partner app; a re-run makes sure the shop's origins are allowed and the
-    endpoint and app are there, and makes a fresh secret key, webhook secret and app secrets (all
-    are shown once, never read back)."""
+    ``app_url``) the demo partner app, and seeds a week of activity (flint.demo_activity: orders, a
+    failing webhook endpoint, the app installed); a re-run makes sure the shop's origins are allowed
+    and the endpoint and app are there, and makes a fresh secret key, webhook secret and app secrets
+    (all are shown once, never read back), and adds no second week."""
+    from flint import demo_activity
     from flint.actors import Actor
     from flint.checkout import service as checkout
     from flint.db.migrate import migrate
+    from flint.errors import FlintError
     from flint.merchants import service as merchants
     from flint.merchants import store as merchant_store
+    from flint.oauth import service as oauth
     from flint.orders.models import LineItem, NewOrder
     from flint.runtime import Runtime
 
@@ -166,7 +186,19 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
             _, secret = await merchants.create_key(rt, merchant.id)
         # Before the checkout below, so its events (order.created, ...) reach the shop too.
         webhook = await _webhook_endpoint(rt, merchant.id, f"{shop_url}/webhooks")
-        partner = await _partner_app(rt, merchant.id, app_url) if app_url else None
+        # The week, once: not when it is there already, nor on a demo merchant that installed apps
+        # before (a database of an older demo: their hooks and fields would change its checkouts).
+        week = not await demo_activity.week_seeded(rt, merchant.id) and not any(
+            i.status == "active" for i in (await oauth.list_installations(rt, merchant.id, 100, None))[0])
+        if week:
+            try:
+                await demo_activity.failing_endpoint(rt, merchant.id, shop_url)  # first: it hears the week
+            except FlintError as error:
+                log.warning("the demo's failing webhook endpoint is off: %s: %s", error.code, error.detail)
+            await demo_activity.seed_week(rt, merchant.id, shop_url)
+        # After the week: the app's endpoint hears its install, not the week's orders.
+        partner = await _partner_app(rt, merchant.id, app_url, install=week) if app_url else None
+        installation = await oauth.active_installation(rt, partner.app_id, merchant.id) if partner else None
         # An open hosted checkout for the buyer curl below; it returns to the shop's success page.
         session = await checkout.create_session(rt, merchant.id, checkout.NewSession(
             mode="hosted", success_url=f"{shop_url}/success?session_id={{CHECKOUT_SESSION_ID}}",
@@ -177,7 +209,9 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
         return Seeded(merchant.id, secret, shown["id"], shown["client_token"],
                       tuple(json.loads(merchant.allowed_origins)),
                       webhook_endpoint_id=webhook[0] if webhook else None,
-                      webhook_secret=webhook[1] if webhook else None, partner_app=partner)
+                      webhook_secret=webhook[1] if webhook else None, partner_app=partner,
+                      installation_id=installation.id if installation else None,
+                      app_update_pending=bool(installation and installation.pending))
     finally:
         await rt.stop()
 
@@ -206,6 +240,11 @@ def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str, log_pat
                    f"sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, then click Install.\n"
                    f"      Installed, it asks buyers to confirm they are 18 or older, blocks orders over\n"
                    f"      $500.00 and gives the others a risk score.")
+        if seeded.installation_id and seeded.app_update_pending:
+            partner += ("\n      The demo merchant has an earlier version installed (the console's Apps), and its age\n"
+                        "      check waits there as an update to approve (Install approves it too).")
+        elif seeded.installation_id:
+            partner += "\n      The demo merchant has it installed (the console's Apps); Install gives the app its tokens."
     else:
         partner = f"off (this Flint refused {app_url} for the app's webhooks and hook)"
     return f"""
@@ -213,6 +252,9 @@ Flint demo is running.
 
   Open this in a browser: {shop_url}/
       {DEMO_NAME}, a demo merchant shop on its own origin, paying with Flint's embedded checkout.
+  Console:       {flint}/dashboard
+      sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}: the demo merchant's orders (paid, declined,
+      refunded, recovered), payment links, webhooks (one endpoint failing) and installed apps.
   Webhooks:      {webhooks}
   Partner app:   {partner}
   Flint:         {flint}

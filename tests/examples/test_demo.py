@@ -1,9 +1,11 @@
 """``flint demo``: one process runs Flint, the demo shop and the demo partner app on three origins,
 prints the URLs and a working secret key, delivers the merchant's webhooks to the shop, registers the
 partner app (which installs through Flint's consent page), and stops cleanly on SIGTERM. Its seeding
-is idempotent across re-runs."""
+is idempotent across re-runs; the first seeds a week of activity for the console (paid, declined,
+refunded and recovered orders, a failing webhook endpoint, the partner app installed), a re-run none."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,19 +15,35 @@ import sys
 import time
 from pathlib import Path
 
-import asyncio
-
 import httpx
 from standardwebhooks import Webhook
 
 from flint import clock
-from flint.config import Config
 from flint.apps import service as apps
-from flint.demo import DEMO_APP_NAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_WEBHOOK_DESCRIPTION, seed, shop_origins
+from flint.background.webhook_worker import deliver_due
+from flint.config import Config
+from flint.demo import (
+    DEMO_APP_NAME,
+    DEMO_APP_SCOPES,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_WEBHOOK_DESCRIPTION,
+    Seeded,
+    _banner,
+    seed,
+    shop_origins,
+)
+from flint.demo_activity import FAILING_WEBHOOK_DESCRIPTION, FAILING_WEBHOOK_PATH, REFERENCE_PREFIX, WEEK
+from flint.links import service as links
 from flint.merchants import service as merchants
+from flint.oauth import service as oauth
+from flint.orders import service as orders_service
+from flint.orders import store as order_store
+from flint.payments import service as payments_service
 from flint.runtime import Runtime
 from flint.webhooks import service as webhooks
 from support import ROOT, TEST_SECRET, free_port
+from support.receiver import Receiver
 
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 # The demo shop asks for an email and a shipping address to DE, FR or US (examples/shop COLLECT).
@@ -62,6 +80,8 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
 
         printed = out_path.read_text()
         assert f"Open this in a browser: {shop_url}/" in printed
+        assert re.search(rf"Console:\s+{re.escape(flint_url)}/dashboard\n\s+sign in as {re.escape(DEMO_EMAIL)} / "
+                         rf"{re.escape(DEMO_PASSWORD)}", printed), printed
         assert f"Flint:         {flint_url}" in printed
         assert f"{flint_url}/v1/openapi.json" in printed and DEMO_EMAIL in printed
         assert re.search(rf"Webhooks:\s+{re.escape(shop_url)}/webhooks\n.*endpoint we_[0-9A-Za-z]+, all events",
@@ -79,6 +99,8 @@ async def test_flint_demo_serves_flint_the_shop_and_the_partner_app_then_stops_c
             assert (await flint.get("/healthz")).status_code == 200
             home = await browser.get("/")
             assert home.status_code == 200 and "Buy now" in home.text
+            # The seeded warehouse endpoint points at a page the shop does not have: its deliveries fail.
+            assert (await browser.post(FAILING_WEBHOOK_PATH, content=b"{}")).status_code == 404
             # The printed key is live, and the shop's origins may embed Flint's widget.
             me = (await flint.get("/v1/merchant")).json()
             assert {shop_url, f"http://localhost:{shop_port}"} <= set(me["allowed_origins"])
@@ -181,10 +203,12 @@ async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_k
     rt = await Runtime.start(config)
     try:
         endpoints, _ = await webhooks.list_endpoints(rt, first.merchant_id, 100, None)
-        assert [(e.id, e.url, e.event_filters, e.status, e.description) for e in endpoints] == [
+        shops = [e for e in endpoints if e.description != FAILING_WEBHOOK_DESCRIPTION]  # and the week's failing one
+        assert [(e.id, e.url, e.event_filters, e.status, e.description) for e in shops] == [
             (first.webhook_endpoint_id, "http://127.0.0.1:9001/webhooks", ["*"], "enabled", DEMO_WEBHOOK_DESCRIPTION)]
+        assert len(endpoints) == 2
         # Deliveries are signed with the new secret (and, for the rotation's overlap, the old one).
-        live = webhooks.signing_secrets(rt, endpoints[0], clock.now_iso())
+        live = webhooks.signing_secrets(rt, shops[0], clock.now_iso())
         assert second.webhook_secret in live
         Webhook(second.webhook_secret)  # a secret the shop can verify with
         for secret in (first.secret_key, second.secret_key):  # re-running does not revoke a key in use
@@ -209,3 +233,114 @@ async def test_seeding_twice_keeps_one_merchant_adds_origins_and_makes_a_fresh_k
         assert second.partner_app.webhook_secret in apps.webhook_signing_secrets(rt, app, clock.now_iso())
     finally:
         await rt.stop()
+
+
+async def _all(list_page, *args) -> list:
+    """Every row of a service's list (limit, starting_after), page by page."""
+    rows, after = [], None
+    while True:
+        page, has_more = await list_page(*args, 100, after)
+        rows += page
+        if not has_more or not page:
+            return rows
+        after = page[-1].id
+
+
+async def test_the_first_seed_makes_a_week_for_the_console_and_a_second_adds_none(tmp_path: Path):
+    receiver = Receiver().start()
+    try:
+        # The demo shop answers 404 where the warehouse endpoint points (it has no such page): the
+        # receiver stands in for it, at the shop's URL.
+        shop_url = receiver.url("/shop")
+        receiver.script(f"/shop{FAILING_WEBHOOK_PATH}", [404])
+        config = Config(database_url=f"sqlite:///{tmp_path / 'demo.sqlite3'}", secret_keys=(TEST_SECRET,),
+                        env="development", public_url="http://127.0.0.1:8000",
+                        webhook_retry_schedule=(60, 600))
+        first = await seed(config, shop_origins("127.0.0.1", 8001), shop_url, "http://127.0.0.1:8002")
+        rt = await Runtime.start(config)
+        try:
+            merchant_id = first.merchant_id
+            orders = await _all(orders_service.list_orders, rt, merchant_id)
+            week = [o for o in orders if (o.reference or "").startswith(REFERENCE_PREFIX)]
+            assert len(week) == len(WEEK) >= 40
+            # The buyers' details are on the orders: the console's search by email finds them.
+            assert all(json.loads(o.customer)["shipping_address"] for o in week if o.status != "canceled"
+                       and o.customer)
+            async with rt.db.read() as conn:
+                found, _ = await order_store.search_orders_page(conn, merchant_id, limit=10,
+                                                                query="Grace.Hopper@example.com")
+            assert len(found) == 3 and {o.status for o in found} == {"paid"}
+            assert json.loads(found[0].customer)["name"] == "Grace Hopper"
+
+            statuses = [o.status for o in week]
+            assert statuses.count("paid") > 25
+            assert statuses.count("refunded") == 2 and statuses.count("partially_refunded") == 1
+            assert statuses.count("canceled") == 1 and statuses.count("open") == 4  # 3 declined, 1 dropped off
+            payments = await _all(payments_service.list_payments, rt, merchant_id, None)
+            failed = [p for p in payments if p.status == "failed"]
+            assert {p.failure_code for p in failed} == {"card_declined", "insufficient_funds", "expired_card",
+                                                        "incorrect_cvc"}
+            # Declined and then paid on the same order; declined and left open.
+            by_order = {o.id: o for o in week}
+            assert any(by_order[p.order_id].status == "paid" for p in failed)
+            assert any(by_order[p.order_id].status == "open" for p in failed)
+            # Drop-offs recovered: the session's recovery link paid the order; one link still waits.
+            recovery = [link for link in await _all(links.list_links, rt, merchant_id, None) if link.source == "recovery"]
+            paid_by_link = {p.payment_link_id for p in payments if p.status == "succeeded" and p.payment_link_id}
+            recovered = [link for link in recovery if link.id in paid_by_link]
+            assert len(recovered) == 3 and all(by_order[link.order_id].status == "paid" for link in recovered)
+            assert [by_order[link.order_id].status for link in recovery if link not in recovered] == ["open"]
+            assert any(p.channel == "payment_link" and p.payment_link_id not in {r.id for r in recovery}
+                       and p.status == "succeeded" for p in payments)  # the phone order's link
+
+            # The warehouse endpoint hears the week and fails: each delivery's attempt is refused, and
+            # it waits for its retry.
+            endpoints, _ = await webhooks.list_endpoints(rt, merchant_id, 100, None)
+            [failing] = [e for e in endpoints if e.description == FAILING_WEBHOOK_DESCRIPTION]
+            assert failing.url == f"{shop_url}{FAILING_WEBHOOK_PATH}" and failing.status == "enabled"
+            assert await deliver_due(rt, budget=20)
+            deliveries = await _all(webhooks.list_deliveries, rt, merchant_id, failing.id)
+            assert len(deliveries) >= 35 and {d.event_type for d in deliveries} == {
+                "order.paid", "order.refunded", "order.canceled"}
+            assert {(d.status, d.attempts, d.last_status_code) for d in deliveries} == {("pending", 1, 404)}
+            attempts = await webhooks.list_attempts(rt, merchant_id, deliveries[0].id)
+            assert [a.status_code for a in attempts] == [404]
+            assert receiver.at("/shop/webhooks")  # the shop's own endpoint is fine
+
+            # The partner app is installed on the demo merchant, with an update waiting for approval:
+            # the demo's checkouts ask nothing of it until the merchant approves.
+            installation = await oauth.active_installation(rt, first.partner_app.app_id, merchant_id)
+            assert installation is not None and installation.id == first.installation_id
+            assert sorted(installation.consent.scopes) == sorted(DEMO_APP_SCOPES) and not installation.consent.hooks
+            assert first.app_update_pending and installation.pending is not None
+            assert installation.pending[0].hooks == ("checkout.before_payment",)
+            assert [f["key"] for f in installation.pending[0].checkout_fields] == ["age_confirmed"]
+        finally:
+            await rt.stop()
+
+        # A second run adds no week: only this run's open checkout.
+        second = await seed(config, shop_origins("127.0.0.1", 8001), shop_url, "http://127.0.0.1:8002")
+        assert second.merchant_id == first.merchant_id and second.installation_id == first.installation_id
+        rt = await Runtime.start(config)
+        try:
+            again = await _all(orders_service.list_orders, rt, merchant_id)
+            assert len(again) == len(orders) + 1
+            endpoints, _ = await webhooks.list_endpoints(rt, merchant_id, 100, None)
+            assert len(endpoints) == 2
+            installations, _ = await oauth.list_installations(rt, merchant_id, 100, None)
+            assert [i.id for i in installations] == [first.installation_id]
+        finally:
+            await rt.stop()
+    finally:
+        receiver.stop()
+
+
+def test_the_banner_names_the_console_and_its_login():
+    config = Config(database_url="sqlite:///unused.sqlite3", secret_keys=(TEST_SECRET,), env="development",
+                    public_url="http://127.0.0.1:8000")
+    seeded = Seeded("mer_1", "sk_test_1", "cs_1", "token", (), installation_id="inst_1", app_update_pending=True,
+                    webhook_endpoint_id="we_1")
+    printed = _banner(config, seeded, "http://127.0.0.1:8001", "http://127.0.0.1:8002", Path("var/flint-demo.log"))
+    assert re.search(rf"Console:\s+http://127\.0\.0\.1:8000/dashboard\n\s+sign in as {re.escape(DEMO_EMAIL)} / "
+                     rf"{re.escape(DEMO_PASSWORD)}", printed), printed
+    assert max(len(line) for line in printed.splitlines() if "Bearer" not in line and "we_1" not in line) <= 110
