@@ -375,3 +375,61 @@ async def test_app_actions_are_refused_without_the_token_for_support_and_across_
     installation = await oauth.get_installation(server_rt, shop.id, installation_id)
     assert installation.status == "active" and installation.pending is not None
     assert (await oauth.get_installation(server_rt, other.id, their_installation)).status == "active"
+
+
+async def test_the_apps_page_shows_each_apps_recent_hook_calls(server, server_rt, receiver):
+    """Outcome, latency and what Flint applied, from the merchant's hook calls (GET /v1/hook_calls)."""
+    shop, key, _ = await _team(server_rt)
+    dev, _ = await merchants.create_merchant(server_rt, name="Dev", email=f"d{secrets.token_hex(4)}@dev.example",
+                                             password=PASSWORD)
+    path = f"/hook-{secrets.token_hex(4)}"
+    receiver.script(path, [200], body=b'{"actions": [{"type": "annotate", "data": {"gift": true}}]}')
+    app, client_secret, _ = await apps.create_app(
+        server_rt, dev.id, name="Gift Notes", redirect_uris=[oauth_steps.REDIRECT], scopes=["orders:read"],
+        hook_url=receiver.url(path), hooks=["checkout.before_payment"])
+    async with httpx.AsyncClient(base_url=server.url, follow_redirects=False, timeout=30) as browser:
+        await oauth_steps.install(server, browser, app, client_secret, shop.email, scope="orders:read")
+        async with server.async_client(key) as api:
+            session = (await api.post("/v1/checkout/sessions", json={
+                "order": {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 2400}]},
+                "mode": "embedded", "success_url": "https://shop.example/thanks"})).json()
+        async with server.async_client(session["client_token"]) as buyer:
+            paid = await buyer.post(f"/v1/checkout/sessions/{session['id']}/confirm", json={"card": {
+                "number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+        assert paid.status_code == 200, paid.text
+        async with server.async_client(key) as api:
+            [call] = (await api.get("/v1/hook_calls", params={"order": session["order_id"]})).json()["data"]
+        page = await browser.get("/dashboard/apps")
+    found = re.search(r"<caption[^>]*>Gift Notes.{1,6}s recent hook calls.*?</table>", page.text, re.DOTALL)
+    assert found, page.text[-3000:]
+    calls = found.group(0)
+    assert f'href="/dashboard/orders/{session["order_id"]}"' in calls and "Answered" in calls
+    assert f"{call['latency_ms']} ms" in calls and "annotate" in calls
+    assert html.escape(SCOPE_WORDS["orders:read"]) in page.text
+    assert "Be asked before each payment" in page.text
+
+
+async def test_an_endpoints_own_page_pages_through_its_deliveries(server, server_rt):
+    merchant, _, member = await _team(server_rt, "support")
+    endpoint = await _endpoint(server_rt, merchant.id, "https://127.0.0.1:9/pages")
+    for _ in range(23):  # one order.created delivery each
+        await make_order(server_rt, merchant.id)
+    other, _, _ = await _team(server_rt)
+    theirs = await _endpoint(server_rt, other.id)
+    await make_order(server_rt, other.id)
+    [their_delivery], _ = await webhooks.list_deliveries(server_rt, other.id, theirs.id, 10, None)
+    everything, _ = await webhooks.list_deliveries(server_rt, merchant.id, endpoint.id, 50, None)
+    async with _signed_in(server, member.email) as browser:
+        first = await browser.get(f"/dashboard/webhooks/{endpoint.id}")
+        assert first.status_code == 200
+        shown = re.findall(r'<span class="hint">(whd_\w+)</span>', first.text)
+        assert len(shown) == 20
+        older = html.unescape(re.search(r'href="([^"]+)" rel="next">Older deliveries', first.text).group(1))
+        rest = await browser.get(older)
+        more = re.findall(r'<span class="hint">(whd_\w+)</span>', rest.text)
+        assert shown + more == [d.id for d in everything] and "Older deliveries" not in rest.text
+        assert "Newest deliveries" in rest.text
+        # A cursor that is another merchant's delivery, or no delivery at all: the first page.
+        for cursor in (their_delivery.id, "whd_nothing"):
+            again = await browser.get(f"/dashboard/webhooks/{endpoint.id}?starting_after={cursor}")
+            assert re.findall(r'<span class="hint">(whd_\w+)</span>', again.text) == shown
