@@ -242,6 +242,8 @@ def _refused_form(who: Viewer, section: str, error: FlintError) -> Response:
     """A form refused before it acted: its token (403), or the role (403), said plainly."""
     if error.code == "role_forbidden":
         return shell._render("console/forbidden.html", who, section, 403)
+    if error.status != 403:
+        raise error  # not a refusal: the app's own error handling answers it
     return shell._render("console/webhooks_refused.html", who, section, 403, back=WEBHOOKS if section == "webhooks"
                          else APPS)
 
