@@ -1,6 +1,7 @@
-"""The merchant console (docs/api.md 16), first slice: the shell and the Orders pages, read-only, for the
-person signed in at /login. Server-rendered pages that work without JavaScript, under the same CSP and
-headers as every page (flint.http.headers); the work is service.py's.
+"""The merchant console (docs/api.md 16): the shell, the Orders pages with the order's actions (Refund,
+Cancel order, Create payment link) and the Payment links page, for the person signed in at /login.
+Server-rendered pages and plain forms that work without JavaScript, under the same CSP and headers as every
+page (flint.http.headers); the work, role checks and once-only actions are service.py's.
 
 Flint's own root is here too: ``/`` sends a signed-in person to the console and anyone else to /login."""
 from __future__ import annotations
@@ -113,16 +114,164 @@ async def get_order(order_id: str):
     who = await _viewer()
     if who is None:
         return _to_sign_in()
+    return await _order_page(who, order_id)
+
+
+# -- the order's actions (docs/api.md 16): Refund, Cancel order, Create payment link ----------------------
+
+async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: str | None = None,
+                      error_form: str | None = None, values: dict[str, str] | None = None,
+                      confirm_cancel: bool = False) -> Response:
+    """The order page with the actions this person may take now; after an action, what it did (from the
+    query the action redirected to); after a refused one, why, with what was typed kept."""
+    rt, args = runtime(), request.args
     try:
-        after = int(request.args.get("after", "0"))
+        after = int(args.get("after", "0"))
     except ValueError:
         after = 0
     try:
-        story = await service.order_story(runtime(), who, order_id[:100], after=after,
-                                          locale=LOCALE)
-    except FlintError as error:
-        if error.status != 404:
-            return _refused(who, "orders", error)
+        story = await service.order_story(rt, who, order_id[:100], after=after, locale=LOCALE)
+    except FlintError as error_:
+        if error_.status != 404:
+            return _refused(who, "orders", error_)
         # Unknown, or another merchant's: the same page, which says nothing of whether it exists.
         return _render("console/not_found.html", who, "orders", 404)
-    return _render("console/order.html", who, "orders", story=story, order=story.order)
+    order = story.order
+    done_refund = await service.refund_for(rt, who, order, args["refund"]) if "refund" in args else None
+    new_link = await service.link_for(rt, who, order, args["link"]) if "link" in args else None
+    actions = service.order_actions(who, order)
+    values = values or {}
+    return _render(
+        "console/order.html", who, "orders", status, story=story, order=order, actions=actions,
+        tokens={name: service.form_token(rt, who) for name in ("refund", "cancel", "link")},
+        refund_amount=values.get("amount", service.major_units(order.amount_refundable, order.currency)),
+        refund_reason=values.get("reason", ""), refund_reasons=service.REFUND_REASONS,
+        exponent=money.exponent(order.currency), done_refund=done_refund, new_link=new_link,
+        public_url=rt.config.public_url, canceled="canceled" in args and order.status == "canceled",
+        error=error, error_form=error_form, confirm_cancel=confirm_cancel and actions.cancel)
+
+
+async def _answer(who: Viewer, order_id: str, outcome: service.Outcome, form: str,
+                  values: dict[str, str] | None = None) -> Response:
+    if outcome.location is not None:
+        return redirect(outcome.location, 303)
+    if outcome.status == 403:
+        return _refused(who, "orders", FlintError(403, outcome.code or "role_forbidden", outcome.error or ""))
+    return await _order_page(who, order_id, outcome.status, error=outcome.error, error_form=form, values=values)
+
+
+async def _refused_form(who: Viewer, order_id: str, error: FlintError) -> Response:
+    """A refused token (403 form_token_*) or role (403 role_forbidden): nothing was done."""
+    if error.code == "role_forbidden":
+        return _refused(who, "orders", error)
+    if error.status != 403:
+        raise error
+    return await _order_page(who, order_id, 403, error="This form's security token is not valid (it may have "
+                             "expired). Nothing was done; try again.", error_form="token")
+
+
+@bp.get(f"{PREFIX}/orders/<order_id>/cancel")
+@public  # the signed-in person's web session (cookie), checked here; signed out: to /login
+async def get_order_cancel(order_id: str):
+    """The confirm step of Cancel order, without JavaScript: the order page asking, with a POST form."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    return await _order_page(who, order_id, confirm_cancel=True)
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/refund")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_refund(order_id: str):
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    values = {"amount": form.get("amount", "")[:50], "reason": form.get("reason", "")[:50]}
+    try:
+        outcome = await service.refund(runtime(), who, order_id[:100], form.get("csrf_token"), **values)
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "refund", values)
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/cancel")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_cancel(order_id: str):
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    try:
+        outcome = await service.cancel(runtime(), who, order_id[:100], form.get("csrf_token"))
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "cancel")
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/payment_links")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_link(order_id: str):
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    try:
+        outcome = await service.create_link(runtime(), who, order_id[:100], form.get("csrf_token"))
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "link")
+
+
+# -- Payment links ---------------------------------------------------------------------------------------
+
+def _links_url(after: str | None = None) -> str:
+    return f"{PREFIX}/payment_links" + (f"?{urlencode({'starting_after': after})}" if after else "")
+
+
+async def _links_page(who: Viewer, status: int = 200, *, error: str | None = None) -> Response:
+    rt, args = runtime(), request.args
+    try:
+        page = await service.links_page(rt, who, starting_after=args.get("starting_after"))
+    except FlintError as error_:
+        return _refused(who, "payment links", error_)
+    deactivated = args.get("deactivated", "")[:100]
+    return _render("console/payment_links.html", who, "payment links", status, page=page,
+                   public_url=rt.config.public_url, link_status=service.link_status,
+                   may_deactivate=who.may("links:write"), new_token=lambda: service.form_token(rt, who),
+                   first_url=_links_url() if page.after else None,
+                   older_url=_links_url(page.older) if page.older else None, here=_links_url(page.after),
+                   deactivated=deactivated if deactivated.startswith("plink_") else None, error=error)
+
+
+@bp.get(f"{PREFIX}/payment_links")
+@public  # the signed-in person's web session (cookie), checked here; signed out: to /login
+async def get_payment_links():
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    return await _links_page(who)
+
+
+@bp.post(f"{PREFIX}/payment_links/<link_id>/deactivate")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_link_deactivate(link_id: str):
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    back = _links_url(service.clean_query(form.get("starting_after")) or None)
+    try:
+        outcome = await service.deactivate_link(runtime(), who, link_id[:100], form.get("csrf_token"), back)
+    except FlintError as error:
+        if error.code == "role_forbidden":
+            return _refused(who, "payment links", error)
+        if error.status != 403:
+            raise
+        return await _links_page(who, 403, error="This form's security token is not valid (it may have expired). "
+                                               "Nothing was done; try again.")
+    if outcome.location is not None:
+        return redirect(outcome.location, 303)
+    if outcome.status == 404:  # unknown, or another merchant's: the same answer
+        return await _links_page(who, 404, error="There is no payment link with this id in this account.")
+    return await _links_page(who, outcome.status, error=outcome.error)

@@ -1,21 +1,35 @@
-"""What the console's pages show (docs/api.md 16), composed from the domains' own services and stores:
-who is signed in, a page of orders, and an order's whole story as one timeline. No Quart here; the
+"""What the console's pages show and do (docs/api.md 16), composed from the domains' own services and
+stores: who is signed in, a page of orders, an order's whole story as one timeline, the order's actions
+(the API's own services, as the staff member, once per form) and the payment links. No Quart here; the
 routes (routes.py) read the request and render."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import phonenumbers
 
 from flint import clock, money
 from flint.accounts import service as accounts
+from flint.actors import Actor
 from flint.buyers.address import countries, country_format, country_options
+from flint.closing import service as closing
+from flint.errors import FlintError, invalid
+from flint.forms import service as forms
+from flint.idempotency import service as idempotency
+from flint.links import service as links
+from flint.links.models import PaymentLink
 from flint.merchants.models import Merchant
 from flint.orders import service as orders
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, Order
+from flint.refunds import models as refund_models
+from flint.refunds import service as refunds
+from flint.refunds.models import Refund
 from flint.runtime import Runtime
 from flint.staff import service as staff
 from flint.staff.models import PAGES, Staff
@@ -326,3 +340,220 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
             details.append(f"Failure: {data['failure_code']}")
     return Entry(sequence=sequence, at=clock.public(at) or at, shown_at=shown_time(at), title=title,
                  details=[d for d in details if d], actor=_actor(actor_type, actor_id), kind=mark)
+
+
+# -- actions (docs/api.md 16): the same services as the API, as the signed-in staff member ---------------
+#
+# Every action form carries a single-use token (flint.forms: signed, bound to the person's web session, so
+# it is the form's CSRF token too). Its nonce is the action's Idempotency-Key (flint.idempotency, as the
+# API stores keys): a double submit, or the back button and the same form sent again, replays the first
+# outcome instead of acting twice. A token for another session, forged or stale is 403 before anything.
+
+REFUND_REASON_LABELS = {"requested_by_customer": "Requested by the customer", "duplicate": "Duplicate payment",
+                        "fraudulent": "Fraudulent"}
+REFUND_REASONS = tuple((reason, REFUND_REASON_LABELS.get(reason, reason)) for reason in refund_models.REASONS)
+LINKS_PAGE = 25
+
+
+def acting_as(who: Viewer) -> Actor:
+    """What the action records on its events: the staff member (``{type: "staff", id}``); a session
+    from before staff (no member) is the merchant's own."""
+    return staff.actor(who.member) if who.member is not None else Actor("merchant", who.merchant.id)
+
+
+def form_token(rt: Runtime, who: Viewer) -> str:
+    """A fresh single-use token for one action form on this person's page."""
+    return forms.issue(rt, who.session_id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where an action ended: ``location`` to go to (done), or ``error`` (nothing was done), with the
+    HTTP status to answer it with."""
+    status: int
+    location: str | None = None
+    error: str | None = None
+    code: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"status": self.status, "location": self.location, "error": self.error,
+                           "code": self.code})
+
+    @classmethod
+    def from_json(cls, body: str) -> Outcome:
+        found = json.loads(body)
+        return cls(int(found["status"]), found.get("location"), found.get("error"), found.get("code"))
+
+
+def _refusal(error: FlintError) -> Outcome:
+    return Outcome(error.status, error=error.detail, code=error.code)
+
+
+async def _once(rt: Runtime, who: Viewer, token: str | None, permission: str, action: str,
+                fields: dict[str, Any], run) -> Outcome:
+    """Check the form's token (403 form_token_*) and the role (403 role_forbidden), then ``run()`` (which
+    returns the location to go to) once per token. Refusals before the action change nothing."""
+    nonce = forms.check(rt, token, who.session_id)
+    require(who, permission)
+    scope = f"staff:{who.member.id}" if who.member is not None else f"merchant:{who.merchant.id}"
+    key = f"console:{nonce}"
+    body = json.dumps(fields, sort_keys=True).encode()
+    try:
+        replay = await idempotency.begin(rt, scope, key, idempotency.fingerprint("POST", action, body))
+    except FlintError as error:
+        if error.code == "idempotency_key_in_use":
+            # The same form, sent twice at once: the first is acting; this one acts not at all.
+            return Outcome(409, error="This form was already sent and is being processed. Nothing more was done.",
+                           code=error.code)
+        if error.code == "idempotency_key_reused":
+            return Outcome(409, error="This form was already sent with other values. Nothing more was done; "
+                                      "fill in the form below to act again.", code=error.code)
+        raise
+    if replay is not None:
+        return Outcome.from_json(replay.body)
+    try:
+        outcome = Outcome(303, location=await run())
+    except FlintError as error:
+        outcome = _refusal(error)
+    except Exception:
+        # As the API does: whatever the action committed must not run again under the same key.
+        await idempotency.finish(rt, scope, key, 500, "application/json",
+                                 Outcome(500, error="Something went wrong.").to_json())
+        raise
+    await idempotency.finish(rt, scope, key, outcome.status, "application/json", outcome.to_json())
+    return outcome
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """An amount typed in the currency's major unit ("12.50", "1,234.5", "1234") in minor units, by ISO
+    4217's exponent (flint.money); 400 amount_invalid for anything else."""
+    digits = money.exponent(currency)
+    cleaned = (text or "").strip().replace(" ", "")
+    if not re.fullmatch(r"([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]*)?|\.[0-9]+", cleaned):
+        raise invalid("amount_invalid", "Enter the amount as a number, such as 12.50.", "amount")
+    value = Decimal(cleaned.replace(",", "").rstrip(".") or "0")
+    minor = value.scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise invalid("amount_invalid", f"{currency.upper()} amounts have at most {digits} decimal places."
+                      if digits else f"{currency.upper()} amounts have no decimal places.", "amount")
+    if minor <= 0:
+        raise invalid("amount_too_small", "Enter an amount above zero.", "amount")
+    if minor > money.MAX_AMOUNT:
+        raise invalid("amount_too_large", "This amount is too large.", "amount")
+    return int(minor)
+
+
+def major_units(amount: int, currency: str) -> str:
+    """Minor units as typed in the major unit, without symbol or grouping: 3200 eur → "32.00"."""
+    digits = money.exponent(currency)
+    return f"{Decimal(amount).scaleb(-digits):.{digits}f}"
+
+
+@dataclass(frozen=True)
+class OrderActions:
+    """What this person may do to this order now, by role and by the order's state."""
+    refund: bool
+    cancel: bool
+    create_link: bool
+
+    @property
+    def any(self) -> bool:
+        return self.refund or self.cancel or self.create_link
+
+
+def order_actions(who: Viewer, order: Order) -> OrderActions:
+    return OrderActions(
+        refund=who.may("refunds:write") and order.status in (PAID, PARTIALLY_REFUNDED) and order.amount_refundable > 0,
+        cancel=who.may("orders:cancel") and order.status == OPEN,
+        create_link=who.may("links:write") and order.status == OPEN)
+
+
+def _order_url(order_id: str, **params: str) -> str:
+    return f"/dashboard/orders/{order_id}" + (f"?{urlencode(params)}" if params else "")
+
+
+async def refund(rt: Runtime, who: Viewer, order_id: str, token: str | None, amount: str, reason: str) -> Outcome:
+    """Refund (part of) the order's payment through flint.refunds, as the API's POST /v1/refunds."""
+    async def run() -> str:
+        order = await orders.get_order(rt, who.merchant.id, order_id)  # 404 for another merchant's
+        new = refunds.NewRefund(order_id=order.id, amount=parse_amount(amount, order.currency),
+                                reason=reason or None)
+        done = await refunds.issue_refund(rt, who.merchant.id, new, acting_as(who))
+        return _order_url(order.id, refund=done.id)
+
+    return await _once(rt, who, token, "refunds:write", f"refund {order_id}",
+                       {"amount": amount, "reason": reason}, run)
+
+
+async def cancel(rt: Runtime, who: Viewer, order_id: str, token: str | None) -> Outcome:
+    """Cancel an open order through flint.closing, as the API's POST /v1/orders/{id}/cancel."""
+    async def run() -> str:
+        order = await closing.cancel_order(rt, who.merchant.id, order_id, acting_as(who))
+        return _order_url(order.id, canceled="1")
+
+    return await _once(rt, who, token, "orders:cancel", f"cancel {order_id}", {}, run)
+
+
+async def create_link(rt: Runtime, who: Viewer, order_id: str, token: str | None) -> Outcome:
+    """A payment link for the open order through flint.links, as the API's POST /v1/payment_links."""
+    async def run() -> str:
+        link = await links.create_link(rt, who.merchant.id, order_id, expires_in=None, actor=acting_as(who))
+        return _order_url(link.order_id, link=link.id)
+
+    return await _once(rt, who, token, "links:write", f"create link {order_id}", {}, run)
+
+
+async def deactivate_link(rt: Runtime, who: Viewer, link_id: str, token: str | None, back: str) -> Outcome:
+    """Stop a link through flint.links, as the API's POST /v1/payment_links/{id}/deactivate."""
+    async def run() -> str:
+        link = await links.deactivate_link(rt, who.merchant.id, link_id, acting_as(who))
+        return back + ("&" if "?" in back else "?") + urlencode({"deactivated": link.id})
+
+    return await _once(rt, who, token, "links:write", f"deactivate {link_id}", {}, run)
+
+
+async def refund_for(rt: Runtime, who: Viewer, order: Order, refund_id: str) -> Refund | None:
+    """The refund a finished refund form names, if it is this order's (else nothing is said)."""
+    try:
+        found = await refunds.get_refund(rt, who.merchant.id, refund_id[:100])
+    except FlintError:
+        return None
+    return found if found.order_id == order.id else None
+
+
+async def link_for(rt: Runtime, who: Viewer, order: Order, link_id: str) -> PaymentLink | None:
+    try:
+        found = await links.get_link(rt, who.merchant.id, link_id[:100])
+    except FlintError:
+        return None
+    return found if found.order_id == order.id else None
+
+
+# -- the payment links page --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LinksPage:
+    links: list[PaymentLink]
+    after: str | None  # the cursor this page started after (None: the first page)
+    older: str | None  # starting_after cursor for the next (older) page, if there is one
+    now: str
+
+
+async def links_page(rt: Runtime, who: Viewer, *, starting_after: str | None = None,
+                     limit: int = LINKS_PAGE) -> LinksPage:
+    """The merchant's payment links, newest first, a keyset page at a time (flint.links.list_links)."""
+    require(who, "links:read")
+    after = clean_query(starting_after) or None
+    if after is not None:
+        try:
+            await links.get_link(rt, who.merchant.id, after)
+        except FlintError:
+            after = None  # unknown, or another merchant's: the first page
+    found, more = await links.list_links(rt, who.merchant.id, None, limit, after)
+    return LinksPage(found, after, found[-1].id if more and found else None, clock.now_iso())
+
+
+def link_status(link: PaymentLink, now: str) -> str:
+    if not link.active:
+        return "Deactivated"
+    return "Expired" if link.expired(now) else "Active"
