@@ -4,6 +4,7 @@ stores: who is signed in, a page of orders, an order's whole story as one timeli
 routes (routes.py) read the request and render."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -353,6 +354,7 @@ REFUND_REASON_LABELS = {"requested_by_customer": "Requested by the customer", "d
                         "fraudulent": "Fraudulent"}
 REFUND_REASONS = tuple((reason, REFUND_REASON_LABELS.get(reason, reason)) for reason in refund_models.REASONS)
 LINKS_PAGE = 25
+IN_USE_WAITS, IN_USE_WAIT_SECONDS = 50, 0.1  # the same form sent twice at once: wait up to 5 s for the first
 
 
 def acting_as(who: Viewer) -> Actor:
@@ -398,17 +400,24 @@ async def _once(rt: Runtime, who: Viewer, token: str | None, permission: str, ac
     scope = f"staff:{who.member.id}" if who.member is not None else f"merchant:{who.merchant.id}"
     key = f"console:{nonce}"
     body = json.dumps(fields, sort_keys=True).encode()
-    try:
-        replay = await idempotency.begin(rt, scope, key, idempotency.fingerprint("POST", action, body))
-    except FlintError as error:
-        if error.code == "idempotency_key_in_use":
-            # The same form, sent twice at once: the first is acting; this one acts not at all.
-            return Outcome(409, error="This form was already sent and is being processed. Nothing more was done.",
-                           code=error.code)
-        if error.code == "idempotency_key_reused":
-            return Outcome(409, error="This form was already sent with other values. Nothing more was done; "
-                                      "fill in the form below to act again.", code=error.code)
-        raise
+    request_hash = idempotency.fingerprint("POST", action, body)
+    for _ in range(IN_USE_WAITS):
+        try:
+            replay = await idempotency.begin(rt, scope, key, request_hash)
+            break
+        except FlintError as error:
+            if error.code == "idempotency_key_reused":
+                return Outcome(409, error="This form was already sent with other values. Nothing more was done; "
+                                          "fill in the form below to act again.", code=error.code)
+            if error.code != "idempotency_key_in_use":
+                raise
+            # The same form, sent twice at once (a double click): the first is acting. Wait for its
+            # outcome and answer with it, as a browser shows only the last answer.
+            await asyncio.sleep(IN_USE_WAIT_SECONDS)
+    else:
+        return Outcome(409, error="This form was already sent and is still being processed. Nothing more was "
+                                  "done; reload the page in a moment to see its outcome.",
+                       code="idempotency_key_in_use")
     if replay is not None:
         return Outcome.from_json(replay.body)
     try:

@@ -17,6 +17,8 @@ import pytest
 
 from flint.console import service
 from flint.errors import FlintError
+from flint.forms import service as forms
+from flint.idempotency import service as idempotency
 from flint.merchants import service as merchants
 from flint.refunds.models import REASONS
 from flint.staff import service as staff
@@ -123,8 +125,10 @@ async def test_support_refunds_part_of_a_paid_order_once_however_often_the_form_
     form = {"csrf_token": token, "amount": "10.50", "reason": "requested_by_customer"}
     # A double click: both at once.
     first, second = await asyncio.gather(browser.post(action, data=form), browser.post(action, data=form))
-    assert {first.status_code, second.status_code} <= {303, 409}
-    done = first if first.status_code == 303 else second
+    # The second waits for the first and answers with its outcome: both go to the same place.
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    done = first
     assert re.fullmatch(rf"/dashboard/orders/{order_id}\?refund=re_\w+", done.headers["location"])
     # Later, the back button and the same form again: the first outcome, and nothing more.
     again = await browser.post(action, data=form)
@@ -191,8 +195,10 @@ async def test_create_payment_link_shows_it_to_copy_and_makes_one(desk, server, 
     action = f"/dashboard/orders/{order.id}/payment_links"
     form = {"csrf_token": form_token((await browser.get(f"/dashboard/orders/{order.id}")).text, action)}
     first, second = await asyncio.gather(browser.post(action, data=form), browser.post(action, data=form))
-    assert {first.status_code, second.status_code} <= {303, 409}
-    done = first if first.status_code == 303 else second
+    # The second waits for the first and answers with its outcome: both go to the same place.
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    done = first
     again = await browser.post(action, data=form)
     assert again.headers["location"] == done.headers["location"]
     links = (await _api(server, key, f"/v1/payment_links?order={order.id}"))["data"]
@@ -289,6 +295,23 @@ async def test_the_service_refuses_a_role_whatever_the_page_shows(rt):
             await act
         assert refused.value.status == 403 and refused.value.code == "role_forbidden"
     assert service.order_actions(nobody, order) == service.OrderActions(False, False, False)
+
+
+async def test_a_second_send_while_the_first_acts_waits_for_its_outcome_and_acts_not(rt):
+    merchant, _, member = await _team(rt, "support")
+    order = await make_order(rt, merchant.id)
+    who = service.Viewer("ws_1", merchant, member)
+    token = service.form_token(rt, who)
+    scope, key = f"staff:{member.id}", f"console:{forms.check(rt, token, 'ws_1')}"
+    request_hash = idempotency.fingerprint("POST", f"create link {order.id}", b"{}")
+    assert await idempotency.begin(rt, scope, key, request_hash) is None  # the first send is acting
+    second = asyncio.create_task(service.create_link(rt, who, order.id, token))
+    await asyncio.sleep(0.3)
+    assert not second.done()
+    first = service.Outcome(303, location=f"/dashboard/orders/{order.id}?link=plink_first")
+    await idempotency.finish(rt, scope, key, 303, "application/json", first.to_json())
+    assert await second == first
+    assert await _count(rt, "payment_links", order.id) == 0
 
 
 # -- amounts ----------------------------------------------------------------------------------------------
