@@ -84,7 +84,8 @@ def test_a_merchant_finds_an_order_by_the_buyers_email_and_reads_its_story(page:
     expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
     expect(page.get_by_role("banner")).to_contain_text("Console Roasters")
     nav = page.get_by_role("navigation", name="Console")
-    expect(nav.get_by_role("link")).to_have_text(["Overview", "Orders"])
+    expect(nav.get_by_role("link")).to_have_text(["Overview", "Orders", "Payment links", "Webhooks", "Apps",
+                                                  "API keys", "Settings", "Team"])
     expect(nav.get_by_role("link", name="Orders")).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("row")).to_have_count(8)  # the header and seven orders
     _accessible_at_both_widths(page)

@@ -74,7 +74,9 @@ def require(who: Viewer, permission: str) -> None:
 # The console's pages that exist so far, each with the permission it needs (staff.models.PAGES): a role
 # without it does not see the link (and gets 403 on the URL). The rest of PAGES comes with the rest of
 # issue 16.
-BUILT_PAGES = {"Overview": "/dashboard", "Orders": "/dashboard/orders"}
+BUILT_PAGES = {"Overview": "/dashboard", "Orders": "/dashboard/orders", "Payment links": "/dashboard/payment_links",
+               "Webhooks": "/dashboard/webhooks", "Apps": "/dashboard/apps", "API keys": "/dashboard/api_keys",
+               "Settings": "/dashboard/settings", "Team": "/dashboard/team"}
 
 
 def nav_links(who: Viewer) -> list[tuple[str, str]]:

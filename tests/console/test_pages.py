@@ -94,14 +94,16 @@ async def test_the_root_sends_people_to_the_console_or_to_sign_in(browser, serve
 
 # -- the shell ---------------------------------------------------------------------------------------------
 
-async def test_the_shell_names_the_merchant_links_only_pages_that_exist_and_signs_out(signed_in, server_rt):
+async def test_the_shell_names_the_merchant_links_its_pages_and_signs_out(signed_in, server_rt):
     merchant, browser = signed_in
     await make_order(server_rt, merchant.id, 1234)
     page = await browser.get("/dashboard")
     assert page.status_code == 200
     assert merchant.name in page.text
     nav = re.search(r'<nav class="side" aria-label="Console">(.*?)</nav>', page.text, re.DOTALL).group(1)
-    assert re.findall(r'<a href="([^"]+)"', nav) == ["/dashboard", "/dashboard/orders"]
+    assert re.findall(r'<a href="([^"]+)"', nav) == [
+        "/dashboard", "/dashboard/orders", "/dashboard/payment_links", "/dashboard/webhooks", "/dashboard/apps",
+        "/dashboard/api_keys", "/dashboard/settings", "/dashboard/team"]
     assert '<a href="/dashboard" aria-current="page">Overview</a>' in nav
     assert "$12.34" in page.text  # the recent orders, in their currency
     orders = await browser.get("/dashboard/orders")
