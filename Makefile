@@ -60,7 +60,7 @@ demo: setup widget
 # local PostgreSQL if it is down: storage, service and race tests run on SQLite and PostgreSQL.
 test: setup widget chromium e2e-deps
 	$(BIN)/lint-imports --no-cache
-	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q -n 2 --dist loadfile $(E2E_OPTS) $(ARGS)
+	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
 
 # The browser tests alone, headless; see README.md, "Browser tests (QA)".
 e2e: setup widget chromium e2e-deps
