@@ -1,4 +1,4 @@
-"""The merchant console's first pages in real Chromium (docs/api.md 16): a merchant signs in from Flint's
+"""The merchant console's first pages in real Chromium (docs/api.md 15): a merchant signs in from Flint's
 root, finds an order by the buyer's email, opens it and reads its story; every page is axe clean at
 390 px and 1280 px, with review screenshots of both widths."""
 from __future__ import annotations

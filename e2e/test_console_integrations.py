@@ -1,4 +1,4 @@
-"""The console's Webhooks and Apps pages in real Chromium (docs/api.md 16): a developer adds an endpoint
+"""The console's Webhooks and Apps pages in real Chromium (docs/api.md 15): a developer adds an endpoint
 (its secret shown once), rolls its secret and retries a failed delivery, then sees the new attempt; an owner
 approves an app's pending update and uninstalls it; support reads both pages without their buttons. Every
 page is axe clean at 390 px and 1280 px, with review screenshots of both widths."""

@@ -1,4 +1,4 @@
-"""The order page's actions in real Chromium (docs/api.md 16): a support member refunds part of a paid order
+"""The order page's actions in real Chromium (docs/api.md 15): a support member refunds part of a paid order
 with the keyboard only (Tab to Amount, type, Tab to Reason, choose, Enter on Refund), the page then says
 `partially_refunded` and so does the API; creates a payment link and sees it in a read-only box to copy;
 cancels an order through its confirm step; deactivates a link on the Payment links page. Every page is axe

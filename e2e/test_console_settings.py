@@ -1,4 +1,4 @@
-"""The console's Settings and API keys pages in real Chromium (docs/api.md 16): adding an allowed origin in
+"""The console's Settings and API keys pages in real Chromium (docs/api.md 15): adding an allowed origin in
 Settings makes the widget mount on a page of that origin (pasted with the exact script tag Settings shows,
 SRI hash and all); removing it makes the same page fall back to the hosted link; a page of another origin
 falls back all along. API keys: a key is created and shown once, and revoked. Both pages are axe clean at

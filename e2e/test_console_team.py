@@ -1,4 +1,4 @@
-"""The console's Team page and the invitation link in real Chromium (docs/api.md 16, the issue's main
+"""The console's Team page and the invitation link in real Chromium (docs/api.md 15, the issue's main
 flow): an owner invites a support member; support opens the link in a browser of their own, sets a
 password, lands in the console, finds an order by the buyer's email, and is refused the Team page and
 API keys (403; API keys may still be 404 where that page is not built yet). The Team page (with the link

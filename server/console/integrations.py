@@ -1,4 +1,4 @@
-"""The console's Webhooks and Apps pages (docs/api.md 16).
+"""The console's Webhooks and Apps pages (docs/api.md 15).
 
 ``/dashboard/webhooks``: the merchant's own webhook endpoints (what GET /v1/webhook_endpoints shows a
 merchant key: never an app's), each with its recent deliveries and their attempts; ``Retry`` per delivery,

@@ -1,4 +1,4 @@
-"""Console pages (docs/api.md 16): `API keys` and `Settings`.
+"""Console pages (docs/api.md 15): `API keys` and `Settings`.
 
 Both act through flint.merchants.service, the service POST /v1/merchant and /v1/merchant/keys call: keys
 are listed (never their values), created (the value shown once, on the answer to the POST, never in a

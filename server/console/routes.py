@@ -1,4 +1,4 @@
-"""The merchant console (docs/api.md 16): the shell, the Orders pages with the order's actions (Refund,
+"""The merchant console (docs/api.md 15): the shell, the Orders pages with the order's actions (Refund,
 Cancel order, Create payment link) and the Payment links page, for the person signed in at /login.
 Server-rendered pages and plain forms that work without JavaScript, under the same CSP and headers as every
 page (flint.http.headers); the work, role checks and once-only actions are service.py's.
@@ -117,7 +117,7 @@ async def get_order(order_id: str):
     return await _order_page(who, order_id)
 
 
-# -- the order's actions (docs/api.md 16): Refund, Cancel order, Create payment link ----------------------
+# -- the order's actions (docs/api.md 15): Refund, Cancel order, Create payment link ----------------------
 
 async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: str | None = None,
                       error_form: str | None = None, values: dict[str, str] | None = None,

@@ -1,4 +1,4 @@
-"""What the console's pages show and do (docs/api.md 16), composed from the domains' own services and
+"""What the console's pages show and do (docs/api.md 15), composed from the domains' own services and
 stores: who is signed in, a page of orders, an order's whole story as one timeline, the order's actions
 (the API's own services, as the staff member, once per form) and the payment links. No Quart here; the
 routes (routes.py) read the request and render."""
@@ -345,7 +345,7 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
                  details=[d for d in details if d], actor=_actor(actor_type, actor_id), kind=mark)
 
 
-# -- actions (docs/api.md 16): the same services as the API, as the signed-in staff member ---------------
+# -- actions (docs/api.md 15): the same services as the API, as the signed-in staff member ---------------
 #
 # Every action form carries a single-use token (flint.forms: signed, bound to the person's web session, so
 # it is the form's CSRF token too). Its nonce is the action's Idempotency-Key (flint.idempotency, as the

@@ -1,4 +1,4 @@
-"""The console's Team page and the invitation page (docs/api.md 16).
+"""The console's Team page and the invitation page (docs/api.md 15).
 
 ``/dashboard/team`` (owners: team:read, team:write): the members with their role and since when, the
 pending invitations with ``Revoke``, ``Remove`` per member, and the invite form (``Email``, ``Role``,

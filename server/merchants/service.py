@@ -103,7 +103,7 @@ async def create_merchant(
         if not await store.insert_merchant(conn, merchant):
             raise conflict("email_taken", "A merchant with this email already exists.")
         await store.insert_api_key(conn, key)
-        # The merchant's own email and password are its first owner (docs/api.md 16).
+        # The merchant's own email and password are its first owner (docs/api.md 15).
         await staff_service.ensure_owner(conn, merchant)
     return merchant, secret
 

@@ -195,7 +195,7 @@ async def erase_buyer_details(conn: Conn, order_id: str, *, extension_data: str,
 async def search_orders_page(conn: Conn, merchant_id: str, *, limit: int, status: str | None = None,
                              query: str | None = None, starting_after: str | None = None,
                              ending_before: str | None = None) -> tuple[list[Order], bool]:
-    """The console's order list (docs/api.md 16): newest first, keyset-paginated both ways, never OFFSET.
+    """The console's order list (docs/api.md 15): newest first, keyset-paginated both ways, never OFFSET.
     ``status`` filters; ``query`` matches an order id or reference exactly, or the buyer's email exactly
     but case-insensitively (each through an index: migration 0016). ``starting_after`` pages to older
     orders, ``ending_before`` to newer ones; an unknown cursor (or another merchant's) reads the first page.

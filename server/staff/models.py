@@ -1,4 +1,4 @@
-"""Staff: people with a role on one merchant (docs/api.md 16), and what each role may do.
+"""Staff: people with a role on one merchant (docs/api.md 15), and what each role may do.
 
 The permission table is the one place roles are decided: the services refuse (staff.service.require)
 and the console only hides what a role may not use. A permission names a console page's reading
@@ -14,7 +14,7 @@ from flint import clock
 
 ROLES = ("owner", "developer", "support")
 
-# What support may do (docs/api.md 16: "read everything but secrets; refund, cancel, create, send and
+# What support may do (docs/api.md 15: "read everything but secrets; refund, cancel, create, send and
 # deactivate payment links"). API keys are secrets, so support does not even see their page.
 SUPPORT = frozenset({
     "overview:read",
@@ -44,7 +44,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "support": SUPPORT,
 }
 
-# The console's pages (docs/api.md 16 navigation, in order) and the permission each page needs: a role
+# The console's pages (docs/api.md 15 navigation, in order) and the permission each page needs: a role
 # without it does not see the link and gets 403 on the URL.
 PAGES = (
     ("Overview", "overview:read"),

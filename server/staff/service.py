@@ -1,4 +1,4 @@
-"""Staff and roles (docs/api.md 16): who may act for a merchant in the console, and the team's verbs.
+"""Staff and roles (docs/api.md 15): who may act for a merchant in the console, and the team's verbs.
 
 Roles are enforced here, not by hiding links: every console action calls ``require(member,
 permission)`` before the service it shares with the API, and records ``actor(member)``. Every team verb
@@ -79,7 +79,7 @@ async def _acting(conn: Conn, by: Staff, permission: str) -> Staff:
 
 
 async def ensure_owner(conn: Conn, merchant: OwnerSource) -> Staff | None:
-    """The merchant's own email and password as its first owner (docs/api.md 16), created if the
+    """The merchant's own email and password as its first owner (docs/api.md 15), created if the
     merchant never had a member with that email; call it in the transaction that creates the merchant.
     Idempotent, and safe with two callers at once. Returns the live member with the merchant's email,
     or None when that person was removed from the team (removal is not undone by signing in)."""

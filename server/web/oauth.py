@@ -85,7 +85,7 @@ async def get_authorize():
     if found is None:
         # The merchant signs in first, then comes back to exactly this request.
         return redirect("/login?" + urlencode({"next": request.full_path}), 303)
-    # Installing an app grants it access to the account: owners and developers only (docs/api.md 16).
+    # Installing an app grants it access to the account: owners and developers only (docs/api.md 15).
     staff.require(found.staff, "apps:write")
     return await _consent_page(rt, checked, found[0], found[1])
 

@@ -1,4 +1,4 @@
-"""The console's Webhooks and Apps pages over real HTTP (docs/api.md 16), as a browser uses them: each role
+"""The console's Webhooks and Apps pages over real HTTP (docs/api.md 15), as a browser uses them: each role
 reads them (support too, without the buttons); a developer adds an endpoint (its secret shown once), rolls
 its secret and retries a failed delivery, seeing the new attempt at a real receiver; an owner approves an
 app's pending update and uninstalls it. Every action is the API's own service, records the staff member

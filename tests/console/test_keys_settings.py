@@ -1,4 +1,4 @@
-"""The console's API keys and Settings pages over real HTTP (docs/api.md 16), as a browser uses them: each
+"""The console's API keys and Settings pages over real HTTP (docs/api.md 15), as a browser uses them: each
 page per role (support gets 403 on API keys and may only view Settings), every action through the
 merchants service the API uses, refused without its form token (403, nothing changed), refused for a role
 lacking it (403, nothing changed), 404 across merchants, and acting once when the same form comes twice."""

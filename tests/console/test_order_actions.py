@@ -1,4 +1,4 @@
-"""The order page's actions over real HTTP (docs/api.md 16): Refund, Cancel order and Create payment link, each
+"""The order page's actions over real HTTP (docs/api.md 15): Refund, Cancel order and Create payment link, each
 through the same service as the API with the staff member as the actor, shown only when the role and the
 order's state allow them. Each is refused without its form token (403, nothing changed), for a role that
 lacks it (403, nothing changed) and across merchants (404, nothing changed); the same form sent twice, at

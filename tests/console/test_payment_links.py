@@ -1,4 +1,4 @@
-"""The console's Payment links page over real HTTP (docs/api.md 16): the merchant's links newest first, a
+"""The console's Payment links page over real HTTP (docs/api.md 15): the merchant's links newest first, a
 keyset page at a time, each with its order, status, URL and source, and Deactivate (flint.links, the API's
 service, with the staff member as the actor): once per form, refused without its token, for a role without
 links:write and across merchants, changing nothing."""
@@ -88,7 +88,7 @@ async def test_every_role_reads_its_merchants_links_newest_first(server, server_
     text = html.unescape(page.text)
     assert f'<a href="/dashboard/orders/{order.id}">{order.id}</a>' in text
     assert f"{server.url}/pay/{older.id}" in text and "Manual" in text and "Active" in text
-    assert "Deactivate" in text  # every role of docs/api.md 16 may deactivate links
+    assert "Deactivate" in text  # every role of docs/api.md 15 may deactivate links
     assert 'aria-current="page">Payment links' in page.text or "Payment links</a>" not in page.text
 
 

@@ -1,4 +1,4 @@
-"""The console and staff roles (docs/api.md 16): every member whose role reads orders sees the Orders pages
+"""The console and staff roles (docs/api.md 15): every member whose role reads orders sees the Orders pages
 of their own merchant only; what a role may not open is refused in the service (403 role_forbidden) and
 its link is not shown."""
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def test_a_member_reads_their_merchants_orders_only(server, server_rt, rol
 async def test_a_role_without_a_page_is_refused_in_the_service_and_not_shown_the_link(rt):
     merchant, owner, _ = await _team(rt, "support")
     await make_order(rt, merchant.id)
-    # No role of docs/api.md 16 lacks orders:read; one that did (a role of tomorrow) is refused here.
+    # No role of docs/api.md 15 lacks orders:read; one that did (a role of tomorrow) is refused here.
     nobody = service.Viewer("ws_x", merchant, dataclasses.replace(owner, role="nobody"))
     assert service.nav_links(nobody) == []
     with pytest.raises(FlintError) as refused:

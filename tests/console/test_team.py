@@ -1,4 +1,4 @@
-"""The console's Team page and the invitation page (docs/api.md 16) over real HTTP, as a browser uses
+"""The console's Team page and the invitation page (docs/api.md 15) over real HTTP, as a browser uses
 them: owners see and change the team, developers and support are refused (403) on the page and on every
 action; each action is refused without its form token, acts once when sent twice, and cannot reach
 another merchant's members or invitations (404); the invitation link signs its person in once, and a

@@ -124,7 +124,7 @@ async def _build(tmp: Path, receiver: Receiver) -> Demo:
         try:
             other, other_key = await make_merchant(rt)
             await make_merchant(rt)  # a merchant with nothing else
-            # A pending invitation to the installing merchant's team (docs/api.md 16): a row in every table.
+            # A pending invitation to the installing merchant's team (docs/api.md 15): a row in every table.
             async with rt.db.transaction() as conn:
                 owner = await staff.ensure_owner(conn, other)
             await staff.invite(rt, owner, "support@shop.example", "support")

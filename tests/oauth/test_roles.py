@@ -1,5 +1,5 @@
 """Installing an app grants it access to the account: only owners and developers may approve it
-(docs/api.md 16); support staff get a page that says their role does not allow it."""
+(docs/api.md 15); support staff get a page that says their role does not allow it."""
 from __future__ import annotations
 
 import secrets

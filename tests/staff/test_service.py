@@ -1,4 +1,4 @@
-"""Staff and roles (docs/api.md 16) at the service level, on SQLite and PostgreSQL: what each role may
+"""Staff and roles (docs/api.md 15) at the service level, on SQLite and PostgreSQL: what each role may
 not do, the team's verbs (invite, accept, remove, list), signing in as a member, the last-owner rule,
 removal ending sessions, another merchant's ids, and races between processes."""
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def _refused(call, status: int, code: str) -> FlintError:
 
 # --- roles -----------------------------------------------------------------------------------------
 
-# What docs/api.md 16 says each role may not do, written out rather than derived from the table.
+# What docs/api.md 15 says each role may not do, written out rather than derived from the table.
 REFUSALS = [
     ("developer", "team:read"), ("developer", "team:write"),
     ("support", "team:read"), ("support", "team:write"),
