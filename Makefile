@@ -11,6 +11,12 @@ SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 NPM_STAMP := e2e/node_modules/.installed
 # pytest-playwright: keep a trace and a screenshot of every failed browser test under test-results/.
 E2E_OPTS  := --output test-results/playwright --tracing retain-on-failure --screenshot only-on-failure
+# make test runs the suite on two pytest-xdist workers, a whole test file per worker at a time (its module
+# fixtures, a live server, stay on one worker). The queue keeps the collection order
+# (--no-loadscope-reorder): the browser tests come last (e2e/conftest.py), because a worker that has driven
+# Playwright's sync API cannot run an asyncio test after it. WORKERS=1 runs it on one.
+WORKERS   ?= 2
+PARALLEL  := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 # Extra pytest arguments, e.g. make e2e ARGS="--headed --slowmo 300 -k shop"
 ARGS      ?=
 
@@ -60,7 +66,7 @@ demo: setup widget
 # local PostgreSQL if it is down: storage, service and race tests run on SQLite and PostgreSQL.
 test: setup widget chromium e2e-deps
 	$(BIN)/lint-imports --no-cache
-	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(E2E_OPTS) $(ARGS)
+	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(PARALLEL) $(E2E_OPTS) $(ARGS)
 
 # The browser tests alone, headless; see README.md, "Browser tests (QA)".
 e2e: setup widget chromium e2e-deps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +37,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Last, because Playwright's sync API marks its event loop as running on the main thread from its
     first call until the session-scoped ``playwright`` fixture stops at the very end of the run: an
     ``async def`` test (pytest-asyncio) or an ``asyncio.run`` after it would fail with "cannot be
-    called from a running event loop". The sort is stable, so every other test keeps its order."""
+    called from a running event loop". The sort is stable, so every other test keeps its order. Under
+    pytest-xdist (make test) each worker takes whole files in this order (--no-loadscope-reorder), so no
+    worker runs another test after a browser test either."""
     for item in items:
         if E2E in Path(item.path).parents:
             item.add_marker(pytest.mark.e2e)
@@ -83,12 +86,20 @@ def browser_context_args(browser_context_args: dict) -> dict:
     return {**CONTEXT_OPTIONS, **browser_context_args}
 
 
+# When this run began: every pytest-xdist worker imports this file while collecting, before any test runs.
+RUN_STARTED = time.time()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_screenshots() -> None:
-    """Review screenshots are of this run only."""
-    if SCREENSHOTS.exists():
-        for png in SCREENSHOTS.glob("*.png"):
-            png.unlink()
+    """Review screenshots are of this run only. Each worker removes those older than the run, never the
+    ones another worker has already taken in this run."""
+    for png in SCREENSHOTS.glob("*.png") if SCREENSHOTS.exists() else ():
+        try:
+            if png.stat().st_mtime < RUN_STARTED:
+                png.unlink()
+        except FileNotFoundError:  # another worker removed it first
+            pass
 
 
 # -- Flint and the shop ------------------------------------------------------------------------------
