@@ -134,8 +134,9 @@ async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: s
     except FlintError as error_:
         if error_.status != 404:
             return _refused(who, "orders", error_)
-        # Unknown, or another merchant's: the same page, which says nothing of whether it exists.
-        return _render("console/not_found.html", who, "orders", 404)
+        # Unknown, or another merchant's: the same page, which says nothing of whether it exists. A form
+        # refused for its token stays a 403 (nothing was done), whatever the order.
+        return _render("console/not_found.html", who, "orders", 403 if error_form == "token" else 404)
     order = story.order
     done_refund = await service.refund_for(rt, who, order, args["refund"]) if "refund" in args else None
     new_link = await service.link_for(rt, who, order, args["link"]) if "link" in args else None
