@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -17,10 +18,15 @@ import phonenumbers
 from flint import clock, money
 from flint.accounts import service as accounts
 from flint.actors import Actor
+from flint.apps import store as app_store
+from flint.apps.models import App
 from flint.buyers.address import countries, country_format, country_options
 from flint.closing import service as closing
 from flint.errors import FlintError, invalid
+from flint.events.models import Event
 from flint.forms import service as forms
+from flint.hooks import store as hook_store
+from flint.hooks.models import HookCall
 from flint.idempotency import service as idempotency
 from flint.links import service as links
 from flint.links.models import PaymentLink
@@ -34,13 +40,19 @@ from flint.refunds.models import Refund
 from flint.runtime import Runtime
 from flint.staff import service as staff
 from flint.staff.models import PAGES, Staff
+from flint.webhooks import store as webhook_store
+from flint.webhooks.models import DELETED, FAILED, OWNER_MERCHANT, SUCCEEDED, Delivery
 
 STATUSES = (OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED)
 STATUS_LABELS = {OPEN: "Open", PAID: "Paid", PARTIALLY_REFUNDED: "Partially refunded", REFUNDED: "Refunded",
                  CANCELED: "Canceled"}
 PAGE_SIZE = 25
 MAX_QUERY = 255  # longer than any id, reference or email address: cut, never an error
-TIMELINE_PAGE = 500  # events per timeline page; an order rarely has more than a few dozen
+TIMELINE_PAGE = 500  # lines (events and hook calls) per timeline page; an order rarely has more than a few dozen
+# Deliveries read for one timeline page: an event goes to each of the merchant's endpoints (at most 16) and
+# its apps' that take it, so a page of 500 events rarely has more.
+TIMELINE_DELIVERIES = 2000
+MAX_SEQUENCE = 2**31 - 1  # events.sequence is an INTEGER: a larger ?after= reads past the end, never errs
 
 
 @dataclass(frozen=True)
@@ -138,15 +150,36 @@ async def orders_page(rt: Runtime, who: Viewer, *, status: str | None = None, qu
 # -- one order's story -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class DeliveryLine:
+    """One webhook delivery of an event, as its timeline line shows it (under the event)."""
+    id: str
+    endpoint: str  # the merchant's own endpoint's URL, or "app <name>" for an app's (never its URL)
+    href: str | None  # the endpoint's console page, where this person may open it
+    status: str  # delivered | failed | pending
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None  # only for the merchant's own endpoints (an app's error may name its URL)
+
+    @property
+    def kind(self) -> str:
+        return {"delivered": "success", "failed": "failure"}.get(self.status, "info")
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One line of the timeline: what happened, when, by whom, with its details."""
-    sequence: int
+    """One line of the timeline: what happened, when, by whom, with its details: an event (with its
+    webhook deliveries) or a hook call."""
+    sequence: int  # the event's; 0 for a hook call
     at: str  # RFC 3339, for <time datetime>
     shown_at: str  # "2026-12-04 20:09:21 UTC"
     title: str
     details: list[str] = field(default_factory=list)
     actor: str = ""
     kind: str = "info"  # info | success | failure: how the line is marked (with words, not colour alone)
+    badge: str = ""  # the word that marks it when not Succeeded / Failed (a hook call's outcome)
+    deliveries: list[DeliveryLine] = field(default_factory=list)
+    source: str = "event"  # event | hook_call
+    id: str = ""  # the event's or the hook call's
 
 
 @dataclass(frozen=True)
@@ -163,20 +196,118 @@ class Story:
     fields: list[BuyerDetail]  # the merchant's custom fields and apps' fields, with their labels
     timeline: list[Entry]
     more_after: int | None  # the sequence to read the timeline on from, when it has more
+    calls_cut: bool = False  # more hook calls between two events than a page holds: not all shown
+    deliveries_cut: bool = False  # more deliveries of the page's events than it reads: not all shown
 
 
 async def order_story(rt: Runtime, who: Viewer, order_id: str, *, after: int = 0, locale: str = "en") -> Story:
     """The order's lines, amounts, buyer and timeline; 404 (order_not_found) for an unknown id and for
-    another merchant's order alike."""
+    another merchant's order alike.
+
+    The timeline is the order's events in ``sequence`` order, each with its webhook deliveries, and the
+    hook calls made for the order, each by its time between them; a page holds at most TIMELINE_PAGE
+    lines (events and hook calls) and ``after`` (an event's sequence) reads on from that event."""
     require(who, "orders:read")
     order = await orders.get_order(rt, who.merchant.id, order_id)
-    events, more = await orders.list_order_events(rt, who.merchant.id, order.id, max(0, after), TIMELINE_PAGE)
-    labels = _field_labels(events)
-    timeline = [describe(event.sequence or 0, event.type, event.created_at, event.actor_type, event.actor_id,
-                         _object(event.data), locale) for event in events]
+    after = min(max(0, after), MAX_SEQUENCE)
+    # From the cursor's own event on: its time is where this page's hook calls begin.
+    rows, more = await orders.list_order_events(rt, who.merchant.id, order.id, max(0, after - 1), TIMELINE_PAGE + 1)
+    since = None
+    if after:
+        if not rows or rows[0].sequence != after:  # past the end (or not a sequence of this order)
+            return _story(order, [], [], None, locale)
+        since, rows = rows[0].created_at, rows[1:]
+    else:
+        rows, more = rows[:TIMELINE_PAGE], more or len(rows) > TIMELINE_PAGE
+    async with rt.db.read() as conn:
+        calls = []
+        if who.may("apps:read"):  # hook calls are an app's: read as the Apps page reads them
+            calls = await hook_store.select_order_calls_between(
+                conn, who.merchant.id, order.id, since, rows[-1].created_at if more and rows else None,
+                TIMELINE_PAGE + 1)
+        lines, next_after, calls_cut = timeline_page(rows, calls, more, TIMELINE_PAGE)
+        events = [line for line in lines if isinstance(line, Event)]
+        found = await webhook_store.select_deliveries_of_events(conn, who.merchant.id, [e.id for e in events],
+                                                                TIMELINE_DELIVERIES + 1)
+        apps = await app_store.select_apps_by_ids(conn, sorted(
+            {c.app_id for c in calls} | {endpoint["app_id"] for _, endpoint in found if endpoint["app_id"]}))
+    deliveries: dict[str, list[DeliveryLine]] = {}
+    for delivery, endpoint in found[:TIMELINE_DELIVERIES]:
+        if (line := delivery_line(who, delivery, endpoint, apps)) is not None:
+            deliveries.setdefault(delivery.event_id, []).append(line)
+    for lines_of_event in deliveries.values():  # the same endpoints in the same order under every event
+        lines_of_event.sort(key=lambda line: (line.endpoint.startswith("app "), line.endpoint, line.id))
+    timeline = [
+        replace(describe(line.sequence or 0, line.type, line.created_at, line.actor_type, line.actor_id,
+                         _object(line.data), locale), deliveries=deliveries.get(line.id, []), id=line.id)
+        if isinstance(line, Event) else describe_hook_call(line, apps.get(line.app_id))
+        for line in lines]
+    return _story(order, events, timeline, next_after, locale, calls_cut=calls_cut,
+                  deliveries_cut=len(found) > TIMELINE_DELIVERIES)
+
+
+def _story(order: Order, events: list[Event], timeline: list[Entry], more_after: int | None, locale: str,
+           **cut: bool) -> Story:
     return Story(order=order, line_items=json.loads(order.line_items), buyer=buyer_details(order, locale),
-                 fields=field_values(order, labels), timeline=timeline,
-                 more_after=(events[-1].sequence or 0) if more and events else None)
+                 fields=field_values(order, _field_labels(events)), timeline=timeline, more_after=more_after, **cut)
+
+
+def timeline_page(events: list[Event], calls: list[HookCall], more: bool,
+                  limit: int) -> tuple[list[Event | HookCall], int | None, bool]:
+    """One page of the timeline: (its lines, the sequence the next page reads on from or None, whether
+    hook calls were left out). ``events``: at most ``limit`` after the cursor, in sequence order; ``more``:
+    events follow them. ``calls``: the order's hook calls after the cursor event's time (up to the last
+    event's when ``more``), oldest first, at most ``limit + 1``.
+
+    Events keep their sequence order; a hook call goes before the first event made after it. The page
+    ends at an event, so the next one begins at that event's time and every call is on exactly one page;
+    it ends early when its events and the calls up to their time would be more than ``limit`` lines.
+    Only more calls between two events than a page holds cannot be shown all (``calls_cut``)."""
+    times = [call.created_at for call in calls]
+    last_page = not more
+
+    def calls_up_to(k: int) -> int:  # the calls a page of the first k events shows
+        return len(calls) if k == len(events) and last_page else bisect_right(times, events[k - 1].created_at)
+
+    k = len(events)
+    while k > 1 and k + calls_up_to(k) > limit:
+        k -= 1
+    shown = calls_up_to(k) if k else len(calls)
+    cut = k + shown > limit
+    shown = calls[:min(shown, limit - k)]
+    lines: list[Event | HookCall] = []
+    i = 0
+    for event in events[:k]:
+        while i < len(shown) and shown[i].created_at < event.created_at:
+            lines.append(shown[i])
+            i += 1
+        lines.append(event)
+    lines += shown[i:]
+    ends_early = k < len(events) or more
+    return lines, (events[k - 1].sequence or 0) if ends_early and k else None, cut
+
+
+def delivery_line(who: Viewer, delivery: Delivery, endpoint: dict[str, Any],
+                  apps: dict[str, App]) -> DeliveryLine | None:
+    """A delivery as the event's line shows it, or None when this person may not see its endpoint: the
+    merchant's own endpoints are the Webhooks page's (webhooks:read); an app's (its webhook_url, or one it
+    made, which belongs to its installation: docs/security.md, finding 2) are the Apps page's (apps:read)
+    and are named by the app, never by their URL."""
+    if endpoint["owner"] == OWNER_MERCHANT:
+        if not who.may("webhooks:read"):
+            return None
+        name = endpoint["url"]
+        # The endpoint's own page lists every endpoint the merchant has not deleted (as the API).
+        href = f"/dashboard/webhooks/{delivery.endpoint_id}" if endpoint["status"] != DELETED else None
+        error = delivery.last_error
+    else:
+        if not who.may("apps:read"):
+            return None
+        app = apps.get(endpoint["app_id"] or "")
+        name, href, error = f"app {app.name if app else endpoint['app_id'] or 'unknown'}", None, None
+    status = {SUCCEEDED: "delivered", FAILED: "failed"}.get(delivery.status, "pending")
+    return DeliveryLine(id=delivery.id, endpoint=name, href=href, status=status, attempts=delivery.attempts,
+                        last_status_code=delivery.last_status_code, last_error=error)
 
 
 def _object(data: str) -> dict[str, Any]:
@@ -343,6 +474,60 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
             details.append(f"Failure: {data['failure_code']}")
     return Entry(sequence=sequence, at=clock.public(at) or at, shown_at=shown_time(at), title=title,
                  details=[d for d in details if d], actor=_actor(actor_type, actor_id), kind=mark)
+
+
+HOOK_OUTCOMES = {"allowed": "Allowed", "blocked": "Blocked", "field_error": "Field error", "timeout": "Timed out",
+                 "error": "Error"}
+
+
+def hook_outcome(call: HookCall) -> str:
+    """What the app's answer came to for this payment attempt: allowed, blocked, field_error (it refused one
+    of its own checkout fields), timeout or error (no answer Flint could use: an error status, a broken
+    connection or an answer of the wrong shape)."""
+    if call.outcome == "timeout":
+        return "timeout"
+    if call.outcome != "answered":
+        return "error"
+    kinds = {action.get("type") for action in _json_list(call.actions) if isinstance(action, dict)}
+    return "blocked" if "block" in kinds else "field_error" if "field_error" in kinds else "allowed"
+
+
+def _json_list(text: str | None) -> list[Any]:
+    try:
+        found = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
+def describe_hook_call(call: HookCall, app: App | None) -> Entry:
+    """A hook call as a timeline line: the app asked, what its answer came to (in words), how long it
+    took, and why (the app's own message for a block or a field, Flint's words for a failure)."""
+    outcome = hook_outcome(call)
+    actions = [a for a in _json_list(call.actions) if isinstance(a, dict)]
+    applied = [str(a) for a in _json_list(call.applied)]
+    details = [f"Outcome: {outcome}", f"Took {call.latency_ms} ms"]
+    if outcome == "blocked":
+        details += [f"Reason: {a.get('message')}" for a in actions if a.get("type") == "block"][:1]
+    elif outcome == "field_error":
+        details += [f"Reason: {a.get('field')}: {a.get('message')}" for a in actions if a.get("type") == "field_error"]
+    elif outcome in ("timeout", "error"):
+        reason = call.error or (f"HTTP {call.status_code}" if call.status_code else "no answer")
+        details.append(f"Reason: {'invalid answer: ' if call.outcome == 'invalid' else ''}{reason}")
+    if "block (failure mode)" in applied:
+        details.append("The payment was blocked: this app's hooks block payments when they fail")
+    elif others := [a for a in applied if a not in ("block", "field_error")]:
+        details.append("Applied: " + ", ".join(others))
+    details.append(f"Before a payment attempt via {call.channel}")
+    if call.checkout_session_id:
+        details.append(f"Session {call.checkout_session_id}")
+    if call.payment_link_id:
+        details.append(f"Link {call.payment_link_id}")
+    name = app.name if app else call.app_id
+    return Entry(sequence=0, at=clock.public(call.created_at) or call.created_at, shown_at=shown_time(call.created_at),
+                 title=f"Hook call to app {name}", details=details, actor="Flint",
+                 kind="success" if outcome == "allowed" else "failure", badge=HOOK_OUTCOMES[outcome],
+                 source="hook_call", id=call.id)
 
 
 # -- actions (docs/api.md 15): the same services as the API, as the signed-in staff member ---------------

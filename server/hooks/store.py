@@ -21,3 +21,20 @@ async def select_calls_page(conn: Conn, merchant_id: str, order_id: str | None, 
     rows, has_more = await select_page(conn, table="hook_calls", columns=CALL_COLUMNS, where=where, params=params,
                                        limit=limit, starting_after=starting_after)
     return [HookCall(**row) for row in rows], has_more
+
+
+async def select_order_calls_between(conn: Conn, merchant_id: str, order_id: str, after: str | None,
+                                     until: str | None, limit: int) -> list[HookCall]:
+    """The console's order timeline (docs/api.md 15): the order's hook calls made after ``after`` and up to
+    ``until`` (created_at; None: no bound), oldest first, at most ``limit``, read through hook_calls_order."""
+    where, params = "merchant_id = :merchant_id AND order_id = :order_id", {
+        "merchant_id": merchant_id, "order_id": order_id, "limit": limit}
+    if after is not None:
+        where += " AND created_at > :after"
+        params["after"] = after
+    if until is not None:
+        where += " AND created_at <= :until"
+        params["until"] = until
+    rows = await conn.fetch_all(
+        f"SELECT {CALL_COLUMNS} FROM hook_calls WHERE {where} ORDER BY created_at, id LIMIT :limit", params)
+    return [HookCall(**row) for row in rows]

@@ -282,3 +282,27 @@ async def retire_app_endpoint(conn: Conn, installation_id: str, at: str) -> None
     await conn.execute(
         """UPDATE webhook_endpoints SET status = 'retired', updated_at = :at
            WHERE installation_id = :id AND owner = 'app' AND status = 'enabled'""", {"id": installation_id, "at": at})
+
+
+async def select_deliveries_of_events(conn: Conn, merchant_id: str, event_ids: list[str],
+                                      limit: int) -> list[tuple[Delivery, dict[str, Any]]]:
+    """The console's order timeline (docs/api.md 15): the merchant's deliveries of these events, oldest
+    first, at most ``limit``, each with what the page says of its endpoint (``url``, ``owner``, ``app_id``,
+    ``status``; never a secret). One query: from the merchant's endpoints (webhook_endpoints_merchant) into
+    the deliveries by their unique (endpoint_id, event_id) index, so it reads the rows it shows, never
+    every delivery of the merchant."""
+    if not event_ids:
+        return []
+    binds: dict[str, Any] = {f"ev{i}": value for i, value in enumerate(event_ids)}
+    names = [name.strip() for name in DELIVERY_COLUMNS.split(",")]
+    columns = ", ".join(f"d.{name}" for name in names)
+    rows = await conn.fetch_all(
+        f"""SELECT {columns}, e.url AS endpoint_url, e.owner AS endpoint_owner, e.app_id AS endpoint_app_id,
+                   e.status AS endpoint_status
+            FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
+            WHERE e.merchant_id = :merchant_id AND d.merchant_id = :merchant_id
+              AND d.event_id IN ({', '.join(':' + name for name in binds)})
+            ORDER BY d.created_at, d.id LIMIT :limit""",
+        dict(binds, merchant_id=merchant_id, limit=limit))
+    return [(Delivery(**{name: row[name] for name in names}),
+             {key: row[f"endpoint_{key}"] for key in ("url", "owner", "app_id", "status")}) for row in rows]
