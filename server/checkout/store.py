@@ -166,3 +166,13 @@ async def mark_dropped_off(conn: Conn, session_id: str, *, link_id: str, reason:
 
 async def stop_watching(conn: Conn, session_id: str) -> None:
     await conn.execute("UPDATE checkout_sessions SET abandon_at = NULL WHERE id = :id", {"id": session_id})
+
+
+async def count_sessions_created(conn: Conn, merchant_id: str, since: str, until: str) -> int:
+    """Checkout sessions made in the range: the first step of the console's recovery funnel
+    (checkout_sessions_merchant_created)."""
+    row = await conn.fetch_one(
+        """SELECT COUNT(*) AS n FROM checkout_sessions
+           WHERE merchant_id = :m AND created_at >= :since AND created_at < :until""",
+        {"m": merchant_id, "since": since, "until": until})
+    return int(row["n"]) if row else 0

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 from quart import Blueprint, Response, redirect, request
 
 from flint import clock, money
-from flint.console import service
+from flint.console import overview, service
 from flint.console.service import STATUS_LABELS, STATUSES, Viewer
 from flint.errors import FlintError
 from flint.http import pages
@@ -78,10 +78,11 @@ async def get_overview():
     if who is None:
         return _to_sign_in()
     try:
-        recent = await service.overview(runtime(), who)
+        view = await overview.overview(runtime(), who, request.args.get("period"))
     except FlintError as error:
         return _refused(who, "overview", error)
-    return _render("console/overview.html", who, "overview", recent=recent)
+    return _render("console/overview.html", who, "overview", view=view, charts=overview.charts_of(view),
+                   recent=view.recent, periods=overview.PERIODS)
 
 
 def _orders_url(**params: str | None) -> str:

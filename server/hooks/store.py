@@ -23,6 +23,17 @@ async def select_calls_page(conn: Conn, merchant_id: str, order_id: str | None, 
     return [HookCall(**row) for row in rows], has_more
 
 
+async def count_calls_by_day(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """The console's Overview: hook calls per UTC day (the first ten characters of created_at) and outcome
+    (models.OUTCOMES), read through hook_calls_merchant for the range."""
+    return await conn.fetch_all(
+        """SELECT substr(created_at, 1, 10) AS day, outcome, COUNT(*) AS n
+           FROM hook_calls
+           WHERE merchant_id = :m AND created_at >= :since AND created_at < :until
+           GROUP BY substr(created_at, 1, 10), outcome""",
+        {"m": merchant_id, "since": since, "until": until})
+
+
 async def select_order_calls_between(conn: Conn, merchant_id: str, order_id: str, after: str | None,
                                      until: str | None, limit: int) -> list[HookCall]:
     """The console's order timeline (docs/api.md 15): the order's hook calls made after ``after`` and up to

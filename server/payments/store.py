@@ -110,3 +110,16 @@ async def select_failed_payment_time(conn: Conn, column: str, value: str, since:
             ORDER BY created_at LIMIT 1 OFFSET :offset""",
         {"value": value, "since": since, "offset": offset})
     return row["created_at"] if row else None
+
+
+async def count_payments_by_day(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """The console's Overview (console/overview.py): succeeded and failed payments per UTC day of the
+    attempt, status and currency, how many and how much. created_at is RFC 3339 UTC text, so its first ten
+    characters are the day on every engine; the range is read through payments_merchant_created."""
+    return await conn.fetch_all(
+        """SELECT substr(created_at, 1, 10) AS day, status, currency, COUNT(*) AS n, SUM(amount) AS amount
+           FROM payments
+           WHERE merchant_id = :m AND created_at >= :since AND created_at < :until
+             AND status IN ('succeeded', 'failed')
+           GROUP BY substr(created_at, 1, 10), status, currency""",
+        {"m": merchant_id, "since": since, "until": until})

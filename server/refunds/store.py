@@ -63,3 +63,14 @@ async def finish_refund(conn: Conn, refund_id: str, *, status: str, processor_re
         {"id": refund_id, "status": status, "processor_ref": processor_ref,
          "failure_code": failure_code, "now": now},
     )
+
+
+async def count_refunds_by_day(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """The console's Overview: succeeded refunds per UTC day (the first ten characters of created_at) and
+    currency, how many and how much; the range is read through refunds_merchant_created."""
+    return await conn.fetch_all(
+        """SELECT substr(created_at, 1, 10) AS day, currency, COUNT(*) AS n, SUM(amount) AS amount
+           FROM refunds
+           WHERE merchant_id = :m AND created_at >= :since AND created_at < :until AND status = 'succeeded'
+           GROUP BY substr(created_at, 1, 10), currency""",
+        {"m": merchant_id, "since": since, "until": until})

@@ -284,6 +284,21 @@ async def retire_app_endpoint(conn: Conn, installation_id: str, at: str) -> None
            WHERE installation_id = :id AND owner = 'app' AND status = 'enabled'""", {"id": installation_id, "at": at})
 
 
+async def count_failed_deliveries_by_day(conn: Conn, merchant_id: str, since: str, until: str) -> list[dict]:
+    """The console's Overview: per UTC day an event was sent, the deliveries to the merchant's own endpoints
+    (the ones its Webhooks page lists) that failed: given up, or retrying after a failed attempt. The
+    condition is written exactly as the partial index webhook_deliveries_failing's (migration 0018), so
+    both engines read only the failing rows of the range, never every delivery."""
+    return await conn.fetch_all(
+        """SELECT substr(d.created_at, 1, 10) AS day, COUNT(*) AS n
+           FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+           WHERE d.merchant_id = :m AND d.created_at >= :since AND d.created_at < :until
+             AND (d.status = 'failed' OR (d.status = 'pending' AND d.attempts > 0))
+             AND e.owner = 'merchant'
+           GROUP BY substr(d.created_at, 1, 10)""",
+        {"m": merchant_id, "since": since, "until": until})
+
+
 async def select_deliveries_of_events(conn: Conn, merchant_id: str, event_ids: list[str],
                                       limit: int) -> list[tuple[Delivery, dict[str, Any]]]:
     """The console's order timeline (docs/api.md 15): the merchant's deliveries of these events, oldest
