@@ -154,12 +154,19 @@ async def _partner_app(rt: Runtime, developer_id: str, app_url: str, *, install:
     return PartnerApp(app.id, app.client_id, client_secret, webhook_secret)
 
 
-async def seed(config: Config, origins: list[str], shop_url: str, app_url: str | None = None) -> Seeded:
+async def seed(config: Config, origins: list[str], shop_url: str, app_url: str | None = None, *,
+               past_week: bool = False) -> Seeded:
     """Idempotent: a first run creates the demo merchant, its webhook endpoint and (with
     ``app_url``) the demo partner app, and seeds a week of activity (flint.demo_activity: orders, a
     failing webhook endpoint, the app installed); a re-run makes sure the shop's origins are allowed
     and the endpoint and app are there, and makes a fresh secret key, webhook secret and app secrets
-    (all are shown once, never read back), and adds no second week."""
+    (all are shown once, never read back), and adds no second week.
+
+    ``past_week``: the first run's merchant joined a week ago and its week is spread over the seven
+    days before today and today's first hours, made on this process's clock moved back and put back
+    exactly as it was before this returns (flint.demo_activity.WeekClock). Only for a database no
+    running Flint serves meanwhile, as run_demo's, which seeds before it serves; otherwise the week
+    happens now."""
     from flint import demo_activity
     from flint.actors import Actor
     from flint.checkout import service as checkout
@@ -172,11 +179,16 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
     from flint.runtime import Runtime
 
     rt = await Runtime.start(config)
+    # (past_week: the clock, moved back below, is put back whatever happens, in the finally: run_demo's
+    # server, in this same process, must never run on a moved clock)
+    week_clock = demo_activity.WeekClock() if past_week else None
     try:
         await migrate(rt.db)
         async with rt.db.read() as conn:
             existing = await merchant_store.select_merchant_by_email(conn, DEMO_EMAIL)
         if existing is None:
+            if week_clock:
+                week_clock.begin()  # the demo merchant joined Flint a week ago, before its first order
             merchant, secret = await merchants.create_merchant(
                 rt, name=DEMO_NAME, email=DEMO_EMAIL, password=DEMO_PASSWORD, origins=origins)
         else:
@@ -191,11 +203,15 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
         week = not await demo_activity.week_seeded(rt, merchant.id) and not any(
             i.status == "active" for i in (await oauth.list_installations(rt, merchant.id, 100, None))[0])
         if week:
+            if week_clock:
+                week_clock.begin()  # (begun already on a first run)
             try:
                 await demo_activity.failing_endpoint(rt, merchant.id, shop_url)  # first: it hears the week
             except FlintError as error:
                 log.warning("the demo's failing webhook endpoint is off: %s: %s", error.code, error.detail)
-            await demo_activity.seed_week(rt, merchant.id, shop_url)
+            await demo_activity.seed_week(rt, merchant.id, shop_url, week_clock)
+        if week_clock:
+            week_clock.end()  # real time again: the app's install and the open checkout below are now
         # After the week: the app's endpoint hears its install, not the week's orders.
         partner = await _partner_app(rt, merchant.id, app_url, install=week) if app_url else None
         installation = await oauth.active_installation(rt, partner.app_id, merchant.id) if partner else None
@@ -213,6 +229,8 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
                       installation_id=installation.id if installation else None,
                       app_update_pending=bool(installation and installation.pending))
     finally:
+        if week_clock:
+            week_clock.end()
         await rt.stop()
 
 
@@ -253,8 +271,8 @@ Flint demo is running.
   Open this in a browser: {shop_url}/
       {DEMO_NAME}, a demo merchant shop on its own origin, paying with Flint's embedded checkout.
   Console:       {flint}/dashboard
-      sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}: the demo merchant's orders (paid, declined,
-      refunded, recovered), payment links, webhooks (one endpoint failing) and installed apps.
+      sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}: the demo merchant's week of orders (paid,
+      declined, refunded, recovered), payment links, webhooks (one endpoint failing) and installed apps.
   Webhooks:      {webhooks}
   Partner app:   {partner}
   Flint:         {flint}
@@ -369,7 +387,8 @@ def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_po
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("a", encoding="utf-8", buffering=1)
     logs.configure(config.log_level, stream=log_file)
-    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url, app_url))
+    # Seeded before this demo serves the database: its week can be spread over the past (see seed).
+    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url, app_url, past_week=True))
     try:
         asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url, log_path))
     except (OSError, TimeoutError, RuntimeError) as error:
