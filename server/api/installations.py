@@ -44,7 +44,8 @@ async def get_installation(installation_id: str):
 async def post_approve_update(installation_id: str):
     """Approve what the app's developer widened (``pending_update``): it becomes what the app may receive
     and do. 409 ``no_pending_update`` when nothing waits."""
-    return (await service.approve_update(runtime(), principal().merchant_id, installation_id)).to_dict()
+    me = principal()
+    return (await service.approve_update(runtime(), me.merchant_id, installation_id, me.actor)).to_dict()
 
 
 @bp.delete("/<installation_id>")

@@ -31,8 +31,9 @@ async def get_merchant():
 @json_body(UpdateMerchantRequest)
 async def post_merchant(body: UpdateMerchantRequest):
     """Update the merchant: the exact origins allowed to embed the widget, the hosted pages' colour."""
-    return (await service.update_merchant(runtime(), principal().merchant_id, origins=body.allowed_origins,
-                                          brand_color=body.brand_color)).to_dict()
+    me = principal()
+    return (await service.update_merchant(runtime(), me.merchant_id, origins=body.allowed_origins,
+                                          brand_color=body.brand_color, actor=me.actor)).to_dict()
 
 
 @bp.get("/keys")
@@ -52,7 +53,8 @@ async def get_keys():
 @no_body
 async def post_key():
     """Create a secret key. Its value is in this response only."""
-    key, secret = await service.create_key(runtime(), principal().merchant_id)
+    me = principal()
+    key, secret = await service.create_key(runtime(), me.merchant_id, me.actor)
     return key.to_dict(secret)
 
 
@@ -62,4 +64,5 @@ async def post_key():
 @document_response(ApiKey)
 async def delete_key(key_id: str):
     """Revoke a secret key at once. The last live key cannot be revoked."""
-    return (await service.revoke_key(runtime(), principal().merchant_id, key_id)).to_dict()
+    me = principal()
+    return (await service.revoke_key(runtime(), me.merchant_id, key_id, me.actor)).to_dict()

@@ -96,7 +96,8 @@ async def delete_endpoint(endpoint_id: str):
 async def post_rotate_secret(endpoint_id: str):
     """A new signing secret (in this response only). For 24 hours deliveries carry signatures by both
     the new and the previous secret, so a receiver holding either verifies them."""
-    endpoint, secret = await service.rotate_secret(runtime(), principal().merchant_id, endpoint_id, _owner())
+    me = principal()
+    endpoint, secret = await service.rotate_secret(runtime(), me.merchant_id, endpoint_id, _owner(), me.actor)
     return endpoint.to_dict(secret)
 
 
@@ -139,4 +140,5 @@ async def get_attempts(delivery_id: str):
 async def post_retry(delivery_id: str):
     """Send a delivery again now: a pending one is brought forward; a failed or succeeded one gets one
     more attempt outside the retry schedule."""
-    return (await service.retry_delivery(runtime(), principal().merchant_id, delivery_id, _owner())).to_dict()
+    me = principal()
+    return (await service.retry_delivery(runtime(), me.merchant_id, delivery_id, _owner(), me.actor)).to_dict()

@@ -8,9 +8,10 @@ installed apps with what each consented to, an update waiting for approval (``Ap
 
 Every action is the service call the JSON API makes (flint.webhooks.service, flint.oauth.service), after
 the role check (console.service.require: webhooks:write, apps:write) and with the staff member as the
-actor where the service records one. Every form carries a single-use token (flint.forms) bound to the
-signed-in session: a missing or forged one is 403 and changes nothing; the same form sent twice acts
-once, the second answer sending the browser where the first one went.
+actor: on the endpoint (created_by), on app.uninstalled, and in the audit trail for Roll secret, Retry and
+Approve update (flint.audit, shown on the Team page's Activity list). Every form carries a single-use
+token (flint.forms) bound to the signed-in session: a missing or forged one is 403 and changes nothing;
+the same form sent twice acts once, the second answer sending the browser where the first one went.
 
 The top half composes what the pages show (no Quart); the routes below only read the request and render.
 """
@@ -123,12 +124,12 @@ async def add_endpoint(rt: Runtime, who: Viewer, url: str, events: str, descript
 
 async def roll_secret(rt: Runtime, who: Viewer, endpoint_id: str) -> tuple[Endpoint, str]:
     require(who, "webhooks:write")
-    return await webhooks.rotate_secret(rt, who.merchant.id, endpoint_id)
+    return await webhooks.rotate_secret(rt, who.merchant.id, endpoint_id, actor=_actor(who))
 
 
 async def retry(rt: Runtime, who: Viewer, delivery_id: str) -> Delivery:
     require(who, "webhooks:write")
-    return await webhooks.retry_delivery(rt, who.merchant.id, delivery_id)
+    return await webhooks.retry_delivery(rt, who.merchant.id, delivery_id, actor=_actor(who))
 
 
 # -- apps: what the page shows ---------------------------------------------------------------------------
@@ -202,7 +203,7 @@ async def apps_page(rt: Runtime, who: Viewer) -> list[AppView]:
 
 async def approve_update(rt: Runtime, who: Viewer, installation_id: str) -> Installation:
     require(who, "apps:write")
-    return await oauth.approve_update(rt, who.merchant.id, installation_id)
+    return await oauth.approve_update(rt, who.merchant.id, installation_id, _actor(who))
 
 
 async def uninstall(rt: Runtime, who: Viewer, installation_id: str) -> Installation:

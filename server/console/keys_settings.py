@@ -12,8 +12,9 @@ single-use token (flint.forms) bound to the signed-in web session: a forged, mis
 session's token is 403 and changes nothing; the same form posted twice acts once (the replay is sent to
 where the first ended, as hosted pages do).
 
-The merchants service records no events, so the staff actor of an action is written to the log
-(``console action``, with the member's id) rather than to an event."""
+Every action passes the staff member as the actor to the merchants service, which records it in the
+audit trail (flint.audit: api_key.created, api_key.revoked, settings.updated) in the action's own
+transaction; the Team page lists it. The action is also written to the log (``console action``)."""
 from __future__ import annotations
 
 import html
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from quart import Blueprint, Response, redirect, request
 
+from flint.actors import Actor
 from flint.console import routes as shell
 from flint.console import service
 from flint.console.service import Viewer
@@ -56,6 +58,12 @@ NOTICES = {
 
 # -- the service part (no Quart) ---------------------------------------------------------------------------
 
+def _actor(who: Viewer) -> Actor:
+    """Who a console action is recorded as: the staff member (a session from before staff existed is the
+    merchant's own)."""
+    return staff.actor(who.member) if who.member is not None else Actor("merchant", who.merchant.id)
+
+
 def _acted(who: Viewer, action: str, **fields: str) -> None:
     actor = staff.actor(who.member) if who.member is not None else None
     log.info("console action", extra={"action": action, "merchant_id": who.merchant.id,
@@ -71,7 +79,7 @@ async def list_keys(rt: Runtime, who: Viewer) -> list[ApiKey]:
 
 async def create_key(rt: Runtime, who: Viewer) -> tuple[ApiKey, str]:
     service.require(who, "api_keys:write")
-    key, secret = await merchants.create_key(rt, who.merchant.id)
+    key, secret = await merchants.create_key(rt, who.merchant.id, _actor(who))
     _acted(who, "api_key.created", api_key=key.id)
     return key, secret
 
@@ -79,7 +87,7 @@ async def create_key(rt: Runtime, who: Viewer) -> tuple[ApiKey, str]:
 async def revoke_key(rt: Runtime, who: Viewer, key_id: str) -> ApiKey:
     """404 (api_key_not_found) for an unknown key and another merchant's alike."""
     service.require(who, "api_keys:write")
-    key = await merchants.revoke_key(rt, who.merchant.id, key_id)
+    key = await merchants.revoke_key(rt, who.merchant.id, key_id, _actor(who))
     _acted(who, "api_key.revoked", api_key=key.id)
     return key
 
@@ -95,7 +103,7 @@ async def set_origins(rt: Runtime, who: Viewer, origins: list[str], action: str)
     if len(origins) > MAX_ORIGINS:
         raise FlintError(400, "too_many_origins", f"A merchant allows at most {MAX_ORIGINS} origins.",
                          param="allowed_origins")
-    merchant = await merchants.update_merchant(rt, who.merchant.id, origins=origins)
+    merchant = await merchants.update_merchant(rt, who.merchant.id, origins=origins, actor=_actor(who))
     _acted(who, action)
     return merchant
 
@@ -113,7 +121,7 @@ async def remove_origin(rt: Runtime, who: Viewer, origin: str) -> Merchant:
 
 async def set_brand_color(rt: Runtime, who: Viewer, color: str) -> Merchant:
     service.require(who, "settings:write")
-    merchant = await merchants.update_merchant(rt, who.merchant.id, brand_color=color)
+    merchant = await merchants.update_merchant(rt, who.merchant.id, brand_color=color, actor=_actor(who))
     _acted(who, "merchant.brand_color_set")
     return merchant
 

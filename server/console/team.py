@@ -6,7 +6,10 @@ pending invitations with ``Revoke``, ``Remove`` per member, and the invite form 
 Every action is flint.staff.service's own verb with the signed-in member as ``by`` (the service checks
 the role and the merchant: another merchant's member or invitation is a 404). Each form carries a
 single-use token bound to the web session (flint.forms): a forged or missing one is 403 and changes
-nothing, and the same form sent twice (a double click, a reload) acts once.
+nothing, and the same form sent twice (a double click, a reload) acts once. Below, ``Activity``: the
+merchant's audit trail (flint.audit, through staff.service.activity: owners only), newest first, 25 a
+page by keyset (``?activity_after=aud_...``): when, who (a member's email, else the actor), what. As the
+rest of the page, it shows no email of a person removed or invited (their ids and roles only).
 
 ``/join/<token>`` is for a person not signed in yet: who invites them to which merchant with which role,
 a ``Password`` and ``Join``; accepting signs them in (accounts.start_session) and sends them to the
@@ -20,6 +23,7 @@ from quart import Blueprint, Response, redirect, request
 
 from flint import clock
 from flint.accounts import service as accounts
+from flint.audit.models import Entry
 from flint.console import routes
 from flint.console.routes import PREFIX, SESSION_COOKIE
 from flint.console.service import Viewer
@@ -68,20 +72,47 @@ def _since(at: str) -> str:
     return (clock.public(at) or at)[:10]
 
 
+def _listed(items: object) -> str:
+    return ", ".join(str(item) for item in items) if isinstance(items, list) and items else "none"
+
+
+def activity_details(entry: Entry) -> str:
+    """What an Activity row adds to its words, from the entry's recorded changes (never a secret)."""
+    changed = entry.changed
+    if entry.action == "settings.updated":
+        parts = []
+        if "allowed_origins" in changed:
+            origins = changed["allowed_origins"]
+            parts.append(f"origins added: {_listed(origins.get('added'))}; removed: {_listed(origins.get('removed'))}")
+        if "brand_color" in changed:
+            parts.append(f"brand colour {changed['brand_color'].get('from')} to {changed['brand_color'].get('to')}")
+        return "; ".join(parts)
+    if entry.action in ("staff.invited", "staff.invitation_revoked", "staff.removed"):
+        return f"as {ROLE_LABELS.get(changed.get('role', ''), changed.get('role', ''))}"
+    if entry.action == "webhook_delivery.retried":
+        return f"{changed.get('event_type', '')} to endpoint {changed.get('endpoint_id', '')}"
+    if entry.action == "installation.update_approved":
+        added = changed.get("added") or {}
+        return f"app {changed.get('app_id', '')}; scopes added: {_listed(added.get('scopes'))}"
+    return ""
+
+
 async def _team_page(who: Viewer, status: int = 200, *, error: str | None = None, notice: str | None = None,
                      invited: tuple[Invitation, str] | None = None, email: str = "", role: str = "support",
-                     field: str | None = None) -> Response:
+                     field: str | None = None, activity_after: str | None = None) -> Response:
     rt = runtime()
     assert who.member is not None
     members = await staff.list_team(rt, who.member)  # team:read, in the service
     invitations = await staff.list_invitations(rt, who.member)
+    activity = await staff.activity(rt, who.member, activity_after)  # team:read too
     link = f"{rt.config.public_url}/join/{invited[1]}" if invited else None
     return routes._render(  # (the console's one way to render a page)
         "console/team.html", who, "team", status, members=members, invitations=invitations,
         roles=ROLES, role_labels=ROLE_LABELS, role_hints=ROLE_HINTS, since=_since, error=error, notice=notice,
         invited=invited[0] if invited else None, invitation_link=link, email=email,
         role=role if role in ROLES else "support", field=field,
-        invite_token=forms.issue(rt, who.session_id),
+        invite_token=forms.issue(rt, who.session_id), activity=activity, activity_details=activity_details,
+        activity_paged=bool(activity_after),
         row_tokens={item.id: forms.issue(rt, who.session_id) for item in [*members, *invitations]})
 
 
@@ -99,7 +130,8 @@ async def get_team():
     if isinstance(who, Response):
         return who
     try:
-        return await _team_page(who, notice=NOTICES.get(request.args.get("notice", "")))
+        return await _team_page(who, notice=NOTICES.get(request.args.get("notice", "")),
+                                activity_after=(request.args.get("activity_after") or "")[:100] or None)
     except FlintError as error:
         return routes._refused(who, "team", error)  # (403 role_forbidden: developers, support)
 

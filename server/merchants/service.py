@@ -1,4 +1,8 @@
-"""Merchants: accounts, embed origins, and rolling secret keys."""
+"""Merchants: accounts, embed origins, and rolling secret keys.
+
+Changing settings, creating and revoking keys record who did it in the audit trail (flint.audit), in the
+same transaction: ``actor`` is the API's caller (the merchant's key) or the console's staff member; the
+merchant itself when None (the command line, the demo)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +10,8 @@ import re
 from urllib.parse import urlsplit
 
 from flint import clock
+from flint.actors import Actor
+from flint.audit import service as audit
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.ids import new_id, new_secret
 from flint.merchants import store
@@ -117,20 +123,39 @@ async def get_merchant(rt: Runtime, merchant_id: str) -> Merchant:
 
 
 async def update_merchant(rt: Runtime, merchant_id: str, *, origins: list[str] | None = None,
-                          brand_color: str | None = None) -> Merchant:
+                          brand_color: str | None = None, actor: Actor | None = None) -> Merchant:
+    """A change (something actually different) is recorded as ``settings.updated`` with what changed:
+    the origins added and removed, the colour before and after."""
     normalised = None
     if origins is not None:
         normalised = sorted({normalise_origin(o, f"allowed_origins[{i}]") for i, o in enumerate(origins)})
     if brand_color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", brand_color):
         raise invalid("brand_color_invalid", "brand_color is a hex colour like #4f46e5.", "brand_color")
     async with rt.db.transaction() as conn:
+        # Locked: of two changes at once, the second reads what the first left, so each row of the audit
+        # trail says exactly what its own change did.
+        await store.lock_merchant(conn, merchant_id)
+        before = await store.select_merchant(conn, merchant_id)
         if normalised is not None:
             await store.update_merchant_origins(conn, merchant_id, json.dumps(normalised))
         if brand_color is not None:
             await store.update_merchant_brand_color(conn, merchant_id, brand_color.lower())
         merchant = await store.select_merchant(conn, merchant_id)
-    assert merchant is not None
+        assert merchant is not None
+        if before is not None and (changes := _settings_changes(before, merchant)):
+            await audit.record(conn, merchant_id=merchant_id, actor=actor or Actor("merchant", merchant_id),
+                               action="settings.updated", object_id=merchant_id, changes=changes)
     return merchant
+
+
+def _settings_changes(before: Merchant, after: Merchant) -> dict:
+    changes: dict = {}
+    if before.origins != after.origins:
+        changes["allowed_origins"] = {"added": [o for o in after.origins if o not in before.origins],
+                                      "removed": [o for o in before.origins if o not in after.origins]}
+    if before.brand_color != after.brand_color:
+        changes["brand_color"] = {"from": before.brand_color, "to": after.brand_color}
+    return changes
 
 
 async def authenticate_secret_key(rt: Runtime, secret: str) -> ApiKey | None:
@@ -141,10 +166,13 @@ async def authenticate_secret_key(rt: Runtime, secret: str) -> ApiKey | None:
         return await store.select_live_key_by_hash(conn, hash_secret(secret))
 
 
-async def create_key(rt: Runtime, merchant_id: str) -> tuple[ApiKey, str]:
+async def create_key(rt: Runtime, merchant_id: str, actor: Actor | None = None) -> tuple[ApiKey, str]:
+    """A new live key and its value (shown once); recorded as ``api_key.created`` (the key's id only)."""
     key, secret = _new_key(merchant_id)
     async with rt.db.transaction() as conn:
         await store.insert_api_key(conn, key)
+        await audit.record(conn, merchant_id=merchant_id, actor=actor or Actor("merchant", merchant_id),
+                           action="api_key.created", object_id=key.id)
     return key, secret
 
 
@@ -153,7 +181,8 @@ async def list_keys(rt: Runtime, merchant_id: str) -> list[ApiKey]:
         return await store.select_keys(conn, merchant_id)
 
 
-async def revoke_key(rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:
+async def revoke_key(rt: Runtime, merchant_id: str, key_id: str, actor: Actor | None = None) -> ApiKey:
+    """Recorded as ``api_key.revoked``."""
     async with rt.db.transaction() as conn:
         # The live keys are locked first, then this one read: of two revocations at once the second
         # waits, then sees what the first revoked (two keys revoked at once must not leave none).
@@ -168,5 +197,7 @@ async def revoke_key(rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:
             raise FlintError(409, "last_api_key", "Create a new key before revoking the last live one.")
         await store.revoke_api_key(conn, merchant_id, key_id, clock.now_iso())
         key = await store.select_key(conn, merchant_id, key_id)
+        await audit.record(conn, merchant_id=merchant_id, actor=actor or Actor("merchant", merchant_id),
+                           action="api_key.revoked", object_id=key_id)
     assert key is not None
     return key

@@ -23,12 +23,13 @@ from flint.apps import service as apps
 from flint.apps import store as app_store
 from flint.apps.consent import Consent
 from flint.apps.models import App
+from flint.audit import service as audit
 from flint.db import Conn
 from flint.errors import conflict, not_found
 from flint.events import service as events
 from flint.i18n import N_
-from flint.merchants import store as merchant_store
 from flint.ids import new_id, new_secret
+from flint.merchants import store as merchant_store
 from flint.oauth import store
 from flint.oauth.models import ACTIVE, Installation, consent_columns, pending_column
 from flint.runtime import Runtime
@@ -325,9 +326,12 @@ async def get_installation(rt: Runtime, merchant_id: str, installation_id: str) 
     return installation
 
 
-async def approve_update(rt: Runtime, merchant_id: str, installation_id: str) -> Installation:
+async def approve_update(rt: Runtime, merchant_id: str, installation_id: str,
+                         actor: Actor | None = None) -> Installation:
     """The merchant approves what the app's developer widened (docs/api.md 12): the pending set becomes the
-    consent, and every live grant gains the scopes it added."""
+    consent, and every live grant gains the scopes it added. Recorded in the audit trail as
+    ``installation.update_approved`` with what it added (no event: there is no public event type for it,
+    and the app learns it from its installation and its token's scopes)."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
         found = await store.select_installation(conn, merchant_id, installation_id)
@@ -343,7 +347,15 @@ async def approve_update(rt: Runtime, merchant_id: str, installation_id: str) ->
         pending = installation.pending
         if pending is None:
             raise conflict("no_pending_update", "This installation has no update waiting for approval.")
-        return await _apply_consent(conn, installation, pending[0], None, now, approved=pending[0])
+        added = installation.consent.added_in(pending[0])
+        approved = await _apply_consent(conn, installation, pending[0], None, now, approved=pending[0])
+        await audit.record(conn, merchant_id=merchant_id, actor=actor or Actor("merchant", merchant_id),
+                           action="installation.update_approved", object_id=installation.id, changes={
+                               "app_id": installation.app_id, "requested_at": clock.public(pending[1]),
+                               "added": {"scopes": list(added.scopes), "webhook_events": list(added.webhook_events),
+                                         "hooks": list(added.hooks),
+                                         "checkout_fields": [f["key"] for f in added.checkout_fields]}})
+        return approved
 
 
 async def follow_app_change(conn: Conn, before: App, after: App) -> None:

@@ -3,7 +3,9 @@
 Roles are enforced here, not by hiding links: every console action calls ``require(member,
 permission)`` before the service it shares with the API, and records ``actor(member)``. Every team verb
 takes the acting member (``by``) and works inside ``by``'s merchant only: another merchant's member or
-invitation is a 404, the same as an unknown id.
+invitation is a 404, the same as an unknown id. Each team verb is recorded in the audit trail
+(flint.audit: ``staff.invited``, ``staff.invitation_revoked``, ``staff.removed``) with ``actor(by)``, in its
+own transaction; ``activity`` reads the trail back for owners (the Team page's Activity list).
 
 Framework-free. flint.accounts signs members in (sessions, the sign-in rate limit); this domain sits
 below it, and below flint.merchants, whose merchant creation makes its first owner (``ensure_owner``).
@@ -11,9 +13,12 @@ below it, and below flint.merchants, whose merchant creation makes its first own
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from flint import clock
 from flint.actors import Actor
+from flint.audit import service as audit
+from flint.audit.models import Entry
 from flint.db import Conn
 from flint.errors import FlintError, conflict, invalid, not_found
 from flint.ids import new_id, new_secret
@@ -132,6 +137,8 @@ async def invite(rt: Runtime, by: Staff, email: str, role: str) -> tuple[Invitat
             raise conflict("already_a_member", "This person is already a member of the team.")
         await store.revoke_pending_invitations(conn, by.merchant_id, at=now, email=address)
         await store.insert_invitation(conn, invitation)
+        await audit.record(conn, merchant_id=by.merchant_id, actor=actor(by), action="staff.invited",
+                           object_id=invitation.id, changes={"email": address, "role": role})
     return invitation, token
 
 
@@ -141,9 +148,13 @@ async def revoke_invitation(rt: Runtime, by: Staff, invitation_id: str) -> Invit
         await _acting(conn, by, "team:write")
         if await store.select_invitation(conn, by.merchant_id, invitation_id) is None:
             raise not_found("staff_invitation", invitation_id)
-        await store.revoke_pending_invitations(conn, by.merchant_id, at=clock.now_iso(), invitation_id=invitation_id)
+        revoked = await store.revoke_pending_invitations(conn, by.merchant_id, at=clock.now_iso(),
+                                                         invitation_id=invitation_id)
         found = await store.select_invitation(conn, by.merchant_id, invitation_id)
-    assert found is not None
+        assert found is not None
+        if revoked:  # an invitation already used, revoked or replaced changes nothing: nothing to record
+            await audit.record(conn, merchant_id=by.merchant_id, actor=actor(by), action="staff.invitation_revoked",
+                               object_id=found.id, changes={"email": found.email, "role": found.role})
     return found
 
 
@@ -220,5 +231,46 @@ async def remove(rt: Runtime, by: Staff, staff_id: str) -> Staff:
         await store.mark_removed(conn, by.merchant_id, staff_id, now)
         await store.revoke_sessions(conn, staff_id, now)
         removed = await store.select_member(conn, by.merchant_id, staff_id)
-    assert removed is not None
+        assert removed is not None
+        await audit.record(conn, merchant_id=by.merchant_id, actor=actor(by), action="staff.removed",
+                           object_id=removed.id, changes={"email": removed.email, "role": removed.role})
     return removed
+
+
+ACTIVITY_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A page of the merchant's audit trail, each entry's staff actor named by their email while they are
+    a member. A removed member is named by their id only: the Team page shows no one who left (their
+    email stays in the trail's rows, not on the page)."""
+    entries: list[Entry]
+    emails: dict[str, str]  # staff id -> email, live members only
+    older: str | None  # starting_after cursor of the next (older) page, if any
+
+    def who(self, entry: Entry) -> str:
+        if entry.actor_type == "staff":
+            return self.emails.get(entry.actor_id or "", f"former member {entry.actor_id}")
+        return f"{entry.actor_type} {entry.actor_id}" if entry.actor_id else entry.actor_type
+
+
+async def activity(rt: Runtime, by: Staff, starting_after: str | None = None,
+                   limit: int = ACTIVITY_PAGE) -> Activity:
+    """The newest entries of ``by``'s merchant's audit trail (owners: team:read), keyset-paged; a cursor
+    that is not one of this merchant's entries gives the first page."""
+    require(by, "team:read")
+    try:
+        entries, more = await audit.list_entries(rt, by.merchant_id, limit, starting_after)
+    except FlintError as error:
+        if error.code != "starting_after_invalid":
+            raise
+        entries, more = await audit.list_entries(rt, by.merchant_id, limit, None)
+    ids = sorted({e.actor_id for e in entries if e.actor_type == "staff" and e.actor_id})
+    emails = {}
+    async with rt.db.read() as conn:
+        for staff_id in ids:  # a page names a handful of people; the merchant is in every lookup
+            member = await store.select_member(conn, by.merchant_id, staff_id)
+            if member is not None and member.live:
+                emails[member.id] = member.email
+    return Activity(entries, emails, entries[-1].id if more and entries else None)

@@ -2,6 +2,9 @@
 
 Deliveries are created by ``fan_out`` inside the transaction that records the events (the outbox:
 no event without its deliveries, no delivery without its event); the worker (worker.py) sends them.
+
+Rolling an endpoint's secret and retrying a delivery are recorded in the audit trail (flint.audit) with
+who did it: they cannot be events (events sit above this domain, and fan out through it).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Protocol
 
 from flint import clock
 from flint.actors import Actor
+from flint.audit import service as audit
 from flint.db import Conn
 from flint.errors import conflict, invalid, not_found
 from flint.event_types import EVENT_TYPES
@@ -68,6 +72,11 @@ class Owner:
 
 
 MERCHANT = Owner()
+
+
+def _default_actor(merchant_id: str, owner: Owner) -> Actor:
+    """Who acted when the caller names nobody: the app for an installation's endpoint, else the merchant."""
+    return Actor("app", owner.app_id) if owner.app_id else Actor("merchant", merchant_id)
 
 
 async def create_endpoint(rt: Runtime, merchant_id: str, *, url: str, events: list[str], description: str | None,
@@ -155,9 +164,10 @@ async def delete_endpoint(rt: Runtime, merchant_id: str, endpoint_id: str, owner
     return endpoint
 
 
-async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str,
-                        owner: Owner = MERCHANT) -> tuple[Endpoint, str]:
-    """A new secret signs from now on; the current one keeps signing beside it for 24 hours."""
+async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str, owner: Owner = MERCHANT,
+                        actor: Actor | None = None) -> tuple[Endpoint, str]:
+    """A new secret signs from now on; the current one keeps signing beside it for 24 hours. Recorded as
+    ``webhook_endpoint.secret_rolled`` (when the old one stops signing; never a secret)."""
     secret = signing.new_secret()
     async with rt.db.transaction() as conn:
         # Locked: two rotations at once must chain (S0 -> S1 -> S2, S1 kept as previous), not both
@@ -169,6 +179,9 @@ async def rotate_secret(rt: Runtime, merchant_id: str, endpoint_id: str,
         fields = {"secret": rt.secrets.seal(secret), "previous_secret": endpoint.secret,
                   "previous_expires_at": clock.later_iso(ROTATION_OVERLAP_SECONDS), "updated_at": clock.now_iso()}
         await store.update_endpoint(conn, endpoint.id, fields)
+        await audit.record(conn, merchant_id=merchant_id, actor=actor or _default_actor(merchant_id, owner),
+                           action="webhook_endpoint.secret_rolled", object_id=endpoint.id,
+                           changes={"previous_signs_until": clock.public(fields["previous_expires_at"])})
     return replace(endpoint, **fields), secret
 
 
@@ -216,9 +229,11 @@ async def list_attempts(rt: Runtime, merchant_id: str, delivery_id: str, owner: 
         return await store.select_attempts(conn, delivery_id)
 
 
-async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner: Owner = MERCHANT) -> Delivery:
+async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner: Owner = MERCHANT,
+                         actor: Actor | None = None) -> Delivery:
     """Send again now. A pending delivery is simply brought forward; a finished one (failed, or
-    succeeded and wanted again) gets one more attempt outside the schedule."""
+    succeeded and wanted again) gets one more attempt outside the schedule. Recorded as
+    ``webhook_delivery.retried`` with its endpoint, event and the status it had."""
     now = clock.now_iso()
     async with rt.db.transaction() as conn:
         found = await _visible_delivery(conn, merchant_id, delivery_id, owner)
@@ -235,6 +250,10 @@ async def retry_delivery(rt: Runtime, merchant_id: str, delivery_id: str, owner:
         if delivery.status == PENDING and delivery.lease_until and delivery.lease_until > now:
             raise conflict("webhook_delivery_in_flight", "This delivery is being sent right now.")
         await store.make_due_now(conn, delivery.id, final_attempt=int(delivery.status != PENDING), at=now)
+        await audit.record(conn, merchant_id=merchant_id, actor=actor or _default_actor(merchant_id, owner),
+                           action="webhook_delivery.retried", object_id=delivery.id,
+                           changes={"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id,
+                                    "event_type": delivery.event_type, "status_before": delivery.status})
         updated = await store.select_delivery(conn, merchant_id, delivery_id)
     assert updated is not None
     return updated
