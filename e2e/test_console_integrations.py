@@ -144,6 +144,7 @@ def test_a_developer_adds_an_endpoint_and_retries_a_failed_delivery(page: Page, 
     _accessible_at_both_widths(page)
     screenshot(page, "console-webhooks-retried")
 
+    page.once("dialog", lambda dialog: dialog.accept())  # Roll secret asks first (console.js)
     endpoint_panel.get_by_role("button", name="Roll secret").click()
     rolled = page.get_by_role("textbox", name="New signing secret")
     expect(rolled).to_have_value(re.compile(r"^whsec_"))
@@ -207,6 +208,7 @@ def test_an_owner_approves_an_apps_pending_update_and_uninstalls_it(page: Page, 
     _accessible_at_both_widths(page)
     screenshot(page, "console-apps-approved")
 
+    page.once("dialog", lambda dialog: dialog.accept())  # Uninstall asks first (console.js)
     panel.get_by_role("button", name="Uninstall").click()
     expect(page.get_by_role("status")).to_contain_text("The app is uninstalled")
     expect(panel).to_contain_text("Uninstalled")

@@ -176,6 +176,7 @@ def test_api_keys_create_once_and_revoke_and_support_is_refused(page: Page, brow
     with server.client(new_secret) as api:
         assert api.get("/v1/merchant").json()["id"] == merchant.id
 
+    page.once("dialog", lambda dialog: dialog.accept())  # Revoke asks first (console.js)
     page.get_by_role("button", name=f"Revoke key ending {secret[-4:]}").click()
     expect(page.get_by_role("status")).to_have_text(re.compile("The key was revoked"))
     expect(page.get_by_role("textbox", name="Secret key")).to_have_count(0)  # shown once only

@@ -24,6 +24,7 @@ from flint.api import (
 )
 from flint.background import sweeper, webhook_worker
 from flint.config import Config
+from flint.console import assets as console_assets
 from flint.console import integrations as console_integrations
 from flint.console import keys_settings as console_keys_settings
 from flint.console import routes as console
@@ -42,6 +43,7 @@ BLUEPRINTS = (
     health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp, events.bp,
     webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, widget.bp, accounts.bp, oauth.bp,
     console.bp,
+    console_assets.bp,
     console_integrations.bp,
     console_keys_settings.bp,
     console_team.bp,

@@ -105,8 +105,11 @@ async def get_orders():
         return _refused(who, "orders", error)
     newer = _orders_url(status=page.status, q=page.query, ending_before=page.newer) if page.newer else None
     older = _orders_url(status=page.status, q=page.query, starting_after=page.older) if page.older else None
-    return _render("console/orders.html", who, "orders", page=page, statuses=STATUSES, newer_url=newer,
-                   older_url=older)
+    # htmx asking as the filters change (docs/api.md 15): the list alone, which is all it swaps in. Going
+    # back in history (HX-History-Restore-Request), or any other caller, gets the whole page.
+    fragment = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
+    return _render("console/_orders_results.html" if fragment else "console/orders.html", who, "orders",
+                   page=page, statuses=STATUSES, newer_url=newer, older_url=older)
 
 
 @bp.get(f"{PREFIX}/orders/<order_id>")

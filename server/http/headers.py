@@ -28,9 +28,11 @@ def _sources(directive: str, values: list[str]) -> list[str]:
     return kept or ["'none'"]  # nothing left: say 'none' rather than write an empty directive
 
 
-def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors: list[str] | None = None) -> str:
+def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors: list[str] | None = None,
+                            connect_self: bool = False) -> str:
     """``frame_ancestors``: None for a page that is never framed; the merchant's registered origins
-    for the widget's card frame (an empty list still means 'none')."""
+    for the widget's card frame (an empty list still means 'none'). ``connect_self``: the page's script
+    fetches from Flint itself (the console's htmx), and from nowhere else."""
     policy = {
         "default-src": ["'none'"],  # nothing loads unless listed: no third-party sources at all
         "script-src": [f"'nonce-{nonce}'"],  # only our inline enhancement script
@@ -47,14 +49,16 @@ def content_security_policy(nonce: str, form_origins: list[str], frame_ancestors
         # and its script calls the buyer confirm API on Flint's own origin.
         policy["frame-ancestors"] = list(frame_ancestors) or ["'none'"]
         policy["connect-src"] = ["'self'"]
+    if connect_self:
+        policy["connect-src"] = ["'self'"]
     return "; ".join(f"{name} {' '.join(_sources(name, values))}" for name, values in policy.items())
 
 
 def page_headers(response: Response) -> None:
     nonce = g.get("csp_nonce") or "missing"
     frame_ancestors = g.get("frame_ancestors")
-    response.headers["Content-Security-Policy"] = content_security_policy(nonce, g.get("form_origins", []),
-                                                                          frame_ancestors)
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        nonce, g.get("form_origins", []), frame_ancestors, connect_self=bool(g.get("csp_connect_self")))
     if frame_ancestors is None:
         response.headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
     # (X-Frame-Options cannot list origins, so the card frame relies on frame-ancestors alone.)
