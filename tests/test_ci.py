@@ -51,4 +51,4 @@ def test_ci_on_a_clean_clone_passes_fails_and_refuses_an_empty_run(clean_clone):
 
     empty = _ci(clean_clone, "-k no_test_has_this_name_zz tests/test_routes_meta.py")
     assert empty.returncode != 0  # pytest's exit code 5 must not count as success
-    assert "deselected" in empty.stdout
+    assert "no tests ran" in empty.stdout or "deselected" in empty.stdout  # xdist's words, or pytest's own

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,12 +47,14 @@ USER_AGENT = "Flint-Hooks/1"
 FAILURE_BLOCK_MESSAGE = "This payment cannot be completed right now."
 
 log = logging.getLogger("flint.hooks")
-_client: dict[int, httpx.AsyncClient] = {}
+# Keyed by the loop itself, held weakly: a loop that ends takes its client with it, and a new loop can never
+# be handed a dead one's client (an id() can be reused once its loop is gone).
+_client: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 def _http() -> httpx.AsyncClient:
     """One pooled client per event loop: a hook call must cost the app's answer time and little else."""
-    loop = id(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
     client = _client.get(loop)
     if client is None or client.is_closed:
         client = _client[loop] = httpx.AsyncClient(follow_redirects=False, trust_env=False,
@@ -60,9 +63,11 @@ def _http() -> httpx.AsyncClient:
 
 
 async def close_clients() -> None:
-    for client in list(_client.values()):
+    """Closes this loop's client. Another loop's client can only be closed on its own loop; if that loop has
+    already stopped, its sockets went with it."""
+    client = _client.pop(asyncio.get_running_loop(), None)
+    if client is not None:
         await client.aclose()
-    _client.clear()
 
 
 @dataclass
