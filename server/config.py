@@ -5,15 +5,79 @@ monkeypatching the environment.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from email_validator import EmailNotValidError, validate_email
 
 from flint.proxies import parse_networks
 
 # Seconds between webhook attempts, after the Standard Webhooks example: about 3 days of retries in all.
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+# Seconds between attempts at one mail (docs/deploy.md, SMTP): about 7 hours of retries, then it is failed.
+DEFAULT_MAIL_RETRY_SCHEDULE = (30, 120, 600, 3600, 21600)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """FLINT_SMTP_URL taken apart. ``smtp://`` is a plain connection upgraded with STARTTLS when the
+    server offers it (and always, when a password is sent to anything but a loopback address);
+    ``smtps://`` is TLS from the first byte. The password never appears in a repr or a message."""
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def require_starttls(self) -> bool:
+        """A password never crosses the network in clear: to a host other than this machine, a
+        connection that cannot be upgraded with STARTTLS is refused before AUTH."""
+        if self.implicit_tls or self.username is None:
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """``smtp://[user:password@]host[:port]`` (port 587 unless given) or ``smtps://...`` (port 465).
+    User and password are percent-decoded (a password with '@' or ':' is written %40, %3A)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("FLINT_SMTP_URL must start with smtp:// (STARTTLS when offered) or smtps:// (implicit TLS)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("FLINT_SMTP_URL has a port that is not a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("FLINT_SMTP_URL names no host (smtp://host:port)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("FLINT_SMTP_URL is smtp[s]://[user:password@]host[:port] with nothing after the port")
+    implicit = parts.scheme == "smtps"
+    return SmtpSettings(host=parts.hostname, port=port or (465 if implicit else 587), implicit_tls=implicit,
+                        username=unquote(parts.username) if parts.username else None,
+                        password=unquote(parts.password) if parts.password is not None else None)
+
+
+def parse_mail_from(value: str) -> tuple[str, str]:
+    """FLINT_MAIL_FROM (``shop@example.com`` or ``Example Shop <shop@example.com>``) -> (display name,
+    address), the address checked for syntax only (no DNS at startup); a ``.test`` domain (RFC 2606) is
+    accepted, for test and demo setups."""
+    name, address = parseaddr(value)
+    if not address or "@" not in address:
+        raise ValueError("FLINT_MAIL_FROM must be an email address, optionally as 'Name <address>'")
+    try:
+        normalized = validate_email(address, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"FLINT_MAIL_FROM is not a valid address: {error}") from None
+    return name, normalized
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -59,10 +123,35 @@ class Config:
     # hour, and attempts per client address per minute over all sessions.
     max_failed_attempts: int = 10
     attempts_per_address: int = 30
+    # Email to buyers (docs/deploy.md, SMTP): both set, or no mail is sent (and sends answer 409).
+    # The URL may hold the SMTP password: it is kept out of the repr (and so out of every log line).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str | None = None
+    mail_retry_schedule: tuple[float, ...] = DEFAULT_MAIL_RETRY_SCHEDULE
+    mail_timeout_seconds: float = 15.0  # per attempt: connect, TLS, login and the whole transaction
+    mail_concurrency: int = 4  # mails in flight in one worker, each on an SMTP connection of its own
+    mail_poll_interval: float = 0.2  # how often an idle mail worker looks for due mail
+
+    def __post_init__(self) -> None:
+        # At startup, not at the first mail: a typo in either setting stops `flint serve` at once.
+        if self.smtp_url is not None:
+            parse_smtp_url(self.smtp_url)
+        if self.mail_from is not None:
+            parse_mail_from(self.mail_from)
+        if self.mail_concurrency < 1:
+            raise ValueError("FLINT_MAIL_CONCURRENCY must be at least 1")
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def mail_configured(self) -> bool:
+        return bool(self.smtp_url and self.mail_from)
+
+    @property
+    def smtp(self) -> SmtpSettings | None:
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, require_secret: bool = True,
@@ -86,6 +175,15 @@ class Config:
             if not schedule or any(s < 0 for s in schedule):
                 raise ValueError("FLINT_WEBHOOK_RETRY_SCHEDULE is comma-separated seconds, at least one, none negative")
             values["webhook_retry_schedule"] = schedule
+        if env.get("FLINT_MAIL_RETRY_SCHEDULE"):
+            schedule = tuple(float(s) for s in _split(env["FLINT_MAIL_RETRY_SCHEDULE"]))
+            if not schedule or any(s < 0 for s in schedule):
+                raise ValueError("FLINT_MAIL_RETRY_SCHEDULE is comma-separated seconds, at least one, none negative")
+            values["mail_retry_schedule"] = schedule
+        if env.get("FLINT_SMTP_URL"):
+            values["smtp_url"] = env["FLINT_SMTP_URL"]
+        if env.get("FLINT_MAIL_FROM"):
+            values["mail_from"] = env["FLINT_MAIL_FROM"]
         if env.get("FLINT_BACKGROUND"):
             if env["FLINT_BACKGROUND"] not in ("0", "1"):
                 raise ValueError("FLINT_BACKGROUND must be 1 (flint serve delivers webhooks and sweeps) or 0")
@@ -110,6 +208,9 @@ class Config:
             ("database_pool_size", "FLINT_DATABASE_POOL_SIZE", int),
             ("max_failed_attempts", "FLINT_MAX_FAILED_ATTEMPTS", int),
             ("attempts_per_address", "FLINT_ATTEMPTS_PER_ADDRESS", int),
+            ("mail_timeout_seconds", "FLINT_MAIL_TIMEOUT_SECONDS", float),
+            ("mail_concurrency", "FLINT_MAIL_CONCURRENCY", int),
+            ("mail_poll_interval", "FLINT_MAIL_POLL_INTERVAL", float),
         ):
             if env.get(key):
                 values[name] = kind(env[key])

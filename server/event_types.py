@@ -19,6 +19,9 @@ EVENT_TYPES = (
     "payment.failed",
     "payment_link.created",
     "payment_link.deactivated",
+    # Email to buyers (docs/api.md 16): the SMTP server accepted a mail, or it was given up.
+    "email.sent",
+    "email.failed",
     "refund.succeeded",
     "refund.failed",
     "app.installed",

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -36,6 +36,7 @@ from flint.db import copy as db_copy
 from flint.db import open_database
 from flint.db.migrate import available, migrate
 from flint.demo import DEMO_APP_SCOPES, DEMO_EMAIL, DEMO_PASSWORD, seed
+from flint.mail import service as mail_service
 from flint.runtime import Runtime
 from flint.staff import service as staff
 from tests import pg
@@ -128,6 +129,14 @@ async def _build(tmp: Path, receiver: Receiver) -> Demo:
             async with rt.db.transaction() as conn:
                 owner = await staff.ensure_owner(conn, other)
             await staff.invite(rt, owner, "support@shop.example", "support")
+            # Email to buyers (docs/api.md 16): a mail in the outbox (this server sends none: it stays
+            # pending) and an address unsubscribed from recovery emails.
+            mail = replace(config, smtp_url="smtp://127.0.0.1:9", mail_from="Demo <demo@flint.test>")
+            async with rt.db.transaction() as conn:
+                await mail_service.enqueue(
+                    conn, mail, merchant_id=other.id, kind="payment_link", to="käufer@example.com", locale="de",
+                    cause="send:copy-demo", context={"merchant": {"name": "Kaffee"}, "link_url": "https://x.example"})
+            await mail_service.unsubscribe(rt, mail_service.unsubscribe_token(rt, other.id, "käufer@example.com"))
         finally:
             await rt.stop()
 
