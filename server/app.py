@@ -10,6 +10,7 @@ from quart import Quart
 from flint.api import (
     apps,
     checkout,
+    emails,
     events,
     health,
     hook_calls,
@@ -40,7 +41,8 @@ from flint.web import accounts, oauth
 from flint.widget import routes as widget
 
 BLUEPRINTS = (
-    health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp, events.bp,
+    health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp,
+    emails.bp, events.bp,
     webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, widget.bp, accounts.bp, oauth.bp,
     console.bp,
     console_assets.bp,

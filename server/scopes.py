@@ -35,6 +35,8 @@ READ_SCOPE_BY_PREFIX = (
     ("payment_link.", "orders:read"),
     ("payment.", "payments:read"),
     ("refund.", "payments:read"),
+    # Mails to buyers are about orders (and carry the buyer's address, as the order does).
+    ("email.", "orders:read"),
 )
 APP_LIFECYCLE_PREFIX = "app."
 
@@ -76,6 +78,8 @@ EVENT_WORDS = {
     "payment.failed": N_("When a payment fails or is declined"),
     "payment_link.created": N_("When a payment link is created"),
     "payment_link.deactivated": N_("When a payment link is deactivated"),
+    "email.sent": N_("When an email to a buyer is sent"),
+    "email.failed": N_("When an email to a buyer cannot be delivered"),
     "refund.succeeded": N_("When a refund goes through"),
     "refund.failed": N_("When a refund fails"),
     "app.installed": N_("When this app is installed"),

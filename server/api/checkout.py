@@ -4,6 +4,7 @@ from __future__ import annotations
 from quart import Blueprint, request
 from quart_schema import document_response
 
+from flint import i18n
 from flint.api.schemas.checkout import (
     AnswerCheckoutSessionChallengeRequest,
     CheckoutSession,
@@ -70,7 +71,8 @@ async def get_client_session():
     can take a payment, the card frame's URL, the hosted fallback URL). Callable from any origin."""
     me = principal()
     assert me.session is not None
-    return await service.buyer_view(runtime(), me.session, loader_messages(request.headers.get("Accept-Language")))
+    return await service.buyer_view(runtime(), me.session, loader_messages(request.headers.get("Accept-Language")),
+                                    _buyer_locale())
 
 
 @bp.get("/<session_id>")
@@ -95,6 +97,12 @@ async def post_session_expire(session_id: str):
     """Expire an open session now (409 if it is closed or a payment is in flight)."""
     me, rt = principal(), runtime()
     return service.present(rt, await closing.expire_session(rt, me.merchant_id, session_id, me.actor))
+
+
+def _buyer_locale() -> str:
+    """The buyer's language (these routes are called by the buyer's own browser): kept for the emails
+    Flint may send them (docs/api.md 16)."""
+    return i18n.negotiate(request.headers.get("Accept-Language"))
 
 
 def _buyer_result(payment: Payment) -> dict:
@@ -129,7 +137,8 @@ async def post_session_confirm(session_id: str, body: ConfirmCheckoutSessionRequ
     # Card and buyer details are judged together: every bad field in one answer, before any attempt.
     collected = details.check(await details.load_form(rt, session), body.submitted(), card_problems)
     assert card is not None
-    attempt = Attempt.for_session(session, channel=session.mode, client_address=client_address())
+    attempt = Attempt.for_session(session, channel=session.mode, client_address=client_address(),
+                                  locale=_buyer_locale())
     payment = await collect.confirm_payment(rt, attempt, card, me.actor, collected)
     return _buyer_result(payment)
 
@@ -143,7 +152,7 @@ async def post_session_challenge(session_id: str, body: AnswerCheckoutSessionCha
     """Buyer: answer the 3-D Secure challenge of a payment of this session (approve or deny)."""
     me, rt = principal(), runtime()
     payment = await collect.resolve_challenge(rt, me.merchant_id, body.payment, body.result == "approve", me.actor,
-                                              checkout_session_id=session_id)
+                                              checkout_session_id=session_id, locale=_buyer_locale())
     return _buyer_result(payment)
 
 
@@ -159,7 +168,8 @@ async def post_session_fallback(session_id: str, body: ReportCheckoutSessionFall
     me, rt = principal(), runtime()
     assert me.session is not None
     session = await service.record_fallback(rt, me.session, body.reason, me.actor)
-    return await service.buyer_view(rt, session, loader_messages(request.headers.get("Accept-Language")))
+    return await service.buyer_view(rt, session, loader_messages(request.headers.get("Accept-Language")),
+                                    _buyer_locale())
 
 
 @bp.post("/<session_id>/beacon")
@@ -174,5 +184,5 @@ async def post_session_beacon(session_id: str, body: SendCheckoutSessionBeaconRe
     Recorded on the session for drop-off recovery; a closed session records nothing (``recorded: false``)."""
     me = principal()
     assert me.session is not None
-    recorded = await service.record_buyer_left(runtime(), me.session)
+    recorded = await service.record_buyer_left(runtime(), me.session, _buyer_locale())
     return {"object": "checkout.beacon", "session_id": me.session.id, "recorded": recorded}

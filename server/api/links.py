@@ -5,6 +5,7 @@ from quart import Blueprint
 from quart_schema import document_response
 
 from flint.api.schemas.common import page
+from flint.api.schemas.emails import Email, SendPaymentLinkRequest
 from flint.api.schemas.links import (
     CreatePaymentLinkRequest,
     PaymentLink,
@@ -17,7 +18,7 @@ from flint.http.auth import principal, scope
 from flint.http.context import runtime
 from flint.http.openapi import operation
 from flint.http.validation import json_body, no_body, query_args
-from flint.links import service, summary
+from flint.links import emails, service, summary
 
 bp = Blueprint("links", __name__, url_prefix="/v1/payment_links")
 recovery_bp = Blueprint("recovery", __name__, url_prefix="/v1/recovery")
@@ -70,6 +71,21 @@ async def post_deactivate(link_id: str):
     """Stop a link from taking payments (its page then says so)."""
     me, rt = principal(), runtime()
     return (await service.deactivate_link(rt, me.merchant_id, link_id, me.actor)).to_dict(rt.config.public_url)
+
+
+@bp.post("/<link_id>/send")
+@operation("sendPaymentLink", "Payment links")
+@scope("payment_links:write")
+@document_response(Email, status_code=202)
+@json_body(SendPaymentLinkRequest)
+async def post_send(link_id: str, body: SendPaymentLinkRequest):
+    """Email this link to a buyer (docs/api.md 16). Answers 202 with the Email, which the mail worker then
+    sends: its status says when it went. 409 ``mail_not_configured`` without SMTP settings; 409 when the
+    link cannot be paid (``payment_link_inactive``, ``payment_link_expired``, ``order_already_paid``,
+    ``order_canceled``); 400 ``email_invalid``."""
+    me, rt = principal(), runtime()
+    email = await emails.send_link(rt, me.merchant_id, link_id, to=body.email, actor=me.actor, locale=body.locale)
+    return email.to_dict(), 202
 
 
 @recovery_bp.get("/summary")

@@ -30,10 +30,12 @@ async def get_merchant():
 @document_response(Merchant)
 @json_body(UpdateMerchantRequest)
 async def post_merchant(body: UpdateMerchantRequest):
-    """Update the merchant: the exact origins allowed to embed the widget, the hosted pages' colour."""
+    """Update the merchant: the exact origins allowed to embed the widget, the hosted pages' colour,
+    whether buyers get an emailed receipt."""
     me = principal()
     return (await service.update_merchant(runtime(), me.merchant_id, origins=body.allowed_origins,
-                                          brand_color=body.brand_color, actor=me.actor)).to_dict()
+                                          brand_color=body.brand_color, receipts=body.receipts,
+                                          actor=me.actor)).to_dict()
 
 
 @bp.get("/keys")

@@ -19,6 +19,7 @@ ACTIONS = {
     "staff.invited": "Invited a team member",
     "staff.invitation_revoked": "Revoked an invitation",
     "staff.removed": "Removed a team member",
+    "payment_link.sent": "Sent a payment link by email",
 }
 
 

@@ -39,6 +39,10 @@ class CheckoutSession:
     # What the buyer is asked for (docs/api.md 14), JSON; NULL: the defaults (optional email and name).
     collect: str | None = None
     custom_fields: str | None = None
+    # Email the buyer the recovery link when this session drops off (docs/api.md 16), and the buyer's
+    # language as their page last negotiated it (en | de | fr; None until the buyer's page spoke).
+    recovery_email: int = 0
+    locale: str | None = None
 
     @property
     def collect_rules(self) -> Collect:
@@ -67,6 +71,7 @@ class CheckoutSession:
             "recovery": {
                 "enabled": bool(self.recovery_enabled),
                 "abandon_after": self.abandon_after,
+                "email": bool(self.recovery_email),
                 "payment_link_id": self.recovery_payment_link_id,
                 # When and how the buyer dropped off (left | idle | expired), once they did.
                 "dropped_off_at": clock.public(self.dropped_off_at),

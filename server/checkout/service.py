@@ -32,6 +32,8 @@ class NewSession:
     expires_in: int = DEFAULT_EXPIRES_IN
     recovery_enabled: bool = False
     abandon_after: int = DEFAULT_ABANDON_AFTER
+    # Email the buyer the recovery link (docs/api.md 16): acts only with recovery_enabled.
+    recovery_email: bool = False
     # What the buyer is asked for (docs/api.md 14), as the request gave them; parsed by flint.buyers.
     collect: dict[str, Any] | None = None
     custom_fields: list[dict[str, Any]] | None = None
@@ -89,6 +91,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             # Watched for drop-off from now: idle past abandon_after without buyer activity.
             abandon_at=clock.later_iso(new.abandon_after) if new.recovery_enabled else None,
             created_by_type=actor.type, created_by_id=actor.id, collect=collect_json, custom_fields=custom_json,
+            recovery_email=int(new.recovery_email),
         )
         await store.insert_session(conn, session)
         announce.append(("checkout.session.created", present(rt, session, with_token=False)))
@@ -140,15 +143,17 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
 
 # -- what the embedded widget reports (docs/api.md 5) ------------------------------------------------------
 
-async def buyer_view(rt: Runtime, session: CheckoutSession, messages: dict[str, str] | None = None) -> dict:
+async def buyer_view(rt: Runtime, session: CheckoutSession, messages: dict[str, str] | None = None,
+                     locale: str | None = None) -> dict:
     """What the widget's loader needs before it frames the card form: whether the session can take
     a payment now (and if not, the stable code why), where the frame and the hosted fallback are, and
     the loader's ``messages`` in the buyer's language (the surface chooses them from the request).
     The client_token is the credential, so this is all a buyer's page learns from it. For a session
-    watched for drop-off, the widget loading is the buyer (back) at the checkout: activity."""
+    watched for drop-off, the widget loading is the buyer (back) at the checkout: activity, and the
+    buyer's ``locale`` is kept for a recovery email."""
     if session.abandon_at is not None and session.recovery_payment_link_id is None and session.status == OPEN:
         async with rt.db.transaction() as conn:
-            await store.note_buyer_back(conn, session.id, clock.later_iso(session.abandon_after))
+            await store.note_buyer_back(conn, session.id, clock.later_iso(session.abandon_after), locale)
     async with rt.db.read() as conn:
         order = await order_store.select_order_by_id(conn, session.order_id)
     assert order is not None
@@ -191,9 +196,9 @@ async def record_fallback(rt: Runtime, session: CheckoutSession, reason: str, ac
     return marked
 
 
-async def record_buyer_left(rt: Runtime, session: CheckoutSession) -> bool:
+async def record_buyer_left(rt: Runtime, session: CheckoutSession, locale: str | None = None) -> bool:
     """The buyer typed in the card form and left the page unpaid (the loader's beacon). Kept on the
-    session for drop-off recovery; a closed session ignores it."""
+    session for drop-off recovery (with the buyer's ``locale``, for its email); a closed session ignores it."""
     async with rt.db.transaction() as conn:
         return bool(await store.mark_buyer_left(conn, session.id, clock.now_iso(),
-                                                clock.later_iso(session.abandon_after)))
+                                                clock.later_iso(session.abandon_after), locale))

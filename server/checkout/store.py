@@ -10,7 +10,7 @@ COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "
     "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at, "
     "fallback_reason, fallback_at, buyer_left_at, abandon_at, dropped_off_at, drop_off_reason, "
-    "created_by_type, created_by_id, collect, custom_fields"
+    "created_by_type, created_by_id, collect, custom_fields, recovery_email, locale"
 )
 
 
@@ -20,7 +20,8 @@ async def insert_session(conn: Conn, session: CheckoutSession) -> None:
             VALUES (:id, :merchant_id, :order_id, :mode, :status, :success_url, :cancel_url,
                     :expires_at, :recovery_enabled, :abandon_after, :recovery_payment_link_id,
                     :created_at, :updated_at, :fallback_reason, :fallback_at, :buyer_left_at, :abandon_at, :dropped_off_at,
-                    :drop_off_reason, :created_by_type, :created_by_id, :collect, :custom_fields)""",
+                    :drop_off_reason, :created_by_type, :created_by_id, :collect, :custom_fields,
+                    :recovery_email, :locale)""",
         session.__dict__,
     )
 
@@ -99,32 +100,37 @@ async def mark_fallback(conn: Conn, session_id: str, reason: str, at: str) -> Ch
     return CheckoutSession(**row) if row else None
 
 
-async def mark_buyer_left(conn: Conn, session_id: str, at: str, abandon_at: str) -> int:
+# ``locale`` below: the buyer's language as their request negotiated it, kept for the recovery email
+# (docs/api.md 16) in the UPDATE the buyer's page makes anyway; None keeps what is stored.
+
+async def mark_buyer_left(conn: Conn, session_id: str, at: str, abandon_at: str, locale: str | None = None) -> int:
     """The beacon: a watched session now counts as abandoned once ``abandon_at`` passes without the
     buyer coming back (a reload or a quick visit elsewhere is not a drop-off)."""
     return await conn.execute(
         """UPDATE checkout_sessions SET buyer_left_at = :at, updated_at = :at,
-               abandon_at = CASE WHEN abandon_at IS NULL THEN NULL ELSE :abandon_at END
+               abandon_at = CASE WHEN abandon_at IS NULL THEN NULL ELSE :abandon_at END,
+               locale = COALESCE(:locale, locale)
            WHERE id = :id AND status = 'open'""",
-        {"id": session_id, "at": at, "abandon_at": abandon_at},
+        {"id": session_id, "at": at, "abandon_at": abandon_at, "locale": locale},
     )
 
 
-async def note_buyer_back(conn: Conn, session_id: str, abandon_at: str) -> int:
+async def note_buyer_back(conn: Conn, session_id: str, abandon_at: str, locale: str | None = None) -> int:
     """The widget loaded again for a watched session: the buyer is back, not gone."""
     return await conn.execute(
-        """UPDATE checkout_sessions SET buyer_left_at = NULL, abandon_at = :abandon_at
+        """UPDATE checkout_sessions SET buyer_left_at = NULL, abandon_at = :abandon_at,
+               locale = COALESCE(:locale, locale)
            WHERE id = :id AND status = 'open' AND abandon_at IS NOT NULL AND recovery_payment_link_id IS NULL""",
-        {"id": session_id, "abandon_at": abandon_at},
+        {"id": session_id, "abandon_at": abandon_at, "locale": locale},
     )
 
 
-async def note_buyer_activity(conn: Conn, session_id: str, abandon_at: str) -> None:
+async def note_buyer_activity(conn: Conn, session_id: str, abandon_at: str, locale: str | None = None) -> None:
     """A buyer acting in a watched session pushes its idle deadline back."""
     await conn.execute(
-        """UPDATE checkout_sessions SET abandon_at = :abandon_at
+        """UPDATE checkout_sessions SET abandon_at = :abandon_at, locale = COALESCE(:locale, locale)
            WHERE id = :id AND abandon_at IS NOT NULL AND recovery_payment_link_id IS NULL""",
-        {"id": session_id, "abandon_at": abandon_at},
+        {"id": session_id, "abandon_at": abandon_at, "locale": locale},
     )
 
 

@@ -5,6 +5,7 @@ from flint import clock
 from flint.actors import Actor
 from flint.checkout import store as session_store
 from flint.checkout.models import EXPIRED, OPEN, CheckoutSession
+from flint.config import Config
 from flint.db import Conn
 from flint.errors import FlintError, conflict, not_found
 from flint.links.recovery import recovery_link_for
@@ -33,23 +34,25 @@ async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
         assert order is not None
         await record_order_event(conn, merchant_id=merchant_id, type="order.canceled", actor=actor,
                             obj=order.to_dict(), order_id=order.id)
-        await expire_open_sessions_of_order(conn, order.id, actor, rt.config.public_url)
+        await expire_open_sessions_of_order(conn, order.id, actor, rt.config)
         order = await order_store.select_order(conn, merchant_id, order_id)
     await guard.void_quietly(rt, displaced)
     assert order is not None
     return order
 
 
-async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, public_url: str) -> bool:
+async def _expire(conn: Conn, session: CheckoutSession, actor: Actor, config: Config) -> bool:
     """open → expired, with its event; a session watched for recovery whose order can still be paid
-    gets its one recovery link in the same transaction (``payment_link.created`` follows)."""
+    gets its one recovery link (and its email, docs/api.md 16) in the same transaction
+    (``payment_link.created`` follows)."""
+    public_url = config.public_url
     now = clock.now_iso()
     if not await session_store.update_session_status(conn, session.id, from_status=OPEN, to_status=EXPIRED, at=now):
         return False
     session.status = EXPIRED
     order = await order_store.select_order_by_id(conn, session.order_id)
     assert order is not None
-    link = await recovery_link_for(conn, session, order, "expired", now)
+    link = await recovery_link_for(conn, config, session, order, "expired", now)
     items = [("checkout.session.expired", session.to_dict(public_url, None))]
     if link is not None:
         items.append(("payment_link.created", link.to_dict(public_url)))
@@ -71,7 +74,7 @@ async def expire_session(rt: Runtime, merchant_id: str, session_id: str, actor: 
         if session.status != OPEN:
             raise conflict("session_not_open", f"Only open sessions can be expired; this one is {session.status}.")
         displaced = await _make_way(conn, session, order)
-        await _expire(conn, session, actor, rt.config.public_url)
+        await _expire(conn, session, actor, rt.config)
     await guard.void_quietly(rt, displaced)
     return session
 
@@ -88,9 +91,9 @@ async def _make_way(conn: Conn, session: CheckoutSession, order: Order):
     return await guard.clear_guard(conn, order, clock.now_iso())
 
 
-async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor, public_url: str) -> None:
+async def expire_open_sessions_of_order(conn: Conn, order_id: str, actor: Actor, config: Config) -> None:
     for session in await session_store.select_open_sessions_of_order(conn, order_id):
-        await _expire(conn, session, actor, public_url)
+        await _expire(conn, session, actor, config)
 
 
 async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
@@ -110,7 +113,7 @@ async def sweep_expired(rt: Runtime, actor: Actor, batch: int = 200) -> int:
                 session = await session_store.select_session_by_id(conn, session_id, for_update=True) if order else None
                 if order is not None and session is not None and session.status == OPEN:
                     displaced = await _make_way(conn, session, order)
-                    expired += await _expire(conn, session, actor, rt.config.public_url)
+                    expired += await _expire(conn, session, actor, rt.config)
         except FlintError as busy:  # a payment is mid-flight: expire it on a later sweep
             if busy.code != "payment_in_progress":
                 raise

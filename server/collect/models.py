@@ -18,14 +18,19 @@ class Attempt:
     # As the route saw it (X-Forwarded-For only from trusted proxies); None for callers that are no
     # buyer's request (the CLI, tests).
     client_address: str | None = None
+    # The buyer's language as the paying request negotiated it (en | de | fr): the receipt's language
+    # (docs/api.md 16). None for callers that are no buyer's request: the receipt is then in English.
+    locale: str | None = None
 
     @classmethod
-    def for_session(cls, session: CheckoutSession, *, channel: str, client_address: str | None = None) -> "Attempt":
+    def for_session(cls, session: CheckoutSession, *, channel: str, client_address: str | None = None,
+                    locale: str | None = None) -> "Attempt":
         """``channel``: "embedded" from the widget's frame, "hosted" from the session's hosted page."""
         return cls(session.merchant_id, session.order_id, channel, checkout_session_id=session.id,
-                   client_address=client_address)
+                   client_address=client_address, locale=locale)
 
     @classmethod
-    def for_link(cls, link: PaymentLink, *, client_address: str | None = None) -> "Attempt":
+    def for_link(cls, link: PaymentLink, *, client_address: str | None = None,
+                 locale: str | None = None) -> "Attempt":
         return cls(link.merchant_id, link.order_id, "payment_link", payment_link_id=link.id,
-                   client_address=client_address)
+                   client_address=client_address, locale=locale)

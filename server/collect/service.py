@@ -31,6 +31,7 @@ from flint.buyers.models import Collected
 from flint.cards import Card
 from flint.checkout import service as checkout
 from flint.checkout import store as session_store
+from flint.collect import receipts
 from flint.collect.models import Attempt
 from flint.db import Conn
 from flint.errors import FlintError, conflict, not_found
@@ -61,7 +62,8 @@ async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -
             raise not_found("checkout_session", attempt.checkout_session_id)
         checkout.check_session_payable(session, order.status)
         if session.abandon_at is not None:
-            await session_store.note_buyer_activity(conn, session.id, clock.later_iso(session.abandon_after))
+            await session_store.note_buyer_activity(conn, session.id, clock.later_iso(session.abandon_after),
+                                                    attempt.locale)
     elif attempt.payment_link_id is not None:
         link = await link_store.select_link(conn, attempt.merchant_id, attempt.payment_link_id)
         if link is None or link.order_id != order.id:  # a link pays its own order and nothing else
@@ -129,8 +131,10 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor,
     return payment, displaced
 
 
-async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Actor) -> Payment:
-    """Step 3: record the processor's answer, if this attempt still holds the order guard."""
+async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Actor,
+                 locale: str | None = None) -> Payment:
+    """Step 3: record the processor's answer, if this attempt still holds the order guard. ``locale``:
+    the paying buyer's language, for the receipt (docs/api.md 16)."""
     now = clock.now_iso()
     void_ref = None
     async with rt.db.transaction() as conn:
@@ -139,7 +143,7 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
         assert order is not None
         holds_guard = order.attempt_payment_id == payment.id and order.status == ORDER_OPEN
         if holds_guard and result.status == SUCCEEDED:
-            settled = await _record_success(rt, conn, order, payment, result, actor, now)
+            settled = await _record_success(rt, conn, order, payment, result, actor, now, locale)
         elif holds_guard and result.status == REQUIRES_ACTION:
             settled = await _record_outcome(conn, payment, REQUIRES_ACTION, result.processor_ref, None, now)
             # The buyer now owns the attempt for the length of a 3-D Secure challenge.
@@ -182,7 +186,7 @@ async def _record_outcome(conn: Conn, payment: Payment, status: str, processor_r
 
 
 async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Payment, result: ChargeResult,
-                          actor: Actor, now: str) -> Payment:
+                          actor: Actor, now: str, locale: str | None) -> Payment:
     if not await order_store.mark_order_paid(conn, order.id, payment.id, payment.amount, now):
         raise RuntimeError(f"order {order.id} would not take payment {payment.id} despite its guard")
     settled = await _record_outcome(conn, payment, SUCCEEDED, result.processor_ref, None, now)
@@ -199,6 +203,9 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
         if session is not None:
             items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
     await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
+    # The receipt, if the merchant sends them: one row in this same transaction (the outbox), sent later by
+    # the mail worker; nothing at all when mail is not configured.
+    await receipts.enqueue_receipt(conn, rt.config, paid, settled, locale=locale, paid_at=now)
     return settled
 
 
@@ -258,19 +265,21 @@ async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor, coll
         rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card)), payment.id)
     if result is None:
         raise _outcome_unknown(payment)
-    return await settle(rt, payment, result, actor)
+    return await settle(rt, payment, result, actor, attempt.locale)
 
 
 async def resolve_challenge(rt: Runtime, merchant_id: str, payment_id: str, approved: bool,
-                            actor: Actor, *, checkout_session_id: str | None = None) -> Payment:
+                            actor: Actor, *, checkout_session_id: str | None = None,
+                            locale: str | None = None) -> Payment:
     """The buyer's answer to a 3-D Secure challenge: approve → charge completes, deny → fails.
-    Shielded like confirm_payment: an answer being charged finishes whatever its caller does."""
+    Shielded like confirm_payment: an answer being charged finishes whatever its caller does.
+    ``locale``: the answering buyer's language, for the receipt."""
     return await asyncio.shield(_resolve(rt, merchant_id, payment_id, approved, actor,
-                                         checkout_session_id=checkout_session_id))
+                                         checkout_session_id=checkout_session_id, locale=locale))
 
 
 async def _resolve(rt: Runtime, merchant_id: str, payment_id: str, approved: bool,
-                   actor: Actor, *, checkout_session_id: str | None = None) -> Payment:
+                   actor: Actor, *, checkout_session_id: str | None = None, locale: str | None = None) -> Payment:
     now = clock.now_iso()
     lapsed = None
     async with rt.db.transaction() as conn:
@@ -306,7 +315,7 @@ async def _resolve(rt: Runtime, merchant_id: str, payment_id: str, approved: boo
     result = await _call_processor(rt, rt.processor.complete_action(payment.processor_ref or "", approved), payment.id)
     if result is None:
         raise _outcome_unknown(payment)
-    return await settle(rt, payment, result, actor)
+    return await settle(rt, payment, result, actor, locale)
 
 
 async def recover_lapsed_attempts(rt: Runtime, batch: int = 100) -> int:

@@ -2,9 +2,9 @@
 
 Both act through flint.merchants.service, the service POST /v1/merchant and /v1/merchant/keys call: keys
 are listed (never their values), created (the value shown once, on the answer to the POST, never in a
-URL) and revoked; the allowed origins and the brand colour are changed with update_merchant, with the
-same validation as the API. The merchant's name cannot be changed there (the service has no verb for it),
-so Settings shows it read-only and says so.
+URL) and revoked; the allowed origins, the brand colour and whether buyers get emailed receipts
+(docs/api.md 16) are changed with update_merchant, with the same validation as the API. The merchant's
+name cannot be changed there (the service has no verb for it), so Settings shows it read-only and says so.
 
 Roles are checked in the service functions below (console.service.require), not only by hiding buttons:
 api_keys:read / api_keys:write and settings:read / settings:write (staff.models). Every form carries a
@@ -53,6 +53,8 @@ NOTICES = {
     "origin_added": "The origin was added. The widget may now be embedded on its pages.",
     "origin_removed": "The origin was removed. Its pages now show the link to the hosted checkout instead of the widget.",
     "brand_color": "The brand colour was saved.",
+    "receipts_on": "Buyers will be emailed a receipt when an order is paid.",
+    "receipts_off": "Buyers will no longer be emailed receipts.",
 }
 
 
@@ -123,6 +125,14 @@ async def set_brand_color(rt: Runtime, who: Viewer, color: str) -> Merchant:
     service.require(who, "settings:write")
     merchant = await merchants.update_merchant(rt, who.merchant.id, brand_color=color, actor=_actor(who))
     _acted(who, "merchant.brand_color_set")
+    return merchant
+
+
+async def set_receipts(rt: Runtime, who: Viewer, receipts: bool) -> Merchant:
+    """Email buyers a receipt when an order is paid (docs/api.md 16), as POST /v1/merchant {receipts}."""
+    service.require(who, "settings:write")
+    merchant = await merchants.update_merchant(rt, who.merchant.id, receipts=receipts, actor=_actor(who))
+    _acted(who, "merchant.receipts_set")
     return merchant
 
 
@@ -276,7 +286,8 @@ def _settings_page(who: Viewer, status: int = 200, **context) -> Response:
                          brand_text=text_on(merchant.brand_color),
                          may_write=who.may("settings:write"), tags=script_tags(rt, merchant.origins),
                          widget_built=loader(rt) is not None, add_token=_token(rt, who),
-                         color_token=_token(rt, who),
+                         color_token=_token(rt, who), receipts_token=_token(rt, who),
+                         mail_configured=rt.config.mail_configured,
                          remove_tokens={origin: _token(rt, who) for origin in merchant.origins},
                          notice=NOTICES.get(request.args.get("notice", "")), **context)
 
@@ -294,7 +305,7 @@ async def get_settings():
     return _settings_page(who)
 
 
-async def _change(action, field: str, value: str, done: str) -> Response:
+async def _change(action, field: str, value: str | bool, done: str) -> Response:
     """One Settings form: check, spend, act; a refused value is shown at its field (400)."""
     who, _, answer, nonce = await _posted("settings")
     if answer is not None or who is None or nonce is None:
@@ -335,3 +346,11 @@ async def post_remove_origin():
 @public  # the web session and the form's single-use token, checked here
 async def post_brand_color():
     return await _change(set_brand_color, "color", await _field("brand_color"), "brand_color")
+
+
+@bp.post(f"{SETTINGS}/receipts")
+@public  # the web session and the form's single-use token, checked here
+async def post_receipts():
+    # A checkbox: sent ("on") when ticked, absent when not; the form always carries its token.
+    on = (await _field("receipts")) != ""
+    return await _change(set_receipts, "receipts", on, "receipts_on" if on else "receipts_off")

@@ -86,9 +86,13 @@ def activity_details(entry: Entry) -> str:
             parts.append(f"origins added: {_listed(origins.get('added'))}; removed: {_listed(origins.get('removed'))}")
         if "brand_color" in changed:
             parts.append(f"brand colour {changed['brand_color'].get('from')} to {changed['brand_color'].get('to')}")
+        if "receipts" in changed:
+            parts.append("emailed receipts " + ("on" if changed["receipts"].get("to") else "off"))
         return "; ".join(parts)
     if entry.action in ("staff.invited", "staff.invitation_revoked", "staff.removed"):
         return f"as {ROLE_LABELS.get(changed.get('role', ''), changed.get('role', ''))}"
+    if entry.action == "payment_link.sent":
+        return f"link {entry.object_id or ''}, email {changed.get('email_id', '')}"
     if entry.action == "webhook_delivery.retried":
         return f"{changed.get('event_type', '')} to endpoint {changed.get('endpoint_id', '')}"
     if entry.action == "installation.update_approved":

@@ -131,7 +131,7 @@ async def _pay(rt: Runtime, visit: Visit) -> Response:
         return page
     kept = kept_values(form)
     try:
-        payment = await service.pay_form(rt, visit, form, client_address())
+        payment = await service.pay_form(rt, visit, form, client_address(), g.get("locale", "en"))
     except FlintError as error:
         if error.code in CLOSED_CODES:
             return await _state_page(rt, await service.reload(rt, visit)) or await _checkout_page(rt, visit)
@@ -168,7 +168,8 @@ async def _answer_challenge(rt: Runtime, visit: Visit, payment_id: str) -> Respo
     nonce, earlier = await service.spend_form(rt, visit, form.get("form_token"))
     if earlier is not None:
         return _replayed_page(visit, earlier)
-    location = await service.answer_challenge(rt, visit, payment, form.get("action") == "approve")
+    location = await service.answer_challenge(rt, visit, payment, form.get("action") == "approve",
+                                              g.get("locale", "en"))
     await service.remember(rt, nonce, location)
     return redirect(location, 303)
 

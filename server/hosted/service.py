@@ -53,11 +53,11 @@ class Visit:
     def cancel_url(self) -> str | None:
         return self.session.cancel_url if self.session else None
 
-    def attempt(self, address: str) -> Attempt:
+    def attempt(self, address: str, locale: str | None = None) -> Attempt:
         if self.session is not None:
-            return Attempt.for_session(self.session, channel="hosted", client_address=address)
+            return Attempt.for_session(self.session, channel="hosted", client_address=address, locale=locale)
         assert self.link is not None
-        return Attempt.for_link(self.link, client_address=address)
+        return Attempt.for_link(self.link, client_address=address, locale=locale)
 
     def check_payable(self) -> None:
         """The channel's own rule (the confirm path applies the same one)."""
@@ -170,23 +170,27 @@ async def buyer_form(rt: Runtime, visit: Visit, locale: str, values: Mapping[str
     return (await checkout_form(rt, visit)).render(locale, dict(values), dict(errors))
 
 
-async def pay_form(rt: Runtime, visit: Visit, form: Mapping[str, str], address: str) -> Payment:
+async def pay_form(rt: Runtime, visit: Visit, form: Mapping[str, str], address: str,
+                   locale: str | None = None) -> Payment:
     """Pay with a posted form: the card and the buyer's details are judged together (400 with every bad
-    field in ``errors``, no attempt), then the one confirm path."""
+    field in ``errors``, no attempt), then the one confirm path. ``locale``: the page's language (the
+    receipt's, docs/api.md 16)."""
     card, card_problems = check_card_form(form)
     collected = details.check(await checkout_form(rt, visit), buyers.flatten_form(form), card_problems)
     assert card is not None
-    return await collect.confirm_payment(rt, visit.attempt(address), card, Actor("buyer", visit.subject_id),
+    return await collect.confirm_payment(rt, visit.attempt(address, locale), card, Actor("buyer", visit.subject_id),
                                          collected)
 
 
-async def answer_challenge(rt: Runtime, visit: Visit, payment: Payment, approved: bool) -> str:
+async def answer_challenge(rt: Runtime, visit: Visit, payment: Payment, approved: bool,
+                           locale: str | None = None) -> str:
     """The buyer's 3-D Secure answer; returns where the buyer goes next: the merchant's success page,
     or back to the form with the reason."""
     try:
         done = await collect.resolve_challenge(rt, visit.order.merchant_id, payment.id, approved,
                                                Actor("buyer", visit.subject_id),
-                                               checkout_session_id=visit.session.id if visit.session else None)
+                                               checkout_session_id=visit.session.id if visit.session else None,
+                                               locale=locale)
     except FlintError as error:
         return f"{visit.base_path}?" + urlencode({"error": error.code})
     if done.status == "succeeded":

@@ -37,6 +37,7 @@ TAGS: dict[str, str] = {
     "Payment links": "A hosted page that pays one order, made by hand or by drop-off recovery.",
     "Recovery": "How checkouts that buyers left were won back.",
     "Refunds": "Money given back from a succeeded payment, in full or in part.",
+    "Emails": "Mail to buyers (receipts, recovery emails, payment links) in the outbox, sent or waiting.",
     "Events": "What happened, as an immutable record; the same objects webhooks deliver.",
     "Webhook endpoints": "URLs that receive signed events.",
     "Webhook deliveries": "Each event sent to an endpoint, its attempts, and a retry on demand.",

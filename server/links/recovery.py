@@ -14,8 +14,9 @@ from flint import clock
 from flint.actors import SYSTEM, Actor
 from flint.checkout import store as session_store
 from flint.checkout.models import OPEN, CheckoutSession
+from flint.config import Config
 from flint.db import Conn
-from flint.links import store
+from flint.links import emails, store
 from flint.links.models import PaymentLink
 from flint.links.service import RECOVERY_EXPIRES_IN, new_link
 from flint.orders import store as order_store
@@ -27,10 +28,12 @@ from flint.runtime import Runtime
 CHUNK = 250  # drop-offs per write transaction: short transactions, few commits
 
 
-async def recovery_link_for(conn: Conn, session: CheckoutSession, order: Order, reason: str,
+async def recovery_link_for(conn: Conn, config: Config, session: CheckoutSession, order: Order, reason: str,
                             now: str) -> PaymentLink | None:
     """Inside the caller's transaction: the session's one recovery link, if it is watched and its
-    order can still be paid (None otherwise). The caller records the events."""
+    order can still be paid (None otherwise), and its email to the buyer when the session asked for
+    one (docs/api.md 16: written to the mail outbox here, so link and mail exist together). The caller
+    records the events."""
     if not session.recovery_enabled or session.recovery_payment_link_id or order.status != ORDER_OPEN:
         return None
     link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, created_by=SYSTEM,
@@ -42,6 +45,7 @@ async def recovery_link_for(conn: Conn, session: CheckoutSession, order: Order, 
     await store.insert_link(conn, link)
     session.recovery_payment_link_id, session.dropped_off_at, session.drop_off_reason = link.id, now, reason
     session.abandon_at = None
+    await emails.enqueue_recovery(conn, config, session, order, link)
     return link
 
 
@@ -77,7 +81,7 @@ async def _abandon(conn: Conn, rt: Runtime, session: CheckoutSession, order: Ord
         return 0
     if order.attempt_payment_id is not None and order.attempt_live(now):
         return 0  # a payment is under way right now; look again on a later sweep
-    link = await recovery_link_for(conn, session, order, "left" if left else "idle", now)
+    link = await recovery_link_for(conn, rt.config, session, order, "left" if left else "idle", now)
     if link is None:
         return 0
     public_url = rt.config.public_url

@@ -16,6 +16,8 @@ class Merchant:
     allowed_origins: str  # JSON list of exact origins
     created_at: str
     brand_color: str = "#4f46e5"
+    # Email a receipt to the buyer when an order is paid (docs/api.md 16); off until the merchant asks.
+    receipts: int = 0
 
     @property
     def origins(self) -> list[str]:
@@ -29,6 +31,7 @@ class Merchant:
             "email": self.email,
             "allowed_origins": self.origins,
             "brand_color": self.brand_color,
+            "receipts": bool(self.receipts),
             "created_at": clock.public(self.created_at),
         }
 

@@ -123,9 +123,11 @@ async def get_merchant(rt: Runtime, merchant_id: str) -> Merchant:
 
 
 async def update_merchant(rt: Runtime, merchant_id: str, *, origins: list[str] | None = None,
-                          brand_color: str | None = None, actor: Actor | None = None) -> Merchant:
+                          brand_color: str | None = None, receipts: bool | None = None,
+                          actor: Actor | None = None) -> Merchant:
     """A change (something actually different) is recorded as ``settings.updated`` with what changed:
-    the origins added and removed, the colour before and after."""
+    the origins added and removed, the colour before and after, receipts before and after.
+    ``receipts``: email buyers a receipt when an order is paid (docs/api.md 16)."""
     normalised = None
     if origins is not None:
         normalised = sorted({normalise_origin(o, f"allowed_origins[{i}]") for i, o in enumerate(origins)})
@@ -140,6 +142,8 @@ async def update_merchant(rt: Runtime, merchant_id: str, *, origins: list[str] |
             await store.update_merchant_origins(conn, merchant_id, json.dumps(normalised))
         if brand_color is not None:
             await store.update_merchant_brand_color(conn, merchant_id, brand_color.lower())
+        if receipts is not None:
+            await store.update_merchant_receipts(conn, merchant_id, receipts)
         merchant = await store.select_merchant(conn, merchant_id)
         assert merchant is not None
         if before is not None and (changes := _settings_changes(before, merchant)):
@@ -155,6 +159,8 @@ def _settings_changes(before: Merchant, after: Merchant) -> dict:
                                       "removed": [o for o in before.origins if o not in after.origins]}
     if before.brand_color != after.brand_color:
         changes["brand_color"] = {"from": before.brand_color, "to": after.brand_color}
+    if bool(before.receipts) != bool(after.receipts):
+        changes["receipts"] = {"from": bool(before.receipts), "to": bool(after.receipts)}
     return changes
 
 

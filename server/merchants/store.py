@@ -5,7 +5,7 @@ from flint.db import Conn
 from flint.db import for_update as lock_suffix
 from flint.merchants.models import ApiKey, Merchant
 
-_MERCHANT = "id, name, email, password_hash, allowed_origins, created_at, brand_color"
+_MERCHANT = "id, name, email, password_hash, allowed_origins, created_at, brand_color, receipts"
 _KEY = "id, merchant_id, key_hash, last4, created_at, revoked_at"
 
 
@@ -14,7 +14,7 @@ async def insert_merchant(conn: Conn, merchant: Merchant) -> int:
     once (two processes) the second gets a clean answer instead of a unique violation."""
     return await conn.execute(
         f"""INSERT INTO merchants ({_MERCHANT})
-            VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at, :brand_color)
+            VALUES (:id, :name, :email, :password_hash, :allowed_origins, :created_at, :brand_color, :receipts)
             ON CONFLICT (email) DO NOTHING""",
         merchant.__dict__,
     )
@@ -39,6 +39,11 @@ async def update_merchant_origins(conn: Conn, merchant_id: str, origins_json: st
 
 async def update_merchant_brand_color(conn: Conn, merchant_id: str, color: str) -> None:
     await conn.execute("UPDATE merchants SET brand_color = :color WHERE id = :id", {"id": merchant_id, "color": color})
+
+
+async def update_merchant_receipts(conn: Conn, merchant_id: str, receipts: bool) -> None:
+    await conn.execute("UPDATE merchants SET receipts = :receipts WHERE id = :id",
+                       {"id": merchant_id, "receipts": int(receipts)})
 
 
 async def insert_api_key(conn: Conn, key: ApiKey) -> None:

@@ -85,7 +85,7 @@ async def test_an_entry_never_carries_a_secret_nor_an_unknown_action(rt):
     assert set(ACTIONS) == {"api_key.created", "api_key.revoked", "settings.updated",
                             "webhook_endpoint.secret_rolled", "webhook_delivery.retried",
                             "installation.update_approved", "staff.invited", "staff.invitation_revoked",
-                            "staff.removed"}
+                            "staff.removed", "payment_link.sent"}
 
 
 # -- merchants: keys and settings ------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class CreateCheckoutSessionRecovery(Body):
     enabled: bool
     abandon_after: int = Field(service.DEFAULT_ABANDON_AFTER, ge=5, le=86400,
                                description="Seconds of buyer inactivity before the session counts as abandoned.")
+    email: bool = Field(False, description="Email the buyer the recovery link when the session drops off "
+                                           "(docs/api.md 16): needs the buyer's email and mail configured.")
 
 
 class CreateCheckoutSessionRequest(Body):
@@ -53,6 +55,7 @@ class CreateCheckoutSessionRequest(Body):
             order_id=self.order if isinstance(self.order, str) else None,
             inline_order=None if isinstance(self.order, str) else self.order.to_new_order(),
             expires_in=self.expires_in, recovery_enabled=recovery.enabled, abandon_after=recovery.abandon_after,
+            recovery_email=recovery.email,
             collect=self.collect.model_dump() if self.collect else None,
             custom_fields=[f.model_dump(exclude_none=True) for f in self.custom_fields] if self.custom_fields else None,
         )
@@ -61,6 +64,7 @@ class CreateCheckoutSessionRequest(Body):
 class CheckoutSessionRecovery(BaseModel):
     enabled: bool
     abandon_after: int
+    email: bool = Field(description="Whether the recovery link is emailed to the buyer (docs/api.md 16).")
     payment_link_id: str | None = Field(description="The recovery link made once the buyer dropped off.")
     dropped_off_at: str | None = Field(description="When the buyer dropped off (null until they do).")
     drop_off_reason: Literal["left", "idle", "expired"] | None = Field(

@@ -18,6 +18,8 @@ class UpdateMerchantRequest(Body):
     allowed_origins: list[Origin] | None = Field(None, max_length=20, description="Exact origins (scheme://host[:port]) allowed to embed the widget.")
     brand_color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$", examples=["#4f46e5"],
                                     description="The colour of buttons and accents on hosted pages.")
+    receipts: bool | None = Field(None, description="Email the buyer a receipt when an order is paid "
+                                                    "(docs/api.md 16; needs the buyer's email and mail configured).")
 
 
 class Merchant(BaseModel):
@@ -28,6 +30,7 @@ class Merchant(BaseModel):
     email: str
     allowed_origins: list[str]
     brand_color: str
+    receipts: bool = Field(description="Whether buyers are emailed a receipt when an order is paid.")
     created_at: str
 
 
