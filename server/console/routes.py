@@ -1,5 +1,6 @@
 """The merchant console (docs/api.md 15): the shell, the Orders pages with the order's actions (Refund,
-Cancel order, Create payment link) and the Payment links page, for the person signed in at /login.
+Cancel order, Create payment link, Send payment link) and its Emails, and the Payment links page (Send,
+Deactivate), for the person signed in at /login.
 Server-rendered pages and plain forms that work without JavaScript, under the same CSP and headers as every
 page (flint.http.headers); the work, role checks and once-only actions are service.py's.
 
@@ -144,11 +145,16 @@ async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: s
     order = story.order
     done_refund = await service.refund_for(rt, who, order, args["refund"]) if "refund" in args else None
     new_link = await service.link_for(rt, who, order, args["link"]) if "link" in args else None
+    sent = await service.sent_email(rt, who, args["sent"], order_id=order.id) if "sent" in args else None
+    emails, more_emails = await service.order_emails(rt, who, order)
     actions = service.order_actions(who, order)
     values = values or {}
     return _render(
         "console/order.html", who, "orders", status, story=story, order=order, actions=actions,
-        tokens={name: service.form_token(rt, who) for name in ("refund", "cancel", "link")},
+        tokens={name: service.form_token(rt, who) for name in ("refund", "cancel", "link", "send")},
+        sent=sent, emails=emails, more_emails=more_emails, mail_configured=service.mail_configured(rt),
+        mail_not_configured=service.MAIL_NOT_CONFIGURED,
+        send_email=values.get("email", service.buyer_email(order)),
         refund_amount=values.get("amount", service.major_units(order.amount_refundable, order.currency)),
         refund_reason=values.get("reason", ""), refund_reasons=service.REFUND_REASONS,
         exponent=money.exponent(order.currency), done_refund=done_refund, new_link=new_link,
@@ -228,22 +234,43 @@ async def post_order_link(order_id: str):
     return await _answer(who, order_id, outcome, "link")
 
 
+@bp.post(f"{PREFIX}/orders/<order_id>/send_link")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_send_link(order_id: str):
+    """Send payment link (docs/api.md 15): the order's payment link by email to the address typed."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    values = {"email": form.get("email", "")[:320]}
+    try:
+        outcome = await service.send_link(runtime(), who, order_id[:100], form.get("csrf_token"), values["email"])
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "send", values)
+
+
 # -- Payment links ---------------------------------------------------------------------------------------
 
 def _links_url(after: str | None = None) -> str:
     return f"{PREFIX}/payment_links" + (f"?{urlencode({'starting_after': after})}" if after else "")
 
 
-async def _links_page(who: Viewer, status: int = 200, *, error: str | None = None) -> Response:
+async def _links_page(who: Viewer, status: int = 200, *, error: str | None = None,
+                      error_link: str | None = None, typed_email: str = "") -> Response:
     rt, args = runtime(), request.args
     try:
         page = await service.links_page(rt, who, starting_after=args.get("starting_after"))
     except FlintError as error_:
         return _refused(who, "payment links", error_)
     deactivated = args.get("deactivated", "")[:100]
+    sent = await service.sent_email(rt, who, args["sent"]) if "sent" in args else None
     return _render("console/payment_links.html", who, "payment links", status, page=page,
                    public_url=rt.config.public_url, link_status=service.link_status,
                    may_deactivate=who.may("links:write"), new_token=lambda: service.form_token(rt, who),
+                   may_send=who.may("links:write"), mail_configured=service.mail_configured(rt),
+                   mail_not_configured=service.MAIL_NOT_CONFIGURED, sent=sent, error_link=error_link,
+                   typed_email=typed_email,
                    first_url=_links_url() if page.after else None,
                    older_url=_links_url(page.older) if page.older else None, here=_links_url(page.after),
                    deactivated=deactivated if deactivated.startswith("plink_") else None, error=error)
@@ -258,16 +285,12 @@ async def get_payment_links():
     return await _links_page(who)
 
 
-@bp.post(f"{PREFIX}/payment_links/<link_id>/deactivate")
-@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
-async def post_link_deactivate(link_id: str):
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    back = _links_url(service.clean_query(form.get("starting_after")) or None)
+async def _link_action(who: Viewer, act, **on_refusal) -> Response:
+    """A Payment links form's answer: where its action went, or this page saying why nothing was done
+    (a refused token 403, an unknown or another merchant's link 404, the action's own refusal with
+    ``on_refusal``'s way of showing it)."""
     try:
-        outcome = await service.deactivate_link(runtime(), who, link_id[:100], form.get("csrf_token"), back)
+        outcome = await act()
     except FlintError as error:
         if error.code == "role_forbidden":
             return _refused(who, "payment links", error)
@@ -279,4 +302,32 @@ async def post_link_deactivate(link_id: str):
         return redirect(outcome.location, 303)
     if outcome.status == 404:  # unknown, or another merchant's: the same answer
         return await _links_page(who, 404, error="There is no payment link with this id in this account.")
-    return await _links_page(who, outcome.status, error=outcome.error)
+    prefix = on_refusal.pop("prefix", "")
+    return await _links_page(who, outcome.status, error=prefix + (outcome.error or ""), **on_refusal)
+
+
+@bp.post(f"{PREFIX}/payment_links/<link_id>/deactivate")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_link_deactivate(link_id: str):
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    back = _links_url(service.clean_query(form.get("starting_after")) or None)
+    return await _link_action(who, lambda: service.deactivate_link(runtime(), who, link_id[:100],
+                                                                    form.get("csrf_token"), back))
+
+
+@bp.post(f"{PREFIX}/payment_links/<link_id>/send")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_link_send(link_id: str):
+    """Send (docs/api.md 15): this payment link by email to the address typed."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    email = form.get("email", "")[:320]
+    back = _links_url(service.clean_query(form.get("starting_after")) or None)
+    return await _link_action(
+        who, lambda: service.send_link_by_id(runtime(), who, link_id[:100], form.get("csrf_token"), email, back),
+        prefix="Not sent: ", error_link=link_id[:100], typed_email=email)

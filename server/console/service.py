@@ -28,8 +28,12 @@ from flint.forms import service as forms
 from flint.hooks import store as hook_store
 from flint.hooks.models import HookCall
 from flint.idempotency import service as idempotency
+from flint.links import emails as link_emails
 from flint.links import service as links
 from flint.links.models import PaymentLink
+from flint.mail import service as mail
+from flint.mail.models import FAILED as MAIL_FAILED
+from flint.mail.models import PAYMENT_LINK, RECEIPT, RECOVERY, SENT, SUPPRESSED, Email
 from flint.merchants.models import Merchant
 from flint.orders import service as orders
 from flint.orders import store as order_store
@@ -447,6 +451,13 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
         title = ("Payment link created" + (f" ({source})" if source else "") if kind == "payment_link.created"
                  else "Payment link deactivated")
         details = [f"Link {obj_id}"] + ([data["url"]] if data.get("url") and kind == "payment_link.created" else [])
+    elif kind in ("email.sent", "email.failed"):
+        # docs/api.md 16: the mail's kind and address, never its body; the Emails panel has every mail.
+        what = MAIL_KIND_LABELS.get(str(data.get("kind")), "Email")
+        title, mark = (f"{what} sent", "success") if kind == "email.sent" else (f"{what} not delivered", "failure")
+        details = [f"To {data.get('to')}", f"Email {obj_id}"]
+        if kind == "email.failed" and data.get("last_error"):
+            details.append(f"Last error: {data['last_error']}")
     elif kind.startswith("payment."):
         how = f"{amount(data.get('amount'), data.get('currency'))} by {_card(data)}"
         via = f"via {data.get('channel')}" if data.get("channel") else ""
@@ -541,6 +552,7 @@ REFUND_REASON_LABELS = {"requested_by_customer": "Requested by the customer", "d
                         "fraudulent": "Fraudulent"}
 REFUND_REASONS = tuple((reason, REFUND_REASON_LABELS.get(reason, reason)) for reason in refund_models.REASONS)
 LINKS_PAGE = 25
+SEND_LINKS_LOOKED_AT = 100  # an order's newest links Send payment link looks through for one to reuse
 IN_USE_WAITS, IN_USE_WAIT_SECONDS = 50, 0.1  # the same form sent twice at once: wait up to 5 s for the first
 
 
@@ -575,7 +587,9 @@ class Outcome:
 
 
 def _refusal(error: FlintError) -> Outcome:
-    return Outcome(error.status, error=error.detail, code=error.code)
+    # The console's own words where the API's are about settings a person at the console cannot see.
+    words = MAIL_NOT_CONFIGURED if error.code == "mail_not_configured" else error.detail
+    return Outcome(error.status, error=words, code=error.code)
 
 
 async def _once(rt: Runtime, who: Viewer, token: str | None, permission: str, action: str,
@@ -651,17 +665,21 @@ class OrderActions:
     refund: bool
     cancel: bool
     create_link: bool
+    # Send payment link (docs/api.md 15 and 16): offered with create_link; without mail settings the page
+    # says so instead of showing a form that could only be refused.
+    send_link: bool = False
 
     @property
     def any(self) -> bool:
-        return self.refund or self.cancel or self.create_link
+        return self.refund or self.cancel or self.create_link or self.send_link
 
 
 def order_actions(who: Viewer, order: Order) -> OrderActions:
+    link = who.may("links:write") and order.status == OPEN
     return OrderActions(
         refund=who.may("refunds:write") and order.status in (PAID, PARTIALLY_REFUNDED) and order.amount_refundable > 0,
         cancel=who.may("orders:cancel") and order.status == OPEN,
-        create_link=who.may("links:write") and order.status == OPEN)
+        create_link=link, send_link=link)
 
 
 def _order_url(order_id: str, **params: str) -> str:
@@ -699,6 +717,48 @@ async def create_link(rt: Runtime, who: Viewer, order_id: str, token: str | None
     return await _once(rt, who, token, "links:write", f"create link {order_id}", {}, run)
 
 
+async def _link_to_send(rt: Runtime, who: Viewer, order: Order) -> PaymentLink:
+    """The link Send payment link mails for an order: its newest link that can be paid now (active, not
+    expired; whatever made it: this console, the API, an app or a drop-off), so that a buyer sent the link
+    twice gets the same link twice; a new one (as Create payment link makes it) when it has none. A closed
+    order gets none (create_link refuses: 409 order_already_paid / order_canceled)."""
+    if order.status == OPEN:
+        now = clock.now_iso()
+        found, _ = await links.list_links(rt, who.merchant.id, order.id, SEND_LINKS_LOOKED_AT, None)
+        for link in found:  # newest first
+            if link.active and not link.expired(now):
+                return link
+    return await links.create_link(rt, who.merchant.id, order.id, expires_in=None, actor=acting_as(who))
+
+
+async def send_link(rt: Runtime, who: Viewer, order_id: str, token: str | None, email: str) -> Outcome:
+    """Send payment link on the order page: the order's link (``_link_to_send``) emailed to ``email``
+    through flint.links.emails.send_link, the service of the API's POST /v1/payment_links/{id}/send, as the
+    staff member. Refused before any link is made: another merchant's order (404), no mail settings (409
+    mail_not_configured), an address that is not one (400 email_invalid). The same form sent twice sends
+    one mail (``_once``)."""
+    async def run() -> str:
+        order = await orders.get_order(rt, who.merchant.id, order_id)
+        mail.require_configured(rt.config)
+        address = mail.normalise_address(email)
+        link = await _link_to_send(rt, who, order)
+        sent = await link_emails.send_link(rt, who.merchant.id, link.id, to=address, actor=acting_as(who))
+        return _order_url(order.id, sent=sent.id)
+
+    return await _once(rt, who, token, "links:write", f"send link {order_id}", {"email": email}, run)
+
+
+async def send_link_by_id(rt: Runtime, who: Viewer, link_id: str, token: str | None, email: str,
+                          back: str) -> Outcome:
+    """Send on the Payment links page: this link emailed to ``email`` (flint.links.emails.send_link, as
+    the API's POST /v1/payment_links/{id}/send), as the staff member."""
+    async def run() -> str:
+        sent = await link_emails.send_link(rt, who.merchant.id, link_id, to=email, actor=acting_as(who))
+        return back + ("&" if "?" in back else "?") + urlencode({"sent": sent.id})
+
+    return await _once(rt, who, token, "links:write", f"send {link_id}", {"email": email}, run)
+
+
 async def deactivate_link(rt: Runtime, who: Viewer, link_id: str, token: str | None, back: str) -> Outcome:
     """Stop a link through flint.links, as the API's POST /v1/payment_links/{id}/deactivate."""
     async def run() -> str:
@@ -717,12 +777,73 @@ async def refund_for(rt: Runtime, who: Viewer, order: Order, refund_id: str) -> 
     return found if found.order_id == order.id else None
 
 
+async def sent_email(rt: Runtime, who: Viewer, email_id: str, *, order_id: str | None = None) -> Email | None:
+    """The mail a finished Send form names, if it is this merchant's (and this order's): else nothing
+    is said."""
+    try:
+        found = await mail.get_email(rt, who.merchant.id, email_id[:100])
+    except FlintError:
+        return None
+    return found if order_id is None or found.order_id == order_id else None
+
+
 async def link_for(rt: Runtime, who: Viewer, order: Order, link_id: str) -> PaymentLink | None:
     try:
         found = await links.get_link(rt, who.merchant.id, link_id[:100])
     except FlintError:
         return None
     return found if found.order_id == order.id else None
+
+
+# -- the order's mails (docs/api.md 15 and 16) -----------------------------------------------------------
+
+ORDER_EMAILS = 50  # mails shown on an order's page; GET /v1/emails?order= lists them all
+MAIL_KIND_LABELS = {RECEIPT: "Receipt", RECOVERY: "Recovery email", PAYMENT_LINK: "Payment link"}
+MAIL_STATUS_LABELS = {"pending": "Waiting", "sending": "Sending", SENT: "Sent", MAIL_FAILED: "Failed",
+                      SUPPRESSED: "Not sent (unsubscribed)"}
+MAIL_NOT_CONFIGURED = ("This Flint sends no email (FLINT_SMTP_URL and FLINT_MAIL_FROM are not set), so payment "
+                       "links cannot be sent from here: create one and send it to the buyer yourself.")
+
+
+@dataclass(frozen=True)
+class EmailLine:
+    """One mail as the order page's Emails panel shows it: never its body."""
+    id: str
+    kind: str
+    to: str
+    status: str
+    mark: str  # success | failure | info: how the status is marked (with its word, not colour alone)
+    attempts: int
+    at: str  # when it was sent, else when it was caused (RFC 3339, for <time datetime>)
+    shown_at: str
+    last_error: str | None
+
+
+def email_line(email: Email) -> EmailLine:
+    at = email.sent_at or email.created_at
+    return EmailLine(id=email.id, kind=MAIL_KIND_LABELS.get(email.kind, email.kind), to=email.to_address,
+                     status=MAIL_STATUS_LABELS.get(email.status, email.status),
+                     mark={SENT: "success", MAIL_FAILED: "failure"}.get(email.status, "info"),
+                     attempts=email.attempts, at=clock.public(at) or at, shown_at=shown_time(at),
+                     last_error=email.last_error if email.status != SENT else None)
+
+
+async def order_emails(rt: Runtime, who: Viewer, order: Order) -> tuple[list[EmailLine], bool]:
+    """The order's mails, newest first (flint.mail.list_emails, as GET /v1/emails?order=), and whether it
+    has more than the page shows."""
+    require(who, "orders:read")
+    found, more = await mail.list_emails(rt, who.merchant.id, order_id=order.id, limit=ORDER_EMAILS,
+                                         starting_after=None)
+    return [email_line(email) for email in found], more
+
+
+def mail_configured(rt: Runtime) -> bool:
+    return rt.config.mail_configured
+
+
+def buyer_email(order: Order) -> str:
+    """What Send payment link's Email field starts with: the buyer's address, when the order knows one."""
+    return link_emails.buyer_email(order) or ""
 
 
 # -- the payment links page --------------------------------------------------------------------------------
@@ -733,6 +854,8 @@ class LinksPage:
     after: str | None  # the cursor this page started after (None: the first page)
     older: str | None  # starting_after cursor for the next (older) page, if there is one
     now: str
+    # Each link's order's buyer address (docs/api.md 14), what its Send form's Email starts with ("": none).
+    buyer_emails: dict[str, str] = field(default_factory=dict)
 
 
 async def links_page(rt: Runtime, who: Viewer, *, starting_after: str | None = None,
@@ -746,7 +869,13 @@ async def links_page(rt: Runtime, who: Viewer, *, starting_after: str | None = N
         except FlintError:
             after = None  # unknown, or another merchant's: the first page
     found, more = await links.list_links(rt, who.merchant.id, None, limit, after)
-    return LinksPage(found, after, found[-1].id if more and found else None, clock.now_iso())
+    buyers: dict[str, str] = {}
+    if who.may("links:write") and rt.config.mail_configured:  # only the Send forms use them
+        async with rt.db.read() as conn:
+            found_orders = await order_store.select_orders_by_ids(conn, sorted({link.order_id for link in found}))
+        buyers = {order_id: buyer_email(order) for order_id, order in found_orders.items()
+                  if order.merchant_id == who.merchant.id}
+    return LinksPage(found, after, found[-1].id if more and found else None, clock.now_iso(), buyers)
 
 
 def link_status(link: PaymentLink, now: str) -> str:
