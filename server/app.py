@@ -33,6 +33,7 @@ from flint.console import team as console_team
 from flint.db.migrate import migrate
 from flint.hooks.service import close_clients
 from flint.hosted import routes as hosted
+from flint.hosted import unsubscribe as hosted_unsubscribe
 from flint.http import errors, idempotency, openapi, requests
 from flint.http.idempotency import FlintQuart
 from flint.processors import Processor
@@ -43,7 +44,8 @@ from flint.widget import routes as widget
 BLUEPRINTS = (
     health.bp, merchant.bp, orders.bp, checkout.bp, links.bp, links.recovery_bp, payments.bp, refunds.bp,
     emails.bp, events.bp,
-    webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, widget.bp, accounts.bp, oauth.bp,
+    webhooks.bp, apps.bp, installations.bp, hook_calls.bp, hosted.bp, hosted_unsubscribe.bp, widget.bp, accounts.bp,
+    oauth.bp,
     console.bp,
     console_assets.bp,
     console_integrations.bp,

@@ -25,9 +25,10 @@ def is_api(path: str) -> bool:
 
 
 def is_buyer_page(path: str) -> bool:
-    # A buyer's pages (hosted checkout, payment links, the widget's frame): their errors speak about
-    # paying; every other page is for the merchant's people and speaks about their account.
-    return path.startswith(("/checkout/", "/pay/", "/widget/"))
+    # A buyer's pages (hosted checkout, payment links, the widget's frame, unsubscribing from a merchant's
+    # recovery emails): their errors speak to a buyer; every other page is for the merchant's people and
+    # speaks about their account.
+    return path.startswith(("/checkout/", "/pay/", "/widget/", "/unsubscribe/"))
 
 
 def ensure_page_context() -> None:
