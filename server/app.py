@@ -23,7 +23,7 @@ from flint.api import (
     test_helpers,
     webhooks,
 )
-from flint.background import sweeper, webhook_worker
+from flint.background import mail_worker, sweeper, webhook_worker
 from flint.config import Config
 from flint.console import assets as console_assets
 from flint.console import integrations as console_integrations
@@ -52,7 +52,8 @@ BLUEPRINTS = (
     console_keys_settings.bp,
     console_team.bp,
 )
-BACKGROUND = (("flint.sweeper", sweeper.run), ("flint.webhooks", webhook_worker.run))
+# The mail worker returns at once when mail is not configured (FLINT_SMTP_URL, FLINT_MAIL_FROM).
+BACKGROUND = (("flint.sweeper", sweeper.run), ("flint.webhooks", webhook_worker.run), ("flint.mail", mail_worker.run))
 
 
 def create_app(config: Config | None = None, *, processor: Processor | None = None,
@@ -77,7 +78,7 @@ def create_app(config: Config | None = None, *, processor: Processor | None = No
         await migrate(rt.db)
         app.extensions["flint"] = rt
         if run_sweeper and config.background:
-            # The background work of `flint serve`: the sweeper and the webhook delivery worker.
+            # The background work of `flint serve`: the sweeper, the webhook delivery worker, the mail worker.
             for name, run in BACKGROUND:
                 app.extensions[name] = asyncio.create_task(run(rt))
 

@@ -91,12 +91,13 @@ def serve(args: argparse.Namespace, config: Config) -> None:
 
 
 def worker(args: argparse.Namespace, config: Config) -> None:
-    from flint.background import sweeper, webhook_worker
+    from flint.background import mail_worker, sweeper, webhook_worker
 
     async def run() -> None:
         rt = await _runtime(config)
         try:
-            tasks = [asyncio.create_task(sweeper.run(rt)), asyncio.create_task(webhook_worker.run(rt))]
+            tasks = [asyncio.create_task(sweeper.run(rt)), asyncio.create_task(webhook_worker.run(rt)),
+                     asyncio.create_task(mail_worker.run(rt))]
             await _until_signalled()
             for task in tasks:
                 task.cancel()
@@ -202,13 +203,14 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="flint", description="Flint: order-backed checkout payments.")
     commands = root.add_subparsers(dest="command", required=True)
 
-    serve_ = commands.add_parser("serve", help="run the API server (with the webhook worker and sweeper in-process)")
+    serve_ = commands.add_parser(
+        "serve", help="run the API server (with the webhook and mail workers and the sweeper in-process)")
     serve_.add_argument("--host", default="127.0.0.1")
     serve_.add_argument("--port", type=int, default=8000)
     serve_.add_argument("--workers", type=int, default=1, metavar="N",
                         help="server processes sharing the port (several need PostgreSQL or one machine's SQLite file)")
     serve_.add_argument("--no-background", action="store_true",
-                        help="deliver no webhooks and sweep nothing here: `flint worker` processes do it")
+                        help="deliver no webhooks or mail and sweep nothing here: `flint worker` processes do it")
 
     commands.add_parser("worker", help="run the background worker and sweeper alone")
     commands.add_parser("migrate", help="create or upgrade the database schema")

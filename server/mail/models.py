@@ -71,3 +71,4 @@ class Outcome:
     status: str
     error: str | None = None
     next_attempt_at: str | None = None
+    unclaimed: bool = False  # given back unattempted (a stopping worker): its claim is not counted as an attempt

@@ -176,6 +176,8 @@ async def record_outcomes(rt: Runtime, outcomes: list[Outcome]) -> int:
             if outcome.status == PENDING:
                 assert outcome.next_attempt_at is not None, "a retry says when"
                 fields["next_attempt_at"] = outcome.next_attempt_at
+                if outcome.unclaimed:
+                    fields["attempts"] = email.attempts - 1
             else:
                 fields["next_attempt_at"] = None
                 if outcome.status == SENT:
