@@ -1,9 +1,14 @@
 """``flint demo``: everything for a first look, on SQLite: migrate, seed a demo merchant and its
 webhook endpoint (all events, to the shop's ``/webhooks``), register a demo partner app with the
 demo merchant as its developer and, on the first run, a week of activity for the console
-(flint.demo_activity), then run Flint, the demo merchant shop (examples/shop) and the partner app
-(examples/partner_app), each on its own origin, in one process, and print the URLs, the console's
-address and the login."""
+(flint.demo_activity), then run Flint, the demo merchant shop (examples/shop), the partner app
+(examples/partner_app) and a mail catcher (flint.demo_mail: Flint's email goes to a local SMTP server
+whose page lists it), each on its own origin, in one process, and print the URLs, the console's
+address and the login.
+
+Email (docs/api.md 16): the demo merchant emails receipts, and the shop's checkouts ask for recovery by
+email (abandoned after DEMO_ABANDON_AFTER seconds), so a buyer who gives the shop an email address and
+leaves the checkout unpaid gets the recovery email, on the catcher's page, about a minute later."""
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +35,13 @@ DEMO_NAME = "Demo Coffee Roasters"
 DEMO_WEBHOOK_DESCRIPTION = "The demo shop (flint demo)"
 DEMO_APP_NAME = "Risk Check (flint demo)"
 DEMO_APP_SCOPES = ["orders:read", "payments:read", "events:read"]
+# Where the demo's mail comes from (the display name is each mail's merchant's): a .test domain, which
+# no mail leaves for (RFC 2606), since it all goes to the demo's own catcher anyway.
+DEMO_MAIL_FROM = "mail@flint.test"
+# The shop's checkouts count as dropped off after this long without the buyer: a minute, so that a first
+# look sees its recovery email (a real shop waits longer: the API's default is 15 minutes).
+DEMO_ABANDON_AFTER = 60
+DEMO_RECOVERY = {"enabled": True, "email": True, "abandon_after": DEMO_ABANDON_AFTER}
 
 log = logging.getLogger("flint.demo")
 
@@ -212,6 +224,8 @@ async def seed(config: Config, origins: list[str], shop_url: str, app_url: str |
             await demo_activity.seed_week(rt, merchant.id, shop_url, week_clock)
         if week_clock:
             week_clock.end()  # real time again: the app's install and the open checkout below are now
+        # Receipts by email from now on (after the week: its orders were paid long ago and get none).
+        merchant = await merchants.update_merchant(rt, merchant.id, receipts=True)
         # After the week: the app's endpoint hears its install, not the week's orders.
         partner = await _partner_app(rt, merchant.id, app_url, install=week) if app_url else None
         installation = await oauth.active_installation(rt, partner.app_id, merchant.id) if partner else None
@@ -246,8 +260,15 @@ def _check_port_free(host: str, port: int) -> None:
             sys.exit(f"flint demo: {host}:{port} {reason}; choose another with --port / --shop-port / --app-port.")
 
 
-def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str, log_path: Path) -> str:
+def _banner(config: Config, seeded: Seeded, shop_url: str, app_url: str, log_path: Path,
+            mail_url: str | None = None) -> str:
     flint = config.public_url
+    mail = ""
+    if mail_url:
+        mail = (f"\n  Mail:          {mail_url}/\n"
+                f"      the email Flint sent (receipts, recovery emails, payment links), caught by a local SMTP\n"
+                f"      server ({config.smtp_url}): nothing leaves this machine. Give the shop your email and\n"
+                f"      leave its checkout unpaid: about a minute later its recovery email is there.")
     if seeded.webhook_endpoint_id:
         webhooks = (f"{shop_url}/webhooks\n      the events Flint signed and sent to the shop "
                     f"(endpoint {seeded.webhook_endpoint_id}, all events), as the shop verified them.")
@@ -274,7 +295,7 @@ Flint demo is running.
       sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}: the demo merchant's week of orders (paid,
       declined, refunded, recovered), payment links, webhooks (one endpoint failing) and installed apps.
   Webhooks:      {webhooks}
-  Partner app:   {partner}
+  Partner app:   {partner}{mail}
   Flint:         {flint}
   Merchant:      {seeded.merchant_id} (login {DEMO_EMAIL} / {DEMO_PASSWORD})
   Secret key:    {seeded.secret_key}
@@ -294,13 +315,14 @@ Press Ctrl+C to stop the servers.
 
 
 async def _run(config: Config, host: str, port: int, shop_port: int, seeded: Seeded, shop_url: str,
-               app_port: int, app_url: str, log_path: Path) -> None:
+               app_port: int, app_url: str, log_path: Path, mail_port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
     from examples.partner_app import create_partner_app
     from examples.shop import create_shop, serve_shop, wait_listening
     from flint.app import create_app
+    from flint.demo_mail import MailCatcher, create_catcher_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -312,8 +334,15 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     # starts with Flint and sends the seeded checkout's events at once (a refused first attempt would
     # wait for its retry).
     flint_api = f"http://{_url_host(host)}:{port}"
-    shop = create_shop(flint_api, seeded.secret_key, config.public_url, webhook_secret=seeded.webhook_secret)
+    shop = create_shop(flint_api, seeded.secret_key, config.public_url, webhook_secret=seeded.webhook_secret,
+                       recovery=DEMO_RECOVERY)
     started = [(asyncio.create_task(serve_shop(shop, host, shop_port, stop.wait)), shop_port)]
+    # The mail catcher: its SMTP server on a loopback port of its own (Flint sends there), its page beside
+    # the shop. Started before Flint, whose mail worker connects at once.
+    catcher = await MailCatcher().start()
+    config = replace(config, smtp_url=catcher.url, mail_from=DEMO_MAIL_FROM)
+    started.append((asyncio.create_task(serve_shop(create_catcher_app(catcher), host, mail_port, stop.wait)), mail_port))
+    mail_url = f"http://{_url_host(host)}:{mail_port}"
     if seeded.partner_app:
         partner = create_partner_app(flint_api, seeded.partner_app.client_id, seeded.partner_app.client_secret,
                                      seeded.partner_app.webhook_secret, public_url=app_url,
@@ -325,6 +354,7 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     except BaseException:
         stop.set()
         await asyncio.gather(*(task for task, _ in started), return_exceptions=True)
+        await catcher.stop()
         raise
 
     hyper = HypercornConfig()
@@ -339,13 +369,15 @@ async def _run(config: Config, host: str, port: int, shop_port: int, seeded: See
     except BaseException:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await catcher.stop()
         raise
-    print(_banner(config, seeded, shop_url, app_url, log_path), flush=True)
+    print(_banner(config, seeded, shop_url, app_url, log_path, mail_url), flush=True)
 
     # All stop on SIGINT/SIGTERM; if one server ends on its own, stop the others too.
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    await catcher.stop()  # after Flint: its mail worker's last sends still land
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
@@ -368,6 +400,23 @@ def _examples_present() -> bool:
         return False
 
 
+def _mail_port(host: str, taken: set[int], preferred: int) -> int:
+    """The mail catcher page's port: ``preferred`` (the partner app's + 1, 8003 by default) when it is
+    free, else one the system picks (the banner names it either way)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in (preferred, 0):
+        if candidate in taken or candidate > 65535:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Hypercorn binds
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    sys.exit(f"flint demo: no free port for the mail catcher's page on {host}.")
+
+
 def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_port: int = 8002) -> None:
     if not _examples_present():
         sys.exit("flint demo: the demo shop and partner app come with the source checkout (examples/); from a "
@@ -379,6 +428,7 @@ def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_po
         config = replace(config, public_url=f"http://{_url_host(host)}:{port}")
     for taken in (port, shop_port, app_port):
         _check_port_free(host, taken)
+    mail_port = _mail_port(host, {port, shop_port, app_port}, app_port + 1)
     shop_url = f"http://{_url_host(host)}:{shop_port}"
     app_url = f"http://{_url_host(host)}:{app_port}"
     # The terminal is for people: the URLs and the login. Request logs (one JSON line each) go to a
@@ -388,9 +438,11 @@ def run_demo(config: Config, host: str, port: int, shop_port: int = 8001, app_po
     log_file = log_path.open("a", encoding="utf-8", buffering=1)
     logs.configure(config.log_level, stream=log_file)
     # Seeded before this demo serves the database: its week can be spread over the past (see seed).
-    seeded = asyncio.run(seed(config, shop_origins(host, shop_port), shop_url, app_url, past_week=True))
+    # Seeded without mail (the week's orders were paid long ago); the demo then serves with its catcher.
+    seeded = asyncio.run(seed(replace(config, smtp_url=None, mail_from=None), shop_origins(host, shop_port), shop_url,
+                              app_url, past_week=True))
     try:
-        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url, log_path))
+        asyncio.run(_run(config, host, port, shop_port, seeded, shop_url, app_port, app_url, log_path, mail_port))
     except (OSError, TimeoutError, RuntimeError) as error:
         sys.exit(f"flint demo: {error} (the log: {log_path})")
     finally:

@@ -34,6 +34,8 @@ PRODUCT = {
     "currency": "usd",
 }
 MAX_QUANTITY = 10
+MAX_EMAIL = 254
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # a first look only: Flint checks the address properly
 # What the shop needs from the buyer to send the beans and the receipt (docs/api.md 14): an email,
 # required, and a shipping address in the three countries it ships to. Flint shows and checks the
 # fields in its card frame and keeps them on the order as ``customer``.
@@ -94,11 +96,13 @@ def _origin(url: str) -> str:
 
 
 def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | None = None,
-                webhook_secret: str | None = None) -> Quart:
+                webhook_secret: str | None = None, recovery: dict[str, Any] | None = None) -> Quart:
     """The shop, talking to Flint at ``flint_api_url`` with ``secret_key``; buyers' browsers load
     Flint's widget from ``flint_public_url`` (default: ``flint_api_url``). With ``webhook_secret``
     (the endpoint's ``whsec_...``) it accepts Flint's webhooks at ``POST /webhooks``; without it
-    that answers 503. A secret that is not ``whsec_`` + base64 raises ValueError here."""
+    that answers 503. A secret that is not ``whsec_`` + base64 raises ValueError here. ``recovery``:
+    the checkout sessions' drop-off recovery (docs/api.md 7 and 16), e.g. ``{"enabled": True, "email":
+    True}`` (``flint demo`` asks for it); None: none."""
     api_url = flint_api_url.rstrip("/")
     public_url = (flint_public_url or flint_api_url).rstrip("/")
     flint_origin = _origin(public_url)
@@ -202,15 +206,25 @@ def create_shop(flint_api_url: str, secret_key: str, flint_public_url: str | Non
         if not 1 <= quantity <= MAX_QUANTITY:
             return await error_page(400, "Please choose a quantity",
                                     f"You can buy between 1 and {MAX_QUANTITY} bags at a time.")
+        # Optional: an address given here is the order's (Flint's checkout starts with it, and a checkout
+        # left unpaid can be followed up by email); the checkout's own Email field has the last word.
+        email = (form.get("email") or "").strip()
+        if len(email) > MAX_EMAIL or (email and not _EMAIL.fullmatch(email)):
+            return await error_page(400, "Please check your email address",
+                                    "That does not look like an email address. You can also leave it empty.")
         origin = shop_origin()
+        order: dict[str, Any] = {"currency": PRODUCT["currency"], "line_items": [
+            {"name": PRODUCT["line_item_name"], "quantity": quantity, "unit_amount": PRODUCT["unit_amount"]}]}
+        if email:
+            order["customer_email"] = email
         body = {
-            "order": {"currency": PRODUCT["currency"], "line_items": [
-                {"name": PRODUCT["line_item_name"], "quantity": quantity, "unit_amount": PRODUCT["unit_amount"]}]},
+            "order": order,
             "mode": "embedded",
             # Flint puts the session's id in place of the placeholder when it sends the buyer back.
             "success_url": f"{origin}/success?session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{origin}/",
             "collect": COLLECT,
+            **({"recovery": recovery} if recovery else {}),
         }
         try:
             # A fresh key per form post: a retry of this same call replays, a second post buys again.
