@@ -67,10 +67,11 @@ async def post_order_cancel(order_id: str):
 @no_body
 async def post_order_redact(order_id: str):
     """Erase the buyer's personal data (right to erasure) from the order and its events, in any status:
-    customer, customer_email, custom field and app field values. Amounts, statuses, reference and
-    metadata stay. Records ``order.redacted``; redacting again returns the order with no new event."""
+    customer, customer_email, custom field and app field values, and the addresses of the order's mails
+    (waiting ones are not sent). Amounts, statuses, reference and metadata stay. Records
+    ``order.redacted``; redacting again returns the order with no new event."""
     me = principal()
-    return (await service.redact_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
+    return (await closing.redact_order(runtime(), me.merchant_id, order_id, me.actor)).to_dict()
 
 
 @bp.get("/<order_id>/events")

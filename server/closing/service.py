@@ -9,13 +9,21 @@ from flint.config import Config
 from flint.db import Conn
 from flint.errors import FlintError, conflict, not_found
 from flint.links.recovery import recovery_link_for
+from flint.mail import service as mail
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, Order
 from flint.orders.models import OPEN as ORDER_OPEN
+from flint.orders import service as orders
 from flint.orders.service import record_order_event, record_order_events
 from flint.payments import guard
 from flint.payments import store as payment_store
 from flint.runtime import Runtime
+
+
+async def redact_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
+    """The buyer's personal data erased from the order and its events (flint.orders.redact_order) and, in
+    the same transaction, from what the parts above orders keep of it: the addresses of its mails."""
+    return await orders.redact_order(rt, merchant_id, order_id, actor, also=(mail.erase_order,))
 
 
 async def cancel_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:

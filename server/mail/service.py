@@ -239,3 +239,10 @@ async def unsubscribe(rt: Runtime, token: str) -> tuple[str, str]:
         await store.insert_suppression(conn, merchant_id, address, RECOVERY, now)
         await store.suppress_pending(conn, merchant_id, address, RECOVERY, now)
     return merchant_id, address
+
+
+async def erase_order(conn: Conn, order_id: str, at: str) -> None:
+    """Inside an order's redaction: its mails forget the buyer's address and the waiting ones are not sent.
+    (An unsubscribe is kept: it is the buyer's own wish not to be written to, and honouring it needs the
+    address.)"""
+    await store.erase_order_addresses(conn, order_id, at)

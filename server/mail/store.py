@@ -115,3 +115,14 @@ async def suppress_pending(conn: Conn, merchant_id: str, address: str, kind: str
         """UPDATE emails SET status = 'suppressed', next_attempt_at = NULL, updated_at = :at
            WHERE merchant_id = :merchant_id AND to_address = :address AND kind = :kind AND status = 'pending'""",
         {"merchant_id": merchant_id, "address": address, "kind": kind, "at": at})
+
+
+async def erase_order_addresses(conn: Conn, order_id: str, at: str) -> int:
+    """An order's redaction (docs/api.md 14): its mails keep no address, and those still waiting are never
+    sent (one already claimed by a worker is on its way; its outcome is recorded on the erased row)."""
+    return await conn.execute(
+        """UPDATE emails SET to_address = '', updated_at = :at,
+                  status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+                  next_attempt_at = CASE WHEN status = 'pending' THEN NULL ELSE next_attempt_at END
+           WHERE order_id = :order_id AND to_address <> ''""",
+        {"order_id": order_id, "at": at})

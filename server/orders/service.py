@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from flint import clock
@@ -85,6 +86,8 @@ def erase_buyer_data(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     out = {key: erase_buyer_data(item) for key, item in value.items()}
+    if out.get("object") == "email" and out.get("to"):
+        out["to"] = None  # email.sent / email.failed (flint.mail): the buyer's address
     if out.get("object") == "order":
         # Only keys the snapshot has: one written before buyer details existed stays in its own shape.
         for key, erased in (("customer", None), ("customer_email", None), ("custom_fields", {})):
@@ -102,7 +105,13 @@ def holds_buyer_data(order: Order) -> bool:
                    for entry in json.loads(order.extension_data or "{}").values()))
 
 
-async def redact_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor) -> Order:
+# Erases what a part above this one keeps of an order's buyer, inside the redaction's transaction:
+# (conn, order_id, now). flint.closing.redact_order names them (the mails' addresses).
+Eraser = Callable[[Conn, str, str], Awaitable[None]]
+
+
+async def redact_order(rt: Runtime, merchant_id: str, order_id: str, actor: Actor,
+                       also: Sequence[Eraser] = ()) -> Order:
     """Erase the buyer's personal data from the order and from every stored event of it, in any
     status, and record ``order.redacted`` (its snapshot: the redacted order), which goes out as a
     webhook like any order event so receivers can erase their copies too.
@@ -125,6 +134,8 @@ async def redact_order(rt: Runtime, merchant_id: str, order_id: str, actor: Acto
         await store.erase_buyer_details(conn, order.id, extension_data=json.dumps(extension_data, sort_keys=True),
                                         at=now)
         await events.rewrite_order_events(conn, order.id, erase_buyer_data)
+        for erase in also:
+            await erase(conn, order.id, now)
         order = await store.select_order(conn, merchant_id, order_id)
         assert order is not None
         await record_order_event(conn, merchant_id=merchant_id, type="order.redacted", actor=actor,
