@@ -8,6 +8,8 @@ import pytest
 from flint import clock
 from support.factories import make_merchant
 
+from .pg import run_in_thread
+
 
 def test_the_clock_never_moves_backwards():
     before = clock.offset()
@@ -34,6 +36,45 @@ async def test_advancing_expires_a_session_and_makes_its_recovery_link_at_once(s
         assert after["status"] == "expired" and after["recovery"]["payment_link_id"].startswith("plink_")
         types = [e["type"] for e in api.get(f"/v1/orders/{session['order_id']}/events").json()["data"]]
         assert types[-2:] == ["checkout.session.expired", "payment_link.created"]
+
+
+def test_advancing_sends_the_recovery_email_of_the_drop_off_it_made_before_answering(tmp_path):
+    """The sweep makes a recovery link and its recovery email; the same call sends that mail. The server
+    runs no background worker, so only the test clock can have sent it."""
+    from support.server import start_server, stop_server
+    from support.smtp import SmtpServer
+
+    smtp = SmtpServer().start()
+    server = start_server(tmp_path, extra_env={"FLINT_SMTP_URL": smtp.url, "FLINT_MAIL_FROM": "Shop <shop@flint.test>"},
+                          args=("--no-background",))
+    try:
+        merchant, key = run_in_thread(lambda: _merchant_of(server))  # noqa: RUF059 (the key is what is used)
+        with server.client(key) as api:
+            session = api.post("/v1/checkout/sessions", json={
+                "order": {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 900}],
+                          "customer_email": "left@example.com"},
+                "mode": "embedded", "success_url": "https://shop.example/thanks", "expires_in": 3600,
+                "recovery": {"enabled": True, "email": True}}).json()
+            moved = api.post("/v1/test_helpers/advance_clock", json={"seconds": 3601})
+            assert moved.status_code == 200, moved.text
+            assert moved.json()["mail_sent"] is True
+            received = smtp.received()  # already there when the answer came: no waiting
+            assert [mail.rcpt_tos for mail in received] == [["left@example.com"]], received
+            link = api.get(f"/v1/checkout/sessions/{session['id']}").json()["recovery"]["payment_link_id"]
+            assert link in received[0].message.get_body(("plain",)).get_content()
+    finally:
+        stop_server(server)
+        smtp.stop()
+
+
+async def _merchant_of(server):
+    from flint.runtime import Runtime
+
+    runtime = await Runtime.start(server.runtime_config())
+    try:
+        return await make_merchant(runtime)
+    finally:
+        await runtime.stop()
 
 
 def test_the_test_clock_is_not_there_in_production(tmp_path):

@@ -1,13 +1,13 @@
 """The development test clock (POST /v1/test_helpers/advance_clock): move this process's clock forward,
-then run what time moves at once (the sweeper, and the webhook deliveries that came due), so session
-expiry, drop-off, recovery links, authorization expiry and webhook retries take milliseconds in a
+then run what time moves at once (the sweeper, and the webhook deliveries and mails that came due), so
+session expiry, drop-off, recovery links and their emails, and webhook and mail retries take milliseconds in a
 merchant's own tests. Development only: production does not even route to it."""
 from __future__ import annotations
 
 from typing import Any
 
 from flint import clock
-from flint.background import sweeper, webhook_worker
+from flint.background import mail_worker, sweeper, webhook_worker
 from flint.runtime import Runtime
 
 MAX_SECONDS = 366 * 86400  # a year and a day per call: enough for any expiry Flint has
@@ -17,5 +17,7 @@ async def advance(rt: Runtime, seconds: float) -> dict[str, Any]:
     total = clock.advance(seconds)
     swept = await sweeper.sweep_once(rt)
     delivered = await webhook_worker.deliver_due(rt)
+    mailed = await mail_worker.send_due(rt)  # after the sweep: a drop-off's recovery email goes now
     return {"object": "test_clock", "now": clock.public(clock.now_iso()), "advanced_by": seconds,
-            "offset_seconds": total.total_seconds(), "swept": swept, "webhooks_delivered": delivered}
+            "offset_seconds": total.total_seconds(), "swept": swept, "webhooks_delivered": delivered,
+            "mail_sent": mailed}

@@ -21,3 +21,6 @@ class TestClock(BaseModel):
     webhooks_delivered: bool = Field(description="Every webhook delivery that came due was sent before this "
                                                  "answer (false: some were still in flight after 5 s and the "
                                                  "background worker finishes them).")
+    mail_sent: bool = Field(description="Every mail that came due was sent before this answer (true as well "
+                                        "without mail configured; false: some were still being sent after 5 s "
+                                        "and the background worker finishes them).")
