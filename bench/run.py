@@ -23,6 +23,8 @@ and ``--no-X`` (see bench/README.md for what each measures and why):
    the same writes as plain sqlite3.
 7. ``console`` (bench/console.py): the console's order list (and an order's timeline) for a merchant with
    1,000,000 orders, on SQLite and PostgreSQL, against a merchant with 1,000 in the same database.
+8. ``mail`` (bench/mail.py): one mail worker sending the outbox to a local SMTP server (aiosmtpd), against
+   aiosmtplib sending the same mails straight to it with the same concurrency.
 
 Then a table and bench/results.json: every section's figures and its goals (pass/fail; a missed goal is
 reported, never an exit status), the config, the CPU each part used, and notes on a noisy machine.
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import console, harness, hook, recovery, scaleout, webhooks, widget
+from . import console, harness, hook, mail, recovery, scaleout, webhooks, widget
 from .harness import INLINE_ORDER, ROOT, SUCCESS_CARD, SUCCESS_URL, http_request
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -572,8 +574,31 @@ CONSOLE = Section(
     run=_console_run, goals_for=console.goals_for, report=console.report)
 
 
+def _mail_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mail-count", type=int, default=500,
+                        help="mails per round in the mail section (default 500)")
+    parser.add_argument("--mail-rounds", type=int, default=3,
+                        help="rounds of the mail section, each the worker and its baselines (default 3)")
+
+
+def _mail_run(bench: Bench) -> dict:
+    # No server: the mail worker in this process over its own SQLite file, an SMTP server in a process of its own.
+    a = bench.args
+    log(f"mail: {a.mail_rounds} rounds of {a.mail_count} mails through one mail worker to a local SMTP server, "
+        f"against aiosmtplib sending the same mails")
+    return mail.run(bench.tmp / "mail", mails=a.mail_count, rounds=a.mail_rounds, log=log)
+
+
+MAIL = Section(
+    name="mail", label="mail", only_help="run only the mail section (no server; ~15 s)",
+    options=_mail_options,
+    check=lambda a: "--mail-count >= 10, --mail-rounds >= 1" if a.mail_count < 10 or a.mail_rounds < 1 else None,
+    config=lambda a: {"mails": a.mail_count, "rounds": a.mail_rounds},
+    run=_mail_run, goals_for=mail.goals_for, report=mail.report)
+
+
 # The benchmark, in the order it runs: the sections on the load server first, then each on its own.
-SECTIONS = [LOAD, WIDGET, HOOK, SCALEOUT, WEBHOOKS, RECOVERY, CONSOLE]
+SECTIONS = [LOAD, WIDGET, HOOK, SCALEOUT, WEBHOOKS, RECOVERY, CONSOLE, MAIL]
 
 
 # ----------------------------------------------------------------------------------------------
