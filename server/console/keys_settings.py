@@ -32,6 +32,7 @@ from flint.forms import service as forms
 from flint.http import assets
 from flint.http.auth import public
 from flint.http.context import runtime
+from flint.merchants import branding
 from flint.merchants import service as merchants
 from flint.merchants.models import ApiKey, Merchant
 from flint.runtime import Runtime
@@ -165,20 +166,6 @@ def script_tags(rt: Runtime, origins: list[str]) -> list[ScriptTag]:
     return [ScriptTag(origin, tag) for origin in origins]
 
 
-def _luminance(color: str) -> float:
-    def channel(hex2: str) -> float:
-        c = int(hex2, 16) / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(color[i:i + 2]) for i in (1, 3, 5))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def text_on(color: str) -> str:
-    """White or near-black, whichever reads better on ``color`` (WCAG contrast)."""
-    light = _luminance(color)
-    return "#ffffff" if (1.05 / (light + 0.05)) >= ((light + 0.05) / (_luminance("#111111") + 0.05)) else "#111111"
-
-
 # -- the routes --------------------------------------------------------------------------------------------
 
 def _token(rt: Runtime, who: Viewer) -> str:
@@ -283,7 +270,7 @@ def _settings_page(who: Viewer, status: int = 200, **context) -> Response:
     context.setdefault("origin_value", "")
     context.setdefault("color_value", merchant.brand_color)
     return shell._render("console/settings.html", who, "settings", status, settings=merchant,
-                         brand_text=text_on(merchant.brand_color),
+                         brand_text=branding.text_on(merchant.brand_color),
                          may_write=who.may("settings:write"), tags=script_tags(rt, merchant.origins),
                          widget_built=loader(rt) is not None, add_token=_token(rt, who),
                          color_token=_token(rt, who), receipts_token=_token(rt, who),
