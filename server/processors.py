@@ -14,6 +14,10 @@ from typing import Protocol
 from flint.cards import Card
 
 SUCCEEDED, FAILED, REQUIRES_ACTION = "succeeded", "failed", "requires_action"
+# Issue 18: a manual-capture charge only authorizes; a void answers "canceled"; an outcome a connector
+# cannot map is "unknown" (settle later by look-up), never a decline.
+AUTHORIZED, CANCELED, UNKNOWN = "authorized", "canceled", "unknown"
+AUTOMATIC, MANUAL = "automatic", "manual"
 
 def N_(text: str) -> str:
     """Marks a buyer-facing text for the hosted pages' translation catalogues (gettext_noop): the
@@ -41,6 +45,7 @@ class ChargeRequest:
     amount: int
     currency: str
     card: Card
+    capture: str = AUTOMATIC  # "manual": authorize only; capture later (issue 18)
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,13 @@ class Processor(Protocol):
 
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
-    async def complete_action(self, processor_ref: str, approved: bool) -> ChargeResult: ...
+    async def complete_action(self, processor_ref: str, approved: bool, capture: str = AUTOMATIC) -> ChargeResult: ...
+
+    async def capture(self, payment_id: str, processor_ref: str | None, amount: int, currency: str) -> ChargeResult: ...
 
     async def refund(self, processor_ref: str, amount: int, currency: str, refund_id: str) -> RefundResult: ...
 
-    async def void(self, payment_id: str, processor_ref: str | None) -> None: ...
+    async def void(self, payment_id: str, processor_ref: str | None) -> ChargeResult | None: ...
 
 
 # docs/api.md 6: the test-card table.
@@ -98,23 +105,38 @@ class SimulatedProcessor:
             return ChargeResult(FAILED, self._ref("ch"), DECLINES[number])
         if number == THREE_D_SECURE:
             return ChargeResult(REQUIRES_ACTION, self._ref("3ds"))
+        if request.capture == MANUAL:
+            # The authorization's ref says what its capture will become (chnr: its refunds fail).
+            return ChargeResult(AUTHORIZED, self._ref("authnr" if number == REFUND_FAILS else "auth"))
         if number == REFUND_FAILS:
             return ChargeResult(SUCCEEDED, self._ref("chnr"))
         return ChargeResult(SUCCEEDED, self._ref("ch"))
 
-    async def complete_action(self, processor_ref: str, approved: bool) -> ChargeResult:
+    async def complete_action(self, processor_ref: str, approved: bool, capture: str = AUTOMATIC) -> ChargeResult:
         if not processor_ref.startswith("sim_3ds_"):
             return ChargeResult(FAILED, processor_ref, "processing_error")
         if not approved:
             return ChargeResult(FAILED, processor_ref, "authentication_failed")
+        if capture == MANUAL:
+            return ChargeResult(AUTHORIZED, "sim_auth_" + processor_ref[len("sim_3ds_"):])
         return ChargeResult(SUCCEEDED, "sim_ch_" + processor_ref[len("sim_3ds_"):])
+
+    async def capture(self, payment_id: str, processor_ref: str | None, amount: int, currency: str) -> ChargeResult:
+        # Stateless like the rest: the capture's ref is derived from the authorization's, so capturing
+        # again (a retry under the same payment id) answers the same.
+        ref = processor_ref or ""
+        if ref.startswith("sim_authnr_"):
+            return ChargeResult(SUCCEEDED, "sim_chnr_" + ref[len("sim_authnr_"):])
+        if ref.startswith("sim_auth_"):
+            return ChargeResult(SUCCEEDED, "sim_ch_" + ref[len("sim_auth_"):])
+        return ChargeResult(FAILED, processor_ref, "processing_error")
 
     async def refund(self, processor_ref: str, amount: int, currency: str, refund_id: str) -> RefundResult:
         if processor_ref.startswith("sim_chnr_"):
             return RefundResult(FAILED, None, "refund_failed")
         return RefundResult(SUCCEEDED, self._ref("re"))
 
-    async def void(self, payment_id: str, processor_ref: str | None) -> None:
+    async def void(self, payment_id: str, processor_ref: str | None) -> ChargeResult:
         # Nothing is held on a simulated card; a real processor cancels the authorisation
         # made under this payment id (its idempotency key).
-        return None
+        return ChargeResult(CANCELED, processor_ref)
