@@ -47,7 +47,9 @@ async def _state_page(rt: Runtime, visit: Visit) -> Response | None:
     try:
         visit.check_payable()
     except FlintError as closed:
-        if closed.code == "order_already_paid":
+        if closed.code == "order_already_paid" or visit.order.status == service.ORDER_AUTHORIZED:
+            # Paid, or authorized and waiting for the merchant's capture (docs/api.md 17): the receipt
+            # says which, never "paid" for a card that was only authorized.
             return _render("checkout/receipt.html", visit, 200, payment=await service.paid_with(rt, visit.order),
                            already_paid=True)
         return _render("checkout/state.html", visit, 410, state=_STATES.get(closed.code, "expired"))
@@ -144,7 +146,7 @@ async def _pay(rt: Runtime, visit: Visit) -> Response:
                                         errors=field_messages(problems))
         status = {400: 400, 402: 402, 409: 409, 503: 503}.get(error.status, 400)
         return await _checkout_page(rt, visit, status, error=MESSAGES.get(error.code, error.detail), values=kept)
-    if payment.status == SUCCEEDED:
+    if payment.status in (SUCCEEDED, service.PAYMENT_AUTHORIZED):  # authorized: capture "manual"
         location = visit.success_location()
     elif payment.status == REQUIRES_ACTION:
         location = f"{visit.base_path}/challenge/{payment.id}"
@@ -268,6 +270,9 @@ async def get_card_frame(session_id: str):
     except FlintError as closed:
         unavailable = {"code": closed.code, "message": _translate(closed.detail)}
     script = assets.asset("frame.js")
+    messages = _frame_messages()
+    # The one frame text that names the merchant: said as the receipt page says it.
+    messages["authorized"] = messages["authorized"].replace("%(merchant)s", visit.merchant.name)
     frame_config = {
         "session": visit.session.id,
         "origins": visit.merchant.origins,  # the frame checks its parent against these itself too
@@ -276,7 +281,7 @@ async def get_card_frame(session_id: str):
         "successUrl": service.success_location(visit.session),
         "amount": _money(visit.order.amount_due, visit.order.currency),
         "unavailable": unavailable,
-        "messages": _frame_messages(),
+        "messages": messages,
     }
     return _render("embed/frame.html", visit, 200, form_token=service.form_token(rt, visit), error=None,
                    buyer_form=await service.buyer_form(rt, visit, g.get("locale", "en"), {}, {}),

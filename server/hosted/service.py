@@ -127,9 +127,20 @@ async def reload(rt: Runtime, visit: Visit) -> Visit:
     return await load_session(rt, visit.session.id) if visit.session else await load_link(rt, visit.subject_id)
 
 
+# Capture "manual" (docs/api.md 17): the payment and the order are "authorized" until the merchant captures.
+PAYMENT_AUTHORIZED = ORDER_AUTHORIZED = "authorized"
+AUTHORIZATIONS_LOOKED_AT = 100  # an order's newest payments searched for its one standing authorization
+
+
 async def paid_with(rt: Runtime, order: Order) -> Payment | None:
+    """The payment the receipt page shows: the captured one, or while the order is authorized its
+    authorization (at most one of either per order: payments/guard.py)."""
     async with rt.db.read() as conn:
-        return await payment_store.select_succeeded_payment_of_order(conn, order.id)
+        if order.status != ORDER_AUTHORIZED:
+            return await payment_store.select_succeeded_payment_of_order(conn, order.id)
+        found, _ = await payment_store.select_payments_page(conn, order.merchant_id, order.id,
+                                                            AUTHORIZATIONS_LOOKED_AT, None)
+    return next((payment for payment in found if payment.status == PAYMENT_AUTHORIZED), None)
 
 
 async def challenge_payment(rt: Runtime, visit: Visit, payment_id: str) -> Payment:
@@ -193,7 +204,7 @@ async def answer_challenge(rt: Runtime, visit: Visit, payment: Payment, approved
                                                locale=locale)
     except FlintError as error:
         return f"{visit.base_path}?" + urlencode({"error": error.code})
-    if done.status == "succeeded":
+    if done.status in ("succeeded", PAYMENT_AUTHORIZED):
         return visit.success_location()
     return f"{visit.base_path}?" + urlencode({"error": done.failure_code or "payment_failed"})
 

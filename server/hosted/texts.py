@@ -24,6 +24,11 @@ MESSAGES = {
 }
 
 
+# What a buyer is told when the card was authorized and not charged (capture "manual", docs/api.md 17):
+# never "paid" until the merchant captures. "%(merchant)s" is the merchant's name.
+AUTHORIZED = _("Your card was authorized. You will be charged when %(merchant)s confirms your order.")
+
+
 # The card frame's own texts (the frame page hands them to frame.js, translated).
 FRAME_TEXTS = {
     "card_number_incomplete": _("Your card number is incomplete."),
@@ -31,6 +36,9 @@ FRAME_TEXTS = {
     "expiry_past": _("Your card's expiry date is in the past."),
     "cvc_incomplete": _("Your card's security code is incomplete."),
     "paid": _("Payment complete. Thank you!"),
+    # A manual-capture payment (docs/api.md 17): the card is authorized, nothing is charged yet. The frame
+    # gets it with the merchant's name in place (routes.get_card_frame); the receipt page says the same.
+    "authorized": AUTHORIZED,
     "network_error": _("We could not reach Flint. Check your connection and try again."),
     "challenge_text": _("Your bank asks you to confirm this payment of {amount} with your card ending in {last4}."),
     "client_token_expired": _("This checkout has expired. Please start again."),

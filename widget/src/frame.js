@@ -206,7 +206,8 @@ const call = async (url, body) => {
 const complete = (payment) => {
   if (!transition("paid")) return;
   showAlert("");
-  $("done-text").textContent = text.paid;
+  // Capture "manual" (docs/api.md 17): the card is only authorized, so the buyer is not told "paid".
+  $("done-text").textContent = payment.status === "authorized" ? text.authorized : text.paid;
   $("done-text").focus();
   send("complete", { order_id: payment.order_id, payment_id: payment.id, success_url: config.successUrl });
 };
@@ -223,7 +224,7 @@ const challenge = (payment) => {
 const handle = (answer) => {
   const body = answer.body || {};
   idempotencyKey = null; // an answer closes this attempt; the next click is a new one
-  if (answer.status === 200 && body.status === "succeeded") return complete(body);
+  if (answer.status === 200 && (body.status === "succeeded" || body.status === "authorized")) return complete(body);
   if (answer.status === 200 && body.status === "requires_action") return challenge(body);
   const code = body.code || "payment_failed";
   const closes = answer.status === 401 || CLOSING.test(code);
