@@ -107,6 +107,12 @@ class Config:
     action_lease_seconds: float = 900.0
     # A processor call that has not answered by then has an unknown outcome (never "declined").
     processor_timeout_seconds: float = 30.0
+    # The connector (docs/processors.md): "simulated" (the default: test cards, no money moves) or "stripe"
+    # (the optional `stripe` package, flint-checkout[stripe]). The secret key stays out of the repr.
+    processor: str = "simulated"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    # Where the Stripe connector sends its requests (default: Stripe's own API); tests point it at localstripe.
+    stripe_api_base: str | None = None
     # An in-flight idempotent request holds its key this long before a retry may take over.
     idempotency_lock_seconds: float = 60.0
     idempotency_ttl_seconds: int = 7 * 24 * 3600
@@ -140,6 +146,12 @@ class Config:
             parse_mail_from(self.mail_from)
         if self.mail_concurrency < 1:
             raise ValueError("FLINT_MAIL_CONCURRENCY must be at least 1")
+        if self.processor not in ("simulated", "stripe"):
+            raise ValueError("FLINT_PROCESSOR must be 'simulated' or 'stripe'")
+        if self.processor == "stripe" and not self.stripe_secret_key:
+            raise ValueError("FLINT_PROCESSOR=stripe needs FLINT_STRIPE_SECRET_KEY")
+        if self.stripe_api_base is not None and not self.stripe_api_base.startswith(("https://", "http://")):
+            raise ValueError("FLINT_STRIPE_API_BASE must be an http(s):// URL")
 
     @property
     def is_production(self) -> bool:
@@ -184,6 +196,12 @@ class Config:
             values["smtp_url"] = env["FLINT_SMTP_URL"]
         if env.get("FLINT_MAIL_FROM"):
             values["mail_from"] = env["FLINT_MAIL_FROM"]
+        if env.get("FLINT_PROCESSOR"):
+            values["processor"] = env["FLINT_PROCESSOR"]
+        if env.get("FLINT_STRIPE_SECRET_KEY"):
+            values["stripe_secret_key"] = env["FLINT_STRIPE_SECRET_KEY"]
+        if env.get("FLINT_STRIPE_API_BASE"):
+            values["stripe_api_base"] = env["FLINT_STRIPE_API_BASE"].rstrip("/")
         if env.get("FLINT_BACKGROUND"):
             if env["FLINT_BACKGROUND"] not in ("0", "1"):
                 raise ValueError("FLINT_BACKGROUND must be 1 (flint serve delivers webhooks and sweeps) or 0")
