@@ -105,6 +105,8 @@ class Config:
     payment_lease_seconds: float = 60.0
     # A 3-D Secure challenge keeps the order for the buyer this long.
     action_lease_seconds: float = 900.0
+    # An authorization (manual capture, docs/api.md 17) not captured by then is voided by the sweeper.
+    authorization_ttl_seconds: float = 7 * 24 * 3600
     # A processor call that has not answered by then has an unknown outcome (never "declined").
     processor_timeout_seconds: float = 30.0
     # The connector (docs/processors.md): "simulated" (the default: test cards, no money moves) or "stripe"
@@ -217,6 +219,7 @@ class Config:
             ("sweep_interval", "FLINT_SWEEP_INTERVAL", float),
             ("payment_lease_seconds", "FLINT_PAYMENT_LEASE_SECONDS", float),
             ("action_lease_seconds", "FLINT_ACTION_LEASE_SECONDS", float),
+            ("authorization_ttl_seconds", "FLINT_AUTHORIZATION_TTL", float),
             ("processor_timeout_seconds", "FLINT_PROCESSOR_TIMEOUT_SECONDS", float),
             ("webhook_timeout_seconds", "FLINT_WEBHOOK_TIMEOUT_SECONDS", float),
             ("webhook_concurrency", "FLINT_WEBHOOK_CONCURRENCY", int),

@@ -16,6 +16,10 @@ EVENT_TYPES = (
     "checkout.session.fallback_used",
     "payment.requires_action",
     "payment.succeeded",
+    # Authorize now, capture later (docs/api.md 17): held, taken, or released (voided or expired).
+    "payment.authorized",
+    "payment.captured",
+    "payment.voided",
     "payment.failed",
     "payment_link.created",
     "payment_link.deactivated",

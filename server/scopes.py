@@ -10,7 +10,7 @@ from flint.i18n import N_
 
 SCOPES = (
     "orders:read", "orders:write", "checkout:write", "payment_links:write", "payments:read",
-    "refunds:write", "events:read", "webhooks:write",
+    "refunds:write", "events:read", "webhooks:write", "payments:write",
 )
 # Merchant-account operations no app may perform, whatever it was granted.
 MERCHANT_ONLY = "merchant"
@@ -23,6 +23,7 @@ SCOPE_WORDS = {
     "payment_links:write": N_("Create and deactivate payment links"),
     "payments:read": N_("See payments (card brand and last four digits only, never card numbers)"),
     "refunds:write": N_("Refund payments"),
+    "payments:write": N_("Capture and void authorized payments"),
     "events:read": N_("Read your store's event history"),
     "webhooks:write": N_("Manage its own webhook endpoints for your store"),
 }
@@ -75,6 +76,9 @@ EVENT_WORDS = {
     "checkout.session.fallback_used": N_("When a buyer is sent to the hosted checkout page"),
     "payment.requires_action": N_("When a payment waits for the buyer's bank (3-D Secure)"),
     "payment.succeeded": N_("When a payment succeeds"),
+    "payment.authorized": N_("When a payment is authorized, to be captured later"),
+    "payment.captured": N_("When an authorized payment is captured"),
+    "payment.voided": N_("When an authorized payment is voided or expires"),
     "payment.failed": N_("When a payment fails or is declined"),
     "payment_link.created": N_("When a payment link is created"),
     "payment_link.deactivated": N_("When a payment link is deactivated"),

@@ -35,7 +35,7 @@ async def post_link(body: CreatePaymentLinkRequest):
     link = await service.create_link(rt, me.merchant_id, body.order, expires_in=body.expires_in, actor=me.actor,
                                      collect=body.collect.model_dump() if body.collect else None,
                                      custom_fields=[f.model_dump(exclude_none=True) for f in body.custom_fields]
-                                     if body.custom_fields else None)
+                                     if body.custom_fields else None, capture=body.capture)
     return link.to_dict(rt.config.public_url)
 
 

@@ -11,6 +11,7 @@ import logging
 from flint.accounts import service as accounts
 from flint.actors import SYSTEM
 from flint.closing import service as closing
+from flint.collect import capture
 from flint.collect import service as collect
 from flint.forms import service as forms
 from flint.idempotency import service as idempotency
@@ -28,6 +29,10 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         ("sessions_expired", lambda: closing.sweep_expired(rt, SYSTEM)),
         ("dropoffs_recovered", lambda: recovery.sweep_dropped_off(rt, SYSTEM)),
         ("attempts_recovered", lambda: collect.recover_lapsed_attempts(rt)),
+        # Authorizations (docs/api.md 17): a capture or void whose outcome is unknown is asked again; those
+        # not captured within FLINT_AUTHORIZATION_TTL are voided.
+        ("captures_redriven", lambda: capture.redrive_claims(rt, older_than=rt.config.payment_lease_seconds)),
+        ("authorizations_expired", lambda: capture.expire_authorizations(rt)),
         ("refunds_redriven", lambda: refunds.redrive_stale(rt, SYSTEM, older_than=rt.config.payment_lease_seconds)),
         ("idempotency_keys_purged", lambda: idempotency.purge_expired(rt)),
         ("form_nonces_purged", lambda: forms.purge_spent(rt)),

@@ -43,6 +43,8 @@ class CheckoutSession:
     # language as their page last negotiated it (en | de | fr; None until the buyer's page spoke).
     recovery_email: int = 0
     locale: str | None = None
+    # How its payment is captured (docs/api.md 17): "automatic", or "manual" (authorize now, capture later).
+    capture: str = "automatic"
 
     @property
     def collect_rules(self) -> Collect:
@@ -66,6 +68,7 @@ class CheckoutSession:
             # Only the merchant's own API responses carry the token, never event snapshots.
             "client_token": client_token,
             "expires_at": clock.public(self.expires_at),
+            "capture": self.capture,
             "success_url": self.success_url,
             "cancel_url": self.cancel_url,
             "recovery": {

@@ -13,6 +13,7 @@ from flint.errors import FlintError, conflict, invalid, not_found
 from flint.ids import new_id
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, NewOrder, build_order
+from flint.orders.models import AUTHORIZED as ORDER_AUTHORIZED
 from flint.orders.models import OPEN as ORDER_OPEN
 from flint.orders.service import record_order_event, record_order_events
 from flint.runtime import Runtime
@@ -37,6 +38,11 @@ class NewSession:
     # What the buyer is asked for (docs/api.md 14), as the request gave them; parsed by flint.buyers.
     collect: dict[str, Any] | None = None
     custom_fields: list[dict[str, Any]] | None = None
+    # "manual": the buyer's payment is only authorized; the merchant captures it later (docs/api.md 17).
+    capture: str = "automatic"
+
+
+CAPTURE_METHODS = ("automatic", "manual")
 
 
 def client_token(rt: Runtime, session: CheckoutSession) -> str:
@@ -65,6 +71,8 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
                       "expires_in")
     _check_url(new.success_url, "success_url")
     _check_url(new.cancel_url, "cancel_url")
+    if new.capture not in CAPTURE_METHODS:
+        raise invalid("capture_invalid", "capture must be 'automatic' or 'manual'.", "capture")
     collect_json, custom_json = buyers.stored_collect(new.collect, new.custom_fields)
     inline = build_order(merchant_id, new.inline_order, actor, "order.") if new.inline_order else None
     now = clock.now_iso()
@@ -91,7 +99,7 @@ async def create_session(rt: Runtime, merchant_id: str, new: NewSession, actor: 
             # Watched for drop-off from now: idle past abandon_after without buyer activity.
             abandon_at=clock.later_iso(new.abandon_after) if new.recovery_enabled else None,
             created_by_type=actor.type, created_by_id=actor.id, collect=collect_json, custom_fields=custom_json,
-            recovery_email=int(new.recovery_email),
+            recovery_email=int(new.recovery_email), capture=new.capture,
         )
         await store.insert_session(conn, session)
         announce.append(("checkout.session.created", present(rt, session, with_token=False)))
@@ -133,6 +141,9 @@ def check_session_payable(session: CheckoutSession, order_status: str) -> None:
     """Why a buyer cannot pay through this session right now, as a stable code."""
     if order_status == CANCELED:
         raise conflict("order_canceled", "This order was canceled.")
+    if order_status == ORDER_AUTHORIZED:
+        # A payment holds the buyer's money already (docs/api.md 17): no second attempt while it stands.
+        raise conflict("order_authorized", "A payment for this order is authorized and awaits capture.")
     if order_status != ORDER_OPEN:
         raise conflict("order_already_paid", "This order has already been paid.")
     if session.status == EXPIRED or session.expires_at <= clock.now_iso():

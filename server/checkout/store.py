@@ -10,7 +10,7 @@ COLUMNS = (
     "id, merchant_id, order_id, mode, status, success_url, cancel_url, expires_at, "
     "recovery_enabled, abandon_after, recovery_payment_link_id, created_at, updated_at, "
     "fallback_reason, fallback_at, buyer_left_at, abandon_at, dropped_off_at, drop_off_reason, "
-    "created_by_type, created_by_id, collect, custom_fields, recovery_email, locale"
+    "created_by_type, created_by_id, collect, custom_fields, recovery_email, locale, capture"
 )
 
 
@@ -21,7 +21,7 @@ async def insert_session(conn: Conn, session: CheckoutSession) -> None:
                     :expires_at, :recovery_enabled, :abandon_after, :recovery_payment_link_id,
                     :created_at, :updated_at, :fallback_reason, :fallback_at, :buyer_left_at, :abandon_at, :dropped_off_at,
                     :drop_off_reason, :created_by_type, :created_by_id, :collect, :custom_fields,
-                    :recovery_email, :locale)""",
+                    :recovery_email, :locale, :capture)""",
         session.__dict__,
     )
 

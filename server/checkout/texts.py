@@ -14,6 +14,7 @@ LOADER_TEXTS = {
     "unavailable": N_("This checkout cannot be shown."),
     "session_expired": N_("This checkout has expired. Please start again."),
     "order_already_paid": N_("This order has already been paid."),
+    "order_authorized": N_("A payment for this order is authorized and awaits capture."),
     "order_canceled": N_("This order was canceled."),
     "session_not_open": N_("This checkout is closed."),
 }

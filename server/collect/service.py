@@ -46,16 +46,17 @@ from flint.orders.models import Order
 from flint.orders.service import record_order_event, record_order_events
 from flint.payments import store
 from flint.payments.guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
-from flint.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
+from flint.payments.models import AUTHORIZED, FAILED, MANUAL, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
 from flint.processors import FAILURE_MESSAGES, ChargeRequest, ChargeResult
 from flint.runtime import Runtime
 
 log = logging.getLogger("flint.payments")
 
 
-async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -> None:
+async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -> str:
     """The channel must belong to this order and still take payments (the same rule its page
-    shows); a session's buyer paying is activity that pushes its drop-off deadline back."""
+    shows); a session's buyer paying is activity that pushes its drop-off deadline back. Returns how
+    the channel captures its payments (automatic | manual), read from the row it checks anyway."""
     if attempt.checkout_session_id is not None:
         session = await session_store.select_session(conn, attempt.merchant_id, attempt.checkout_session_id)
         if session is None or session.order_id != order.id:
@@ -64,11 +65,13 @@ async def _check_channel(conn: Conn, attempt: Attempt, order: Order, now: str) -
         if session.abandon_at is not None:
             await session_store.note_buyer_activity(conn, session.id, clock.later_iso(session.abandon_after),
                                                     attempt.locale)
+        return session.capture
     elif attempt.payment_link_id is not None:
         link = await link_store.select_link(conn, attempt.merchant_id, attempt.payment_link_id)
         if link is None or link.order_id != order.id:  # a link pays its own order and nothing else
             raise not_found("payment_link", attempt.payment_link_id)
         links.check_link_payable(link, order.status, now)
+        return link.capture
     else:
         raise ValueError("a payment attempt needs a checkout session or a payment link")
 
@@ -101,7 +104,7 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor,
         order = await order_store.select_order(conn, attempt.merchant_id, attempt.order_id, for_update=True)
         if order is None:
             raise not_found("order", attempt.order_id)
-        await _check_channel(conn, attempt, order, now)
+        capture_method = await _check_channel(conn, attempt, order, now)
         displaced = await clear_guard(conn, order, now)
         # Again, authoritatively: attempts on this order queue on its lock, and every failure is
         # recorded under it, so a burst on one session cannot get past the limit between the check
@@ -114,7 +117,7 @@ async def begin_attempt(rt: Runtime, attempt: Attempt, card: Card, actor: Actor,
             currency=order.currency, card_brand=card.brand, card_last4=card.last4,
             card_exp_month=card.exp_month, card_exp_year=card.exp_year, failure_code=None,
             failure_message=None, processor_ref=None, amount_refunded=0, amount_refund_pending=0,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, capture_method=capture_method,
         )
         taken = await order_store.take_attempt_lease(
             conn, order.id, payment.id, clock.later_iso(rt.config.payment_lease_seconds), now)
@@ -144,6 +147,8 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
         holds_guard = order.attempt_payment_id == payment.id and order.status == ORDER_OPEN
         if holds_guard and result.status == SUCCEEDED:
             settled = await _record_success(rt, conn, order, payment, result, actor, now, locale)
+        elif holds_guard and result.status == AUTHORIZED and payment.capture_method == MANUAL:
+            settled = await _record_authorization(rt, conn, order, payment, result, actor, now)
         elif holds_guard and result.status == REQUIRES_ACTION:
             settled = await _record_outcome(conn, payment, REQUIRES_ACTION, result.processor_ref, None, now)
             # The buyer now owns the attempt for the length of a 3-D Secure challenge.
@@ -160,7 +165,7 @@ async def settle(rt: Runtime, payment: Payment, result: ChargeResult, actor: Act
         else:
             # We lost the guard (the lease lapsed and was taken, or the order moved on): this
             # charge must not count, and any money it moved goes back.
-            if result.status == SUCCEEDED:
+            if result.status in (SUCCEEDED, AUTHORIZED):
                 void_ref = result.processor_ref
             current = await store.select_payment(conn, payment.merchant_id, payment.id)
             assert current is not None
@@ -206,6 +211,28 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
     # The receipt, if the merchant sends them: one row in this same transaction (the outbox), sent later by
     # the mail worker; nothing at all when mail is not configured.
     await receipts.enqueue_receipt(conn, rt.config, paid, settled, locale=locale, paid_at=now)
+    return settled
+
+
+async def _record_authorization(rt: Runtime, conn: Conn, order: Order, payment: Payment, result: ChargeResult,
+                                actor: Actor, now: str) -> Payment:
+    """Manual capture (docs/api.md 17): the money is held, nothing is paid yet. The order leaves the guard
+    for `authorized` (no second attempt while it stands); the buyer's checkout is done, so its open
+    sessions complete; the receipt waits for the capture."""
+    if not await order_store.mark_order_authorized(conn, order.id, payment.id, now):
+        raise RuntimeError(f"order {order.id} would not take authorization {payment.id} despite its guard")
+    if not await store.record_authorization(conn, payment.id, result.processor_ref, now):
+        raise RuntimeError(f"payment {payment.id} left processing behind the guard's back")
+    settled = replace(payment, status=AUTHORIZED, processor_ref=result.processor_ref or payment.processor_ref,
+                      amount_authorized=payment.amount, authorized_at=now, updated_at=now)
+    items = [("payment.authorized", settled.to_dict())]
+    open_sessions = await session_store.select_open_sessions_of_order(conn, order.id)
+    open_sessions.sort(key=lambda s: s.id != payment.checkout_session_id)
+    for session_id in [s.id for s in open_sessions]:
+        session = await session_store.complete_open_session(conn, session_id, now)
+        if session is not None:
+            items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
+    await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
     return settled
 
 
@@ -262,7 +289,8 @@ async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor, coll
             await limits.give_back(rt, counted)
         raise
     result = await _call_processor(
-        rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card)), payment.id)
+        rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card,
+                                              capture=payment.capture_method)), payment.id)
     if result is None:
         raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor, attempt.locale)
@@ -312,7 +340,10 @@ async def _resolve(rt: Runtime, merchant_id: str, payment_id: str, approved: boo
     if lapsed is not None or payment.status != PROCESSING:
         await void_quietly(rt, lapsed)
         raise conflict("payment_attempt_expired", "This authentication took too long; please pay again.")
-    result = await _call_processor(rt, rt.processor.complete_action(payment.processor_ref or "", approved), payment.id)
+    # Manual capture asks for an authorization only (the keyword only then: the automatic call stays as it was).
+    completing = (rt.processor.complete_action(payment.processor_ref or "", approved, capture=MANUAL)
+                  if payment.capture_method == MANUAL else rt.processor.complete_action(payment.processor_ref or "", approved))
+    result = await _call_processor(rt, completing, payment.id)
     if result is None:
         raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor, locale)

@@ -28,6 +28,9 @@ class PaymentLink:
     # copies its session's, so the buyer comes back to the same form.
     collect: str | None = None
     custom_fields: str | None = None
+    # How its payment is captured (docs/api.md 17): "automatic", or "manual"; a recovery link copies its
+    # session's.
+    capture: str = "automatic"
 
     @property
     def collect_rules(self) -> Collect:
@@ -54,6 +57,7 @@ class PaymentLink:
             "source": self.source,
             "checkout_session_id": self.checkout_session_id,
             "expires_at": clock.public(self.expires_at),
+            "capture": self.capture,
             "deactivated_at": clock.public(self.deactivated_at),
             "collect": self.collect_rules.to_dict(),
             "custom_fields": [spec.to_dict() for spec in self.custom_field_specs],

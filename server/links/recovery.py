@@ -39,7 +39,7 @@ async def recovery_link_for(conn: Conn, config: Config, session: CheckoutSession
     link = new_link(order, source="recovery", expires_in=RECOVERY_EXPIRES_IN, created_by=SYSTEM,
                     checkout_session_id=session.id, now=now,
                     # The buyer comes back to the same form: recovery never changes what is asked.
-                    collect=session.collect, custom_fields=session.custom_fields)
+                    collect=session.collect, custom_fields=session.custom_fields, capture=session.capture)
     if not await session_store.mark_dropped_off(conn, session.id, link_id=link.id, reason=reason, at=now):
         return None  # another sweeper made it
     await store.insert_link(conn, link)

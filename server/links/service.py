@@ -14,6 +14,7 @@ from flint.links import store
 from flint.links.models import PaymentLink
 from flint.orders import store as order_store
 from flint.orders.models import CANCELED, Order
+from flint.orders.models import AUTHORIZED as ORDER_AUTHORIZED
 from flint.orders.models import OPEN as ORDER_OPEN
 from flint.orders.service import record_order_event
 from flint.runtime import Runtime
@@ -25,7 +26,8 @@ RECOVERY_EXPIRES_IN = 7 * 86400  # a drop-off's link: a week for the buyer to co
 
 def new_link(order: Order, *, source: str, expires_in: int | None, created_by: Actor,
              checkout_session_id: str | None = None, now: str | None = None,
-             collect: str | None = None, custom_fields: str | None = None) -> PaymentLink:
+             collect: str | None = None, custom_fields: str | None = None,
+             capture: str = "automatic") -> PaymentLink:
     """``collect``/``custom_fields``: stored JSON (flint.buyers.service.stored_collect)."""
     now = now or clock.now_iso()
     return PaymentLink(
@@ -33,7 +35,7 @@ def new_link(order: Order, *, source: str, expires_in: int | None, created_by: A
         checkout_session_id=checkout_session_id, active=1,
         expires_at=clock.later_iso(expires_in) if expires_in else None, deactivated_at=None,
         created_at=now, updated_at=now, created_by_type=created_by.type, created_by_id=created_by.id,
-        collect=collect, custom_fields=custom_fields,
+        collect=collect, custom_fields=custom_fields, capture=capture,
     )
 
 
@@ -45,8 +47,12 @@ async def insert_and_announce(conn: Conn, rt: Runtime, link: PaymentLink, actor:
 
 async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_in: int | None,
                       actor: Actor, collect: dict[str, Any] | None = None,
-                      custom_fields: list[dict[str, Any]] | None = None) -> PaymentLink:
-    """A link made on request: ``source`` "app" when an app's token asked for it, else "manual"."""
+                      custom_fields: list[dict[str, Any]] | None = None,
+                      capture: str = "automatic") -> PaymentLink:
+    """A link made on request: ``source`` "app" when an app's token asked for it, else "manual".
+    ``capture`` "manual": its payment is only authorized, captured later (docs/api.md 17)."""
+    if capture not in ("automatic", "manual"):
+        raise invalid("capture_invalid", "capture must be 'automatic' or 'manual'.", "capture")
     source = "app" if actor.type == "app" else "manual"
     if expires_in is not None and not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise invalid("expires_in_invalid",
@@ -60,7 +66,7 @@ async def create_link(rt: Runtime, merchant_id: str, order_id: str, *, expires_i
         if order.status != ORDER_OPEN:
             raise conflict("order_not_open", f"A payment link needs an open order; this one is {order.status}.")
         link = new_link(order, source=source, expires_in=expires_in or DEFAULT_EXPIRES_IN, created_by=actor,
-                        collect=collect_json, custom_fields=custom_json)
+                        collect=collect_json, custom_fields=custom_json, capture=capture)
         await insert_and_announce(conn, rt, link, actor)
     return link
 
@@ -99,6 +105,9 @@ def check_link_payable(link: PaymentLink, order_status: str, now: str | None = N
     first: a paid order's link answers "already paid", whatever else is true of the link)."""
     if order_status == CANCELED:
         raise conflict("order_canceled", "This order was canceled.")
+    if order_status == ORDER_AUTHORIZED:
+        # A payment holds the buyer's money already (docs/api.md 17): no second attempt while it stands.
+        raise conflict("order_authorized", "A payment for this order is authorized and awaits capture.")
     if order_status != ORDER_OPEN:
         raise conflict("order_already_paid", "This order has already been paid.")
     if not link.active:

@@ -6,7 +6,7 @@ from flint.db.pages import select_page
 from flint.links.models import PaymentLink
 
 COLUMNS = ("id, merchant_id, order_id, source, checkout_session_id, active, expires_at, deactivated_at, "
-           "created_at, updated_at, created_by_type, created_by_id, collect, custom_fields")
+           "created_at, updated_at, created_by_type, created_by_id, collect, custom_fields, capture")
 
 
 async def insert_link(conn: Conn, link: PaymentLink) -> None:
@@ -14,7 +14,7 @@ async def insert_link(conn: Conn, link: PaymentLink) -> None:
         f"""INSERT INTO payment_links ({COLUMNS})
             VALUES (:id, :merchant_id, :order_id, :source, :checkout_session_id, :active, :expires_at,
                     :deactivated_at, :created_at, :updated_at, :created_by_type, :created_by_id, :collect,
-                    :custom_fields)""",
+                    :custom_fields, :capture)""",
         link.__dict__,
     )
 

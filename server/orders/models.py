@@ -12,6 +12,10 @@ from flint.ids import new_id
 OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED = (
     "open", "paid", "partially_refunded", "refunded", "canceled",
 )
+# Authorize now, capture later (docs/api.md 17): a manual-capture payment holds the buyer's money; the
+# order is `paid` on capture, back to `open` on void or expiry.
+AUTHORIZED = "authorized"
+STATUSES = (OPEN, AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED)
 
 
 @dataclass

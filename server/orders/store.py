@@ -106,6 +106,25 @@ async def mark_order_paid(conn: Conn, order_id: str, payment_id: str, amount: in
     )
 
 
+async def mark_order_authorized(conn: Conn, order_id: str, payment_id: str, now: str) -> int:
+    """Only the attempt that still holds the guard may put the order's money on hold (manual capture)."""
+    return await conn.execute(
+        """UPDATE orders SET status = 'authorized', attempt_payment_id = NULL, attempt_expires_at = NULL,
+                             updated_at = :now
+           WHERE id = :id AND status = 'open' AND attempt_payment_id = :payment_id""",
+        {"id": order_id, "payment_id": payment_id, "now": now},
+    )
+
+
+async def mark_authorized_order_paid(conn: Conn, order_id: str, amount: int, now: str) -> int:
+    """authorized -> paid for what was captured (at most the authorized amount)."""
+    return await conn.execute(
+        """UPDATE orders SET status = 'paid', amount_paid = :amount, updated_at = :now
+           WHERE id = :id AND status = 'authorized'""",
+        {"id": order_id, "amount": amount, "now": now},
+    )
+
+
 async def add_order_refund(conn: Conn, order_id: str, amount: int, now: str) -> None:
     await conn.execute(
         """UPDATE orders SET amount_refunded = amount_refunded + :amount,

@@ -9,7 +9,8 @@ from flint.payments.models import Payment
 COLUMNS = (
     "id, merchant_id, order_id, checkout_session_id, payment_link_id, channel, status, amount, "
     "currency, card_brand, card_last4, card_exp_month, card_exp_year, failure_code, failure_message, "
-    "processor_ref, amount_refunded, amount_refund_pending, created_at, updated_at"
+    "processor_ref, amount_refunded, amount_refund_pending, created_at, updated_at, capture_method, "
+    "amount_authorized, authorized_at, captured_at, canceled_at, pending_action, pending_amount, pending_since"
 )
 
 
@@ -19,7 +20,9 @@ async def insert_payment(conn: Conn, payment: Payment) -> None:
             VALUES (:id, :merchant_id, :order_id, :checkout_session_id, :payment_link_id, :channel,
                     :status, :amount, :currency, :card_brand, :card_last4, :card_exp_month,
                     :card_exp_year, :failure_code, :failure_message, :processor_ref,
-                    :amount_refunded, :amount_refund_pending, :created_at, :updated_at)""",
+                    :amount_refunded, :amount_refund_pending, :created_at, :updated_at, :capture_method,
+                    :amount_authorized, :authorized_at, :captured_at, :canceled_at, :pending_action,
+                    :pending_amount, :pending_since)""",
         payment.__dict__,
     )
 
@@ -68,6 +71,87 @@ async def update_payment_result(
         {"id": payment_id, "from_status": from_status, "status": status, "processor_ref": processor_ref,
          "failure_code": failure_code, "failure_message": failure_message, "now": now},
     )
+
+
+async def record_authorization(conn: Conn, payment_id: str, processor_ref: str | None, now: str) -> int:
+    """processing -> authorized (manual capture): the whole amount is held, none of it taken yet."""
+    return await conn.execute(
+        """UPDATE payments SET status = 'authorized', processor_ref = COALESCE(:processor_ref, processor_ref),
+                  amount_authorized = amount, authorized_at = :now, failure_code = NULL, failure_message = NULL,
+                  updated_at = :now
+           WHERE id = :id AND status = 'processing'""",
+        {"id": payment_id, "processor_ref": processor_ref, "now": now},
+    )
+
+
+async def claim_authorization(conn: Conn, payment_id: str, action: str, amount: int | None, now: str) -> int:
+    """The one decision on an authorization (capture | void | expire): only the first claim changes a row."""
+    return await conn.execute(
+        """UPDATE payments SET pending_action = :action, pending_amount = :amount, pending_since = :now,
+                  updated_at = :now
+           WHERE id = :id AND status = 'authorized' AND pending_action IS NULL""",
+        {"id": payment_id, "action": action, "amount": amount, "now": now},
+    )
+
+
+async def release_claim(conn: Conn, payment_id: str, action: str, now: str) -> int:
+    """The processor refused a capture: the authorization stands, free for another decision."""
+    return await conn.execute(
+        """UPDATE payments SET pending_action = NULL, pending_amount = NULL, pending_since = NULL, updated_at = :now
+           WHERE id = :id AND status = 'authorized' AND pending_action = :action""",
+        {"id": payment_id, "action": action, "now": now},
+    )
+
+
+async def touch_claim(conn: Conn, payment_id: str, action: str, now: str) -> int:
+    """A re-drive takes a stale claim over (so no other sweeper lists it again until it goes stale anew)."""
+    return await conn.execute(
+        """UPDATE payments SET pending_since = :now WHERE id = :id AND status = 'authorized'
+             AND pending_action = :action""",
+        {"id": payment_id, "action": action, "now": now},
+    )
+
+
+async def finish_capture(conn: Conn, payment_id: str, amount: int, processor_ref: str | None, now: str) -> int:
+    """authorized -> succeeded for the captured ``amount`` (the rest of the authorization is released)."""
+    return await conn.execute(
+        """UPDATE payments SET status = 'succeeded', amount = :amount,
+                  processor_ref = COALESCE(:processor_ref, processor_ref), captured_at = :now,
+                  pending_action = NULL, pending_amount = NULL, pending_since = NULL, updated_at = :now
+           WHERE id = :id AND status = 'authorized' AND pending_action = 'capture'""",
+        {"id": payment_id, "amount": amount, "processor_ref": processor_ref, "now": now},
+    )
+
+
+async def finish_cancel(conn: Conn, payment_id: str, failure_code: str | None, failure_message: str | None,
+                        now: str) -> int:
+    """authorized -> canceled (voided by the merchant, expired by the sweeper or by the processor)."""
+    return await conn.execute(
+        """UPDATE payments SET status = 'canceled', canceled_at = :now, failure_code = :failure_code,
+                  failure_message = :failure_message,
+                  pending_action = NULL, pending_amount = NULL, pending_since = NULL, updated_at = :now
+           WHERE id = :id AND status = 'authorized' AND pending_action IS NOT NULL""",
+        {"id": payment_id, "failure_code": failure_code, "failure_message": failure_message, "now": now},
+    )
+
+
+async def select_due_authorizations(conn: Conn, before: str, limit: int) -> list[Payment]:
+    """Authorizations made before ``before`` that nobody is deciding on (the sweeper's expiry)."""
+    rows = await conn.fetch_all(
+        f"""SELECT {COLUMNS} FROM payments WHERE status = 'authorized' AND authorized_at <= :before
+              AND pending_action IS NULL ORDER BY authorized_at LIMIT :limit""",
+        {"before": before, "limit": limit})
+    return [Payment(**r) for r in rows]
+
+
+async def select_stale_claims(conn: Conn, before: str, limit: int) -> list[Payment]:
+    """Authorizations whose decision was claimed before ``before`` and never finished (its process died,
+    or the processor did not answer): the sweeper asks the processor again."""
+    rows = await conn.fetch_all(
+        f"""SELECT {COLUMNS} FROM payments WHERE status = 'authorized' AND pending_action IS NOT NULL
+              AND pending_since <= :before ORDER BY authorized_at LIMIT :limit""",
+        {"before": before, "limit": limit})
+    return [Payment(**r) for r in rows]
 
 
 async def reserve_refund(conn: Conn, payment_id: str, amount: int, now: str) -> int:

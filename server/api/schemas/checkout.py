@@ -47,6 +47,9 @@ class CreateCheckoutSessionRequest(Body):
     collect: CollectSettings | None = Field(None, description="Which built-in buyer fields to show (docs/api.md 14).")
     custom_fields: list[CheckoutField] | None = Field(None, max_length=5,
                                                       description="Fields of the merchant's own, at most 5.")
+    capture: Literal["automatic", "manual"] = Field(
+        "automatic", description="manual: the buyer's payment is only authorized; capture it with "
+                                 "POST /v1/payments/{id}/capture or void it (docs/api.md 17).")
 
     def to_new_session(self) -> service.NewSession:
         recovery = self.recovery or CreateCheckoutSessionRecovery(enabled=False)
@@ -55,7 +58,7 @@ class CreateCheckoutSessionRequest(Body):
             order_id=self.order if isinstance(self.order, str) else None,
             inline_order=None if isinstance(self.order, str) else self.order.to_new_order(),
             expires_in=self.expires_in, recovery_enabled=recovery.enabled, abandon_after=recovery.abandon_after,
-            recovery_email=recovery.email,
+            recovery_email=recovery.email, capture=self.capture,
             collect=self.collect.model_dump() if self.collect else None,
             custom_fields=[f.model_dump(exclude_none=True) for f in self.custom_fields] if self.custom_fields else None,
         )
@@ -87,6 +90,7 @@ class CheckoutSession(BaseModel):
     url: str
     client_token: str | None = Field(description="For the embedded widget; null once the session is closed.")
     expires_at: str
+    capture: Literal["automatic", "manual"] = Field(description="How its payment is captured (docs/api.md 17).")
     success_url: str
     cancel_url: str | None
     recovery: CheckoutSessionRecovery

@@ -17,6 +17,9 @@ class CreatePaymentLinkRequest(Body):
     collect: CollectSettings | None = Field(None, description="Which built-in buyer fields to show (docs/api.md 14).")
     custom_fields: list[CheckoutField] | None = Field(None, max_length=5,
                                                       description="Fields of the merchant's own, at most 5.")
+    capture: Literal["automatic", "manual"] = Field(
+        "automatic", description="manual: the buyer's payment is only authorized; capture it with "
+                                 "POST /v1/payments/{id}/capture or void it (docs/api.md 17).")
 
 
 class PaymentLink(BaseModel):
@@ -29,6 +32,7 @@ class PaymentLink(BaseModel):
     source: Literal["manual", "recovery", "app"]
     checkout_session_id: str | None = Field(description="For a recovery link: the session the buyer left.")
     expires_at: str | None
+    capture: Literal["automatic", "manual"] = Field(description="How its payment is captured (docs/api.md 17).")
     deactivated_at: str | None
     collect: CollectSettings
     custom_fields: list[CheckoutField]
