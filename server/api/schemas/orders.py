@@ -58,7 +58,7 @@ class Order(BaseModel):
     """What the buyer pays: line items and totals in minor units, and where the order stands."""
     id: str
     object: Literal["order"]
-    status: Literal["open", "paid", "partially_refunded", "refunded", "canceled"]
+    status: Literal["open", "authorized", "paid", "partially_refunded", "refunded", "canceled"]
     currency: str
     amount_total: int
     amount_paid: int
