@@ -1,5 +1,5 @@
 """The merchant console (docs/api.md 15): the shell, the Orders pages with the order's actions (Refund,
-Cancel order, Create payment link, Send payment link) and its Emails, and the Payment links page (Send,
+Capture, Void, Cancel order, Create payment link, Send payment link) and its Emails, and the Payment links page (Send,
 Deactivate), for the person signed in at /login.
 Server-rendered pages and plain forms that work without JavaScript, under the same CSP and headers as every
 page (flint.http.headers); the work, role checks and once-only actions are service.py's.
@@ -126,7 +126,7 @@ async def get_order(order_id: str):
 
 async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: str | None = None,
                       error_form: str | None = None, values: dict[str, str] | None = None,
-                      confirm_cancel: bool = False) -> Response:
+                      confirm_cancel: bool = False, confirm_void: bool = False) -> Response:
     """The order page with the actions this person may take now; after an action, what it did (from the
     query the action redirected to); after a refused one, why, with what was typed kept."""
     rt, args = runtime(), request.args
@@ -146,12 +146,15 @@ async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: s
     done_refund = await service.refund_for(rt, who, order, args["refund"]) if "refund" in args else None
     new_link = await service.link_for(rt, who, order, args["link"]) if "link" in args else None
     sent = await service.sent_email(rt, who, args["sent"], order_id=order.id) if "sent" in args else None
+    captured = await service.payment_for(rt, who, order, args["captured"]) if "captured" in args else None
+    voided = await service.payment_for(rt, who, order, args["voided"]) if "voided" in args else None
+    held = await service.authorization(rt, who, order)
     emails, more_emails = await service.order_emails(rt, who, order)
     actions = service.order_actions(who, order)
     values = values or {}
     return _render(
         "console/order.html", who, "orders", status, story=story, order=order, actions=actions,
-        tokens={name: service.form_token(rt, who) for name in ("refund", "cancel", "link", "send")},
+        tokens={name: service.form_token(rt, who) for name in ("refund", "cancel", "link", "send", "capture", "void")},
         sent=sent, emails=emails, more_emails=more_emails, mail_configured=service.mail_configured(rt),
         mail_not_configured=service.MAIL_NOT_CONFIGURED,
         send_email=values.get("email", service.buyer_email(order)),
@@ -159,7 +162,10 @@ async def _order_page(who: Viewer, order_id: str, status: int = 200, *, error: s
         refund_reason=values.get("reason", ""), refund_reasons=service.REFUND_REASONS,
         exponent=money.exponent(order.currency), done_refund=done_refund, new_link=new_link,
         public_url=rt.config.public_url, canceled="canceled" in args and order.status == "canceled",
-        error=error, error_form=error_form, confirm_cancel=confirm_cancel and actions.cancel)
+        error=error, error_form=error_form, confirm_cancel=confirm_cancel and actions.cancel,
+        authorization=held, captured=captured, voided=voided, confirm_void=confirm_void and actions.void,
+        capture_amount=values.get("amount", service.major_units(held.amount_capturable, order.currency))
+        if held else "")
 
 
 async def _answer(who: Viewer, order_id: str, outcome: service.Outcome, form: str,
@@ -189,6 +195,47 @@ async def get_order_cancel(order_id: str):
     if who is None:
         return _to_sign_in()
     return await _order_page(who, order_id, confirm_cancel=True)
+
+
+@bp.get(f"{PREFIX}/orders/<order_id>/void")
+@public  # the signed-in person's web session (cookie), checked here; signed out: to /login
+async def get_order_void(order_id: str):
+    """The confirm step of Void, without JavaScript: the order page asking, with a POST form."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    return await _order_page(who, order_id, confirm_void=True)
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/capture")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_capture(order_id: str):
+    """Capture (docs/api.md 15 and 17): the order's authorization, all of it or the amount typed."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    values = {"amount": form.get("amount", "")[:50]}
+    try:
+        outcome = await service.capture(runtime(), who, order_id[:100], form.get("csrf_token"), values["amount"])
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "capture", values)
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/void")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_void(order_id: str):
+    """Void (docs/api.md 15 and 17): the order's authorization released, the order open again."""
+    who = await _viewer()
+    if who is None:
+        return _to_sign_in()
+    form = await request.form
+    try:
+        outcome = await service.void(runtime(), who, order_id[:100], form.get("csrf_token"))
+    except FlintError as error:
+        return await _refused_form(who, order_id, error)
+    return await _answer(who, order_id, outcome, "void")
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/refund")

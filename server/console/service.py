@@ -22,6 +22,7 @@ from flint.apps import store as app_store
 from flint.apps.models import App
 from flint.buyers.address import countries, country_format, country_options
 from flint.closing import service as closing
+from flint.collect import capture as capturing
 from flint.errors import FlintError, invalid
 from flint.events.models import Event
 from flint.forms import service as forms
@@ -37,7 +38,10 @@ from flint.mail.models import PAYMENT_LINK, RECEIPT, RECOVERY, SENT, SUPPRESSED,
 from flint.merchants.models import Merchant
 from flint.orders import service as orders
 from flint.orders import store as order_store
-from flint.orders.models import CANCELED, OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, Order
+from flint.orders.models import AUTHORIZED, CANCELED, OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, Order
+from flint.payments import service as payments
+from flint.payments.models import AUTHORIZED as PAYMENT_AUTHORIZED
+from flint.payments.models import Payment
 from flint.refunds import models as refund_models
 from flint.refunds import service as refunds
 from flint.refunds.models import Refund
@@ -47,9 +51,9 @@ from flint.staff.models import PAGES, Staff
 from flint.webhooks import store as webhook_store
 from flint.webhooks.models import DELETED, FAILED, OWNER_MERCHANT, SUCCEEDED, Delivery
 
-STATUSES = (OPEN, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED)
-STATUS_LABELS = {OPEN: "Open", PAID: "Paid", PARTIALLY_REFUNDED: "Partially refunded", REFUNDED: "Refunded",
-                 CANCELED: "Canceled"}
+STATUSES = (OPEN, AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELED)
+STATUS_LABELS = {OPEN: "Open", AUTHORIZED: "Authorized", PAID: "Paid", PARTIALLY_REFUNDED: "Partially refunded",
+                 REFUNDED: "Refunded", CANCELED: "Canceled"}
 PAGE_SIZE = 25
 MAX_QUERY = 255  # longer than any id, reference or email address: cut, never an error
 TIMELINE_PAGE = 500  # lines (events and hook calls) per timeline page; an order rarely has more than a few dozen
@@ -463,6 +467,20 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
         via = f"via {data.get('channel')}" if data.get("channel") else ""
         if kind == "payment.succeeded":
             title, mark = "Payment succeeded", "success"
+        elif kind == "payment.authorized":
+            # Capture "manual" (docs/api.md 17): the buyer's money is held, not taken yet.
+            title = "Payment authorized"
+            how = f"{amount(data.get('amount_authorized') or data.get('amount'), data.get('currency'))} on {_card(data)}"
+        elif kind == "payment.captured":
+            title, mark = "Payment captured", "success"
+            authorized = data.get("amount_authorized")
+            how = f"{amount(data.get('amount'), data.get('currency'))} by {_card(data)}"
+            if authorized and authorized != data.get("amount"):  # a partial capture: the rest was released
+                how += f" (of {amount(authorized, data.get('currency'))} authorized; the rest released)"
+        elif kind == "payment.voided":
+            # By a person (Void) or by Flint when the authorization was not captured in time (the sweeper).
+            title = "Authorization expired" if actor_type == "system" else "Authorization voided"
+            how = f"{amount(data.get('amount_authorized') or data.get('amount'), data.get('currency'))} released on {_card(data)}"
         elif kind == "payment.failed":
             title, mark = "Payment failed", "failure"
         elif kind == "payment.requires_action":
@@ -668,10 +686,13 @@ class OrderActions:
     # Send payment link (docs/api.md 15 and 16): offered with create_link; without mail settings the page
     # says so instead of showing a form that could only be refused.
     send_link: bool = False
+    # Capture and Void (docs/api.md 15 and 17): an authorized order's standing authorization.
+    capture: bool = False
+    void: bool = False
 
     @property
     def any(self) -> bool:
-        return self.refund or self.cancel or self.create_link or self.send_link
+        return self.refund or self.cancel or self.create_link or self.send_link or self.capture or self.void
 
 
 def order_actions(who: Viewer, order: Order) -> OrderActions:
@@ -679,7 +700,9 @@ def order_actions(who: Viewer, order: Order) -> OrderActions:
     return OrderActions(
         refund=who.may("refunds:write") and order.status in (PAID, PARTIALLY_REFUNDED) and order.amount_refundable > 0,
         cancel=who.may("orders:cancel") and order.status == OPEN,
-        create_link=link, send_link=link)
+        create_link=link, send_link=link,
+        capture=who.may("payments:capture") and order.status == AUTHORIZED,
+        void=who.may("payments:void") and order.status == AUTHORIZED)
 
 
 def _order_url(order_id: str, **params: str) -> str:
@@ -706,6 +729,59 @@ async def cancel(rt: Runtime, who: Viewer, order_id: str, token: str | None) -> 
         return _order_url(order.id, canceled="1")
 
     return await _once(rt, who, token, "orders:cancel", f"cancel {order_id}", {}, run)
+
+
+AUTHORIZATIONS_LOOKED_AT = 100  # an order's newest payments searched for its one standing authorization
+
+
+async def authorization(rt: Runtime, who: Viewer, order: Order) -> Payment | None:
+    """The order's standing authorization (capture "manual", docs/api.md 17): at most one per order
+    (payments/guard.py); None once it was captured, voided or expired."""
+    require(who, "orders:read")
+    if order.status != AUTHORIZED:
+        return None
+    found, _ = await payments.list_payments(rt, who.merchant.id, order.id, AUTHORIZATIONS_LOOKED_AT, None)
+    return next((payment for payment in found if payment.status == PAYMENT_AUTHORIZED), None)
+
+
+async def _authorization_to_act_on(rt: Runtime, who: Viewer, order_id: str) -> tuple[Order, Payment]:
+    order = await orders.get_order(rt, who.merchant.id, order_id)  # 404 for another merchant's
+    found = await authorization(rt, who, order)
+    if found is None:  # captured, voided or expired meanwhile (or never authorized)
+        raise FlintError(409, "payment_not_authorized", "This order has no authorization to capture or void now.")
+    return order, found
+
+
+async def capture(rt: Runtime, who: Viewer, order_id: str, token: str | None, amount: str) -> Outcome:
+    """Capture (part of) the order's authorization through flint.collect.capture, as the API's
+    POST /v1/payments/{id}/capture; the rest of it is released. The same form sent twice captures once."""
+    async def run() -> str:
+        order, held = await _authorization_to_act_on(rt, who, order_id)
+        taken = parse_amount(amount, order.currency)
+        done = await capturing.capture_payment(rt, who.merchant.id, held.id, acting_as(who), taken)
+        return _order_url(order.id, captured=done.id)
+
+    return await _once(rt, who, token, "payments:capture", f"capture {order_id}", {"amount": amount}, run)
+
+
+async def void(rt: Runtime, who: Viewer, order_id: str, token: str | None) -> Outcome:
+    """Void the order's authorization through flint.collect.capture, as the API's POST /v1/payments/{id}/void:
+    the buyer's money is released and the order is open again."""
+    async def run() -> str:
+        order, held = await _authorization_to_act_on(rt, who, order_id)
+        done = await capturing.void_payment(rt, who.merchant.id, held.id, acting_as(who))
+        return _order_url(order.id, voided=done.id)
+
+    return await _once(rt, who, token, "payments:void", f"void {order_id}", {}, run)
+
+
+async def payment_for(rt: Runtime, who: Viewer, order: Order, payment_id: str) -> Payment | None:
+    """The payment a finished Capture or Void form names, if it is this order's (else nothing is said)."""
+    try:
+        found = await payments.get_payment(rt, who.merchant.id, payment_id[:100])
+    except FlintError:
+        return None
+    return found if found.order_id == order.id else None
 
 
 async def create_link(rt: Runtime, who: Viewer, order_id: str, token: str | None) -> Outcome:

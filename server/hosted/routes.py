@@ -24,7 +24,7 @@ bp = Blueprint("hosted", __name__)
 # Closed channels: which honest page each code gets (a paid order shows its receipt instead).
 _STATES = {"order_canceled": "canceled", "payment_link_inactive": "link_inactive",
            "payment_link_expired": "link_expired"}
-CLOSED_CODES = ("order_already_paid", "order_canceled", "session_expired", "session_not_open",
+CLOSED_CODES = ("order_already_paid", "order_authorized", "order_canceled", "session_expired", "session_not_open",
                 "payment_link_inactive", "payment_link_expired")
 
 
@@ -270,9 +270,8 @@ async def get_card_frame(session_id: str):
     except FlintError as closed:
         unavailable = {"code": closed.code, "message": _translate(closed.detail)}
     script = assets.asset("frame.js")
-    messages = _frame_messages()
-    # The one frame text that names the merchant: said as the receipt page says it.
-    messages["authorized"] = messages["authorized"].replace("%(merchant)s", visit.merchant.name)
+    # The texts that name the merchant (the card was authorized, docs/api.md 17) say it as the receipt page does.
+    messages = {code: text.replace("%(merchant)s", visit.merchant.name) for code, text in _frame_messages().items()}
     frame_config = {
         "session": visit.session.id,
         "origins": visit.merchant.origins,  # the frame checks its parent against these itself too

@@ -45,6 +45,7 @@ FRAME_TEXTS = {
     "client_token_invalid": _("This checkout link is not valid."),
     "session_expired": _("This checkout has expired. Please start again."),
     "order_already_paid": _("This order has already been paid."),
+    "order_authorized": AUTHORIZED,  # the frame of an order whose payment is authorized (docs/api.md 17)
     "order_canceled": _("This order was canceled."),
     "session_not_open": _("This checkout is closed."),
 }

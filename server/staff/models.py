@@ -14,12 +14,15 @@ from flint import clock
 
 ROLES = ("owner", "developer", "support")
 
-# What support may do (docs/api.md 15: "read everything but secrets; refund, cancel, create, send and
-# deactivate payment links"). API keys are secrets, so support does not even see their page.
+# What support may do (docs/api.md 15: "read everything but secrets; refund, capture, void, cancel, create,
+# send and deactivate payment links"). API keys are secrets, so support does not even see their page.
 SUPPORT = frozenset({
     "overview:read",
     "orders:read", "orders:cancel",
     "refunds:write",
+    # Capture and Void (docs/api.md 17) move no more money than a refund and undo less: the people who
+    # refund an order may also take or release its authorization (a shop ships, or the buyer cancels).
+    "payments:capture", "payments:void",
     "links:read", "links:write",  # create, send and deactivate payment links
     "webhooks:read",  # endpoints, deliveries and attempts; never an endpoint's signing secret
     "apps:read",  # installations, what each consented to, hook calls
@@ -30,7 +33,6 @@ TEAM = frozenset({"team:read", "team:write"})
 # Everything else a developer may do besides support's part.
 DEVELOPER = SUPPORT | {
     "orders:redact",  # erase a buyer's personal data (docs/api.md 14)
-    "payments:capture", "payments:void",
     "webhooks:write",  # retry a delivery, add an endpoint, roll its secret (which shows the secret)
     "apps:write",  # approve an app's update, uninstall it
     "api_keys:read", "api_keys:write",

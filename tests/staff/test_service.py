@@ -52,7 +52,6 @@ REFUSALS = [
     ("developer", "team:read"), ("developer", "team:write"),
     ("support", "team:read"), ("support", "team:write"),
     ("support", "api_keys:read"), ("support", "api_keys:write"),  # secrets: support gets 403 on API keys
-    ("support", "payments:capture"), ("support", "payments:void"),
     ("support", "orders:redact"),
     ("support", "webhooks:write"),  # retry, add endpoint, roll secret
     ("support", "apps:write"),  # approve update, uninstall
@@ -62,6 +61,7 @@ ALLOWED = [
     *[("owner", permission) for permission in sorted(ALL)],
     *[("developer", p) for p in sorted(ALL - {"team:read", "team:write"})],
     ("support", "overview:read"), ("support", "orders:read"), ("support", "refunds:write"),
+    ("support", "payments:capture"), ("support", "payments:void"),  # as refunds (docs/api.md 15)
     ("support", "orders:cancel"), ("support", "links:read"), ("support", "links:write"),
     ("support", "webhooks:read"), ("support", "apps:read"), ("support", "settings:read"),
 ]

@@ -24,7 +24,7 @@ const pay = $("pay");
 const alertBox = $("frame-alert");
 
 // Answers that close the session for this frame: nothing more can be paid here.
-const CLOSING = /^(session_expired|order_already_paid|order_canceled|session_not_open)$/;
+const CLOSING = /^(session_expired|order_already_paid|order_authorized|order_canceled|session_not_open)$/;
 
 // state -> event -> next state. What a state does not list is ignored: an init replayed, a click
 // while a payment is on its way, an answer after the session closed.
