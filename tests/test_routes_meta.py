@@ -19,3 +19,14 @@ def test_every_route_declares_its_credentials():
             assert declared[1] in SCOPES + ("merchant",), (rule.rule, declared)
     assert undeclared == []
     assert v1_public == []
+
+
+def test_capture_and_void_need_payments_write():
+    """Authorize now, capture later (docs/api.md 17): moving held money is its own scope, not payments:read."""
+    app = create_app(Config(database_url="sqlite:///unused.sqlite3"), run_sweeper=False)
+    found = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule in ("/v1/payments/<payment_id>/capture", "/v1/payments/<payment_id>/void"):
+            found[rule.rule] = declaration(app.view_functions[rule.endpoint])
+    assert found == {"/v1/payments/<payment_id>/capture": ("scope", "payments:write"),
+                     "/v1/payments/<payment_id>/void": ("scope", "payments:write")}
