@@ -158,7 +158,8 @@ async def _finish(rt: Runtime, payment: Payment, action: str, amount: int | None
         else:
             expired = action == EXPIRE or expired_at_processor
             await store.finish_cancel(conn, current.id, AUTHORIZATION_EXPIRED if expired else None,
-                                      _EXPIRED_MESSAGE if expired else None, now)
+                                      _EXPIRED_MESSAGE if expired else None,
+                                      None if expired_at_processor else result.processor_ref, now)
             await order_store.update_order_status(conn, order.id, from_status=ORDER_AUTHORIZED,
                                                   to_status=ORDER_OPEN, at=now)
             final = await store.select_payment(conn, current.merchant_id, current.id)

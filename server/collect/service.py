@@ -47,7 +47,7 @@ from flint.orders.service import record_order_event, record_order_events
 from flint.payments import store
 from flint.payments.guard import _fail_payment, abandon_attempt, clear_guard, void_quietly
 from flint.payments.models import AUTHORIZED, FAILED, MANUAL, PROCESSING, REQUIRES_ACTION, SUCCEEDED, Payment
-from flint.processors import FAILURE_MESSAGES, ChargeRequest, ChargeResult
+from flint.processors import FAILURE_MESSAGES, UNKNOWN, ChargeRequest, ChargeResult
 from flint.runtime import Runtime
 
 log = logging.getLogger("flint.payments")
@@ -291,7 +291,7 @@ async def _confirm(rt: Runtime, attempt: Attempt, card: Card, actor: Actor, coll
     result = await _call_processor(
         rt, rt.processor.charge(ChargeRequest(payment.id, payment.amount, payment.currency, card,
                                               capture=payment.capture_method)), payment.id)
-    if result is None:
+    if result is None or result.status == UNKNOWN:  # a connector that cannot tell: settle later, never a decline
         raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor, attempt.locale)
 
@@ -344,7 +344,7 @@ async def _resolve(rt: Runtime, merchant_id: str, payment_id: str, approved: boo
     completing = (rt.processor.complete_action(payment.processor_ref or "", approved, capture=MANUAL)
                   if payment.capture_method == MANUAL else rt.processor.complete_action(payment.processor_ref or "", approved))
     result = await _call_processor(rt, completing, payment.id)
-    if result is None:
+    if result is None or result.status == UNKNOWN:  # a connector that cannot tell: settle later, never a decline
         raise _outcome_unknown(payment)
     return await settle(rt, payment, result, actor, locale)
 

@@ -124,14 +124,16 @@ async def finish_capture(conn: Conn, payment_id: str, amount: int, processor_ref
 
 
 async def finish_cancel(conn: Conn, payment_id: str, failure_code: str | None, failure_message: str | None,
-                        now: str) -> int:
-    """authorized -> canceled (voided by the merchant, expired by the sweeper or by the processor)."""
+                        processor_ref: str | None, now: str) -> int:
+    """authorized -> canceled (voided by the merchant, expired by the sweeper or by the processor); keeps
+    the ref the processor answered with (a connector may keep its state there)."""
     return await conn.execute(
         """UPDATE payments SET status = 'canceled', canceled_at = :now, failure_code = :failure_code,
-                  failure_message = :failure_message,
+                  failure_message = :failure_message, processor_ref = COALESCE(:processor_ref, processor_ref),
                   pending_action = NULL, pending_amount = NULL, pending_since = NULL, updated_at = :now
            WHERE id = :id AND status = 'authorized' AND pending_action IS NOT NULL""",
-        {"id": payment_id, "failure_code": failure_code, "failure_message": failure_message, "now": now},
+        {"id": payment_id, "failure_code": failure_code, "failure_message": failure_message,
+         "processor_ref": processor_ref, "now": now},
     )
 
 

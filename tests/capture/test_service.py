@@ -20,7 +20,7 @@ from flint.links import service as links
 from flint.merchants import service as merchants
 from flint.orders import store as order_store
 from flint.orders.service import create_order
-from flint.processors import FAILED, ChargeResult, SimulatedProcessor
+from flint.processors import FAILED, UNKNOWN, ChargeResult, SimulatedProcessor
 from flint.refunds import service as refunds
 from flint.runtime import Runtime
 from support import TEST_SECRET
@@ -320,3 +320,41 @@ async def test_the_receipt_goes_out_on_capture_not_on_authorization(mail_rt):
     assert await outbox() == []
     await capture.capture_payment(rt, merchant.id, payment.id, merchant_actor(merchant.id), amount=2000)
     assert [(r["kind"], r["cause"]) for r in await outbox()] == [("receipt", f"receipt:{session.order_id}")]
+
+
+async def test_the_simulated_processor_lets_an_authorization_lapse_and_capture_then_cancels_it(rt):
+    # Test card 4000 0000 0000 0440: the processor authorizes it and lets the authorization lapse at once.
+    merchant, session, payment = await authorized(rt, 2500, "4000000000000440")
+    assert payment.status == "authorized"
+    with pytest.raises(FlintError) as gone:
+        await capture.capture_payment(rt, merchant.id, payment.id, merchant_actor(merchant.id))
+    assert (gone.value.status, gone.value.code) == (409, "payment_not_capturable")
+    async with rt.db.read() as conn:
+        row = await conn.fetch_one("SELECT status, failure_code FROM payments WHERE id = :id", {"id": payment.id})
+    assert (row["status"], row["failure_code"]) == ("canceled", "authorization_expired")
+    assert (await order_of(rt, merchant.id, session.order_id)).status == "open"
+
+
+async def test_a_void_keeps_the_processors_answer(rt):
+    merchant, _, payment = await authorized(rt)
+    voided = await capture.void_payment(rt, merchant.id, payment.id, merchant_actor(merchant.id))
+    assert voided.processor_ref != payment.processor_ref  # the simulated processor's void ref (its state)
+    looked = await rt.processor.lookup(payment.id, voided.processor_ref)
+    assert looked.status == "canceled"
+
+
+class Unknowing(SimulatedProcessor):
+    async def charge(self, request):
+        return ChargeResult(UNKNOWN, None)
+
+
+async def test_a_charge_the_processor_cannot_tell_is_never_a_decline(rt):
+    merchant, _ = await make_merchant(rt)
+    session = await manual_session(rt, merchant.id)
+    rt.processor = Unknowing()
+    with pytest.raises(FlintError) as unknown:
+        await pay(rt, session)
+    assert (unknown.value.status, unknown.value.code) == (503, "processor_unavailable")
+    async with rt.db.read() as conn:
+        row = await conn.fetch_one("SELECT status FROM payments WHERE order_id = :o", {"o": session.order_id})
+    assert row["status"] == "processing"  # settled later (lease lapse), not failed
