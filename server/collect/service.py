@@ -198,20 +198,26 @@ async def _record_success(rt: Runtime, conn: Conn, order: Order, payment: Paymen
     paid = replace(order, status="paid", amount_paid=payment.amount, attempt_payment_id=None,
                    attempt_expires_at=None, updated_at=now)
     items = [("payment.succeeded", settled.to_dict()), ("order.paid", paid.to_dict())]
-    # The order is paid: its open sessions are complete, the paying one first. One paid through
-    # a recovery link or another session must not later "expire" (and tell the merchant the buyer
-    # gave up) or keep handing out client tokens.
+    items += await _complete_sessions(rt, conn, order, payment, now)
+    await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
+    # The receipt, if the merchant sends them: one row in this same transaction (the outbox), sent later by
+    # the mail worker; nothing at all when mail is not configured.
+    await receipts.enqueue_receipt(conn, rt.config, paid, settled, locale=locale, paid_at=now)
+    return settled
+
+
+async def _complete_sessions(rt: Runtime, conn: Conn, order: Order, payment: Payment, now: str) -> list[tuple[str, dict]]:
+    """The buyer's checkout is done (paid, or authorized): the order's open sessions complete, the paying
+    one first. One paid through a recovery link or another session must not later "expire" (and tell the
+    merchant the buyer gave up) or keep handing out client tokens. Returns their events."""
+    items = []
     open_sessions = await session_store.select_open_sessions_of_order(conn, order.id)
     open_sessions.sort(key=lambda s: s.id != payment.checkout_session_id)
     for session_id in [s.id for s in open_sessions]:
         session = await session_store.complete_open_session(conn, session_id, now)
         if session is not None:
             items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
-    await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
-    # The receipt, if the merchant sends them: one row in this same transaction (the outbox), sent later by
-    # the mail worker; nothing at all when mail is not configured.
-    await receipts.enqueue_receipt(conn, rt.config, paid, settled, locale=locale, paid_at=now)
-    return settled
+    return items
 
 
 async def _record_authorization(rt: Runtime, conn: Conn, order: Order, payment: Payment, result: ChargeResult,
@@ -226,12 +232,7 @@ async def _record_authorization(rt: Runtime, conn: Conn, order: Order, payment: 
     settled = replace(payment, status=AUTHORIZED, processor_ref=result.processor_ref or payment.processor_ref,
                       amount_authorized=payment.amount, authorized_at=now, updated_at=now)
     items = [("payment.authorized", settled.to_dict())]
-    open_sessions = await session_store.select_open_sessions_of_order(conn, order.id)
-    open_sessions.sort(key=lambda s: s.id != payment.checkout_session_id)
-    for session_id in [s.id for s in open_sessions]:
-        session = await session_store.complete_open_session(conn, session_id, now)
-        if session is not None:
-            items.append(("checkout.session.completed", session.to_dict(rt.config.public_url, None)))
+    items += await _complete_sessions(rt, conn, order, payment, now)
     await record_order_events(conn, merchant_id=order.merchant_id, actor=actor, items=items, order_id=order.id)
     return settled
 
