@@ -212,7 +212,39 @@ async def redrive_claims(rt: Runtime, older_than: float, batch: int = 100) -> in
                      and await store.touch_claim(conn, payment.id, payment.pending_action, clock.now_iso()))
         if taken:
             assert payment is not None and payment.pending_action is not None
-            done = await _ask_and_finish(rt, payment, payment.pending_action, payment.pending_amount, SYSTEM,
-                                         answer_caller=False)
+            known = await _look_up(rt, payment)
+            if known is not None:  # the processor says what became of it: record that, ask nothing again
+                done = await _finish(rt, payment, payment.pending_action, _captured_amount(payment, known), known,
+                                     SYSTEM, answer_caller=False)
+            else:
+                done = await _ask_and_finish(rt, payment, payment.pending_action, payment.pending_amount, SYSTEM,
+                                             answer_caller=False)
             settled += done.status != AUTHORIZED
     return settled
+
+
+async def _look_up(rt: Runtime, payment: Payment) -> ChargeResult | None:
+    """What the processor says now of a claimed capture or void whose answer never came (its look-up by
+    Flint's payment id): the settled outcome when it already happened there, else None (still authorized,
+    or the processor cannot tell: then the action is asked again under the same idempotency key)."""
+    look_up = getattr(rt.processor, "lookup", None)
+    if look_up is None:
+        return None
+    try:
+        async with asyncio.timeout(rt.config.processor_timeout_seconds):
+            found = await look_up(payment.id, payment.processor_ref)
+    except Exception:
+        log.exception("processor lookup failed; asked again later", extra={"payment_id": payment.id})
+        return None
+    if payment.pending_action == CAPTURE and found.status == CAPTURED:
+        return found
+    if payment.pending_action in (VOID, EXPIRE) and found.status == CANCELED_RESULT:
+        return found
+    return None
+
+
+def _captured_amount(payment: Payment, found: ChargeResult) -> int | None:
+    """The amount the processor says it captured; the claimed amount when it does not say."""
+    if payment.pending_action != CAPTURE:
+        return None
+    return found.amount if found.amount is not None and 0 < found.amount <= payment.amount else payment.pending_amount

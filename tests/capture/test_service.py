@@ -264,6 +264,41 @@ async def test_a_capture_whose_processor_does_not_answer_settles_later(rt, advan
     assert flaky.captures == 3
 
 
+class LosesTheAnswer(SimulatedProcessor):
+    """A processor that captures but whose answer never reaches Flint (the connection drops after the
+    processor acted), and that remembers what it did under Flint's payment id, as a real one does."""
+
+    def __init__(self):
+        self.captured: dict[str, ChargeResult] = {}
+        self.captures = 0
+
+    async def capture(self, payment_id, processor_ref, amount, currency):
+        self.captures += 1
+        self.captured[payment_id] = await super().capture(payment_id, processor_ref, amount, currency)
+        raise ConnectionError("connection dropped after the capture")
+
+    async def lookup(self, payment_id, processor_ref):
+        if payment_id in self.captured:
+            return self.captured[payment_id]
+        return await super().lookup(payment_id, processor_ref)
+
+
+async def test_a_capture_whose_answer_was_lost_settles_by_look_up_not_by_capturing_again(rt, advance_clock):
+    merchant, session, payment = await authorized(rt)
+    lossy = LosesTheAnswer()
+    rt.processor = lossy
+    with pytest.raises(FlintError) as unknown:
+        await capture.capture_payment(rt, merchant.id, payment.id, merchant_actor(merchant.id), amount=1500)
+    assert (unknown.value.status, unknown.value.code) == (503, "processor_unavailable")
+    assert (await order_of(rt, merchant.id, session.order_id)).status == "authorized"
+    advance_clock(61)
+    assert await capture.redrive_claims(rt, older_than=60) == 1
+    order = await order_of(rt, merchant.id, session.order_id)
+    assert (order.status, order.amount_paid) == ("paid", 1500)
+    assert lossy.captures == 1  # settled by what the processor said, never captured twice
+    assert (await events(rt, session.order_id))[-2:] == ["payment.captured", "order.paid"]
+
+
 class Declines(SimulatedProcessor):
     def __init__(self, code: str):
         self.code = code
