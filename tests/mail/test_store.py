@@ -178,7 +178,7 @@ async def test_migration_0019_keeps_existing_rows_with_the_new_flags_off(db_url)
                 "INSERT INTO checkout_sessions (id, merchant_id, order_id, mode, status, success_url, expires_at, "
                 "created_at, updated_at) VALUES ('cs_old', 'mer_old', 'ord_old', 'hosted', 'open', "
                 "'https://shop.example', :now, :now, :now)", {"now": now})
-        assert await migrate(db) == [19]
+        assert await migrate(db, target=19) == [19]
         async with db.read() as conn:
             assert await conn.fetch_one("SELECT receipts FROM merchants WHERE id = 'mer_old'") == {"receipts": 0}
             assert await conn.fetch_one("SELECT recovery_email, locale FROM checkout_sessions WHERE id = 'cs_old'") \
