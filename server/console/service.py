@@ -478,8 +478,9 @@ def describe(sequence: int, kind: str, at: str, actor_type: str, actor_id: str |
             if authorized and authorized != data.get("amount"):  # a partial capture: the rest was released
                 how += f" (of {amount(authorized, data.get('currency'))} authorized; the rest released)"
         elif kind == "payment.voided":
-            # By a person (Void) or by Flint when the authorization was not captured in time (the sweeper).
-            title = "Authorization expired" if actor_type == "system" else "Authorization voided"
+            # By a person (Void), or expired: not captured in time (the sweeper) or lapsed at the processor.
+            expired = data.get("failure_code") == "authorization_expired" or actor_type == "system"
+            title = "Authorization expired" if expired else "Authorization voided"
             how = f"{amount(data.get('amount_authorized') or data.get('amount'), data.get('currency'))} released on {_card(data)}"
         elif kind == "payment.failed":
             title, mark = "Payment failed", "failure"

@@ -210,3 +210,16 @@ async def test_the_service_refuses_a_role_whatever_the_page_shows(rt):
     order = await service.orders.get_order(rt, merchant.id, order_id)
     actions = service.order_actions(nobody, order)
     assert not actions.capture and not actions.void
+
+
+def test_the_timeline_tells_a_void_from_an_expiry():
+    payment = {"id": "pay_1", "amount": 2500, "amount_authorized": 2500, "currency": "usd", "channel": "hosted",
+               "card": {"brand": "visa", "last4": "4242"}}
+    voided = service.describe(7, "payment.voided", "2026-01-02T03:04:05.000000Z", "staff", "stf_1", payment)
+    assert (voided.title, voided.actor) == ("Authorization voided", "staff stf_1")
+    assert "$25.00 released on Visa •••• 4242 via hosted" in voided.details
+    # The sweeper's expiry, or a processor that let it lapse (answered when someone tried to capture).
+    for actor, failure in (("system", "authorization_expired"), ("staff", "authorization_expired")):
+        expired = service.describe(8, "payment.voided", "2026-01-09T03:04:05.000000Z", actor, None,
+                                   {**payment, "failure_code": failure})
+        assert expired.title == "Authorization expired"
