@@ -207,94 +207,59 @@ async def get_order_void(order_id: str):
     return await _order_page(who, order_id, confirm_void=True)
 
 
-@bp.post(f"{PREFIX}/orders/<order_id>/capture")
-@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
-async def post_order_capture(order_id: str):
-    """Capture (docs/api.md 15 and 17): the order's authorization, all of it or the amount typed."""
+async def _order_form(order_id: str, form_name: str, act, **fields: int) -> Response:
+    """One order action's form (Capture, Void, Refund, Cancel order, Create and Send payment link): the
+    typed ``fields`` (each cut at its length) and the form's token go to ``act``, the service; its answer
+    is a redirect to what it did, or the order page saying why nothing was done, with the typing kept."""
     who = await _viewer()
     if who is None:
         return _to_sign_in()
     form = await request.form
-    values = {"amount": form.get("amount", "")[:50]}
+    values = {name: form.get(name, "")[:length] for name, length in fields.items()}
     try:
-        outcome = await service.capture(runtime(), who, order_id[:100], form.get("csrf_token"), values["amount"])
+        outcome = await act(runtime(), who, order_id[:100], form.get("csrf_token"), **values)
     except FlintError as error:
         return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "capture", values)
+    return await _answer(who, order_id, outcome, form_name, values or None)
+
+
+@bp.post(f"{PREFIX}/orders/<order_id>/capture")
+@public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
+async def post_order_capture(order_id: str):
+    """Capture (docs/api.md 15 and 17): the order's authorization, all of it or the amount typed."""
+    return await _order_form(order_id, "capture", service.capture, amount=50)
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/void")
 @public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
 async def post_order_void(order_id: str):
     """Void (docs/api.md 15 and 17): the order's authorization released, the order open again."""
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    try:
-        outcome = await service.void(runtime(), who, order_id[:100], form.get("csrf_token"))
-    except FlintError as error:
-        return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "void")
+    return await _order_form(order_id, "void", service.void)
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/refund")
 @public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
 async def post_order_refund(order_id: str):
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    values = {"amount": form.get("amount", "")[:50], "reason": form.get("reason", "")[:50]}
-    try:
-        outcome = await service.refund(runtime(), who, order_id[:100], form.get("csrf_token"), **values)
-    except FlintError as error:
-        return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "refund", values)
+    return await _order_form(order_id, "refund", service.refund, amount=50, reason=50)
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/cancel")
 @public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
 async def post_order_cancel(order_id: str):
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    try:
-        outcome = await service.cancel(runtime(), who, order_id[:100], form.get("csrf_token"))
-    except FlintError as error:
-        return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "cancel")
+    return await _order_form(order_id, "cancel", service.cancel)
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/payment_links")
 @public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
 async def post_order_link(order_id: str):
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    try:
-        outcome = await service.create_link(runtime(), who, order_id[:100], form.get("csrf_token"))
-    except FlintError as error:
-        return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "link")
+    return await _order_form(order_id, "link", service.create_link)
 
 
 @bp.post(f"{PREFIX}/orders/<order_id>/send_link")
 @public  # the signed-in person's web session (cookie) and the form's single-use token, checked here
 async def post_order_send_link(order_id: str):
     """Send payment link (docs/api.md 15): the order's payment link by email to the address typed."""
-    who = await _viewer()
-    if who is None:
-        return _to_sign_in()
-    form = await request.form
-    values = {"email": form.get("email", "")[:320]}
-    try:
-        outcome = await service.send_link(runtime(), who, order_id[:100], form.get("csrf_token"), values["email"])
-    except FlintError as error:
-        return await _refused_form(who, order_id, error)
-    return await _answer(who, order_id, outcome, "send", values)
+    return await _order_form(order_id, "send", service.send_link, email=320)
 
 
 # -- Payment links ---------------------------------------------------------------------------------------
