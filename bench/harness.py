@@ -9,8 +9,9 @@
 - **HTTP**: request bytes (built once, here only), the response-head parser, a JSON call for set-up;
 - **receivers**: the tests' receiver, counting connections and timing its own answers;
 - **the load generator**: worker processes, each one asyncio loop of raw HTTP/1.1 keep-alive connections
-  (``asyncio.Protocol`` callbacks, no stream reader, no task per request); and a blocking client for
-  one request at a time.
+  (``asyncio.Protocol`` callbacks, no stream reader, no task per request), sending single requests or
+  units of several (``Step``: a buyer's create + confirm, each next request filled from a regex over the
+  previous answer); ``phase_row``, a phase as its row; and a blocking client for one request at a time.
 
 At import, this module needs the standard library and ``support`` (standard library too): the load
 generator's processes import it, and the client must stay lean.
@@ -21,6 +22,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -378,6 +380,19 @@ def http_request(method: str, path: str, host: str, *, token: str | None = None,
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def chained_request(method: str, path: str, host: str, *, token: str | None = None, body: bytes = b"",
+                    content_type: str | None = None) -> tuple[bytes, bytes]:
+    """A follow-up request of a unit (see ``Step``) as (head, body) templates, built once: ``{name}`` in the
+    path, the token or the body is filled with what an earlier answer of the same unit said, and the
+    Content-Length is added once the body is filled."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n").encode(), body
+
+
 def parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
     """(status, Content-Length or None, chunked, the server closes) of a response head (without its blank
     line): all that the clients read of a response, besides its end."""
@@ -507,6 +522,18 @@ class BenchReceiver(Receiver):
 # The load generator (runs in worker processes)
 # ----------------------------------------------------------------------------------------------
 
+class Step(dict):
+    """One request of a unit of several (a buyer's checkout: create, then confirm). The unit's first request
+    comes from the phase's requests as usual; each later one is ``request`` (``chained_request``'s templates)
+    filled with the values its earlier answers gave. ``capture`` names what to take from this step's 2xx
+    answer: a bytes regex whose first group is the value (a search over that one body, no JSON). A plain
+    dict, so it crosses to the worker processes as it is."""
+
+    def __init__(self, name: str, *, request: tuple[bytes, bytes] | None = None,
+                 capture: dict[str, bytes] | None = None) -> None:
+        super().__init__(name=name, request=request, capture=capture or {})
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection, one request in flight at a time: the next is sent from inside
     ``data_received`` as soon as an answer is complete."""
@@ -523,6 +550,9 @@ class _Conn(asyncio.Protocol):
         self.closes = False
         self.status = 0
         self.sent_at = 0.0  # 0: idle
+        self.unit_at = 0.0  # when the unit's first request was written (a unit is one request unless chained)
+        self.step = 0  # the step of a chained unit in flight
+        self.values: dict[str, bytes] = {}
         self.stopped = False
         self.connected = asyncio.get_running_loop().create_future()
 
@@ -583,11 +613,39 @@ class _Conn(asyncio.Protocol):
         if request is None:  # a pool, all sent
             phase.idle(self)
             return
+        self.step = 0
+        self.unit_at = now
+        self._write(request, now)
+
+    def _write(self, request: bytes, now: float) -> None:
         self.buf.clear()
         self.need = -1
         self.sent_at = now
-        phase.sent += 1
-        self.transport.write(request)
+        self.phase.sent += 1
+        self.transport.write(request)  # type: ignore[union-attr]
+
+    def _next_step(self, now: float) -> bool:
+        """A chained unit's next request, from this answer's captures; False if the unit cannot go on (the
+        error is recorded) or the window is over."""
+        phase = self.phase
+        step = phase.chain[self.step]
+        if step["capture"]:
+            body = self._body()
+            for name, pattern in step["capture"].items():
+                found = pattern.search(body)
+                if found is None:
+                    phase.errors.append((now, f"{step['name']}:no_{name}", body[:300].decode("utf-8", "replace")))
+                    return False
+                self.values[name] = found.group(1)
+        if now >= phase.t_end:
+            return False
+        self.step += 1
+        head, body = phase.chain[self.step]["request"]
+        for name, value in self.values.items():
+            key = b"{" + name.encode() + b"}"
+            head, body = head.replace(key, value), body.replace(key, value)
+        self._write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body, now)
+        return True
 
     def _body(self) -> bytes:
         body = bytes(self.buf[self.body_at:])
@@ -596,14 +654,23 @@ class _Conn(asyncio.Protocol):
     def _complete(self) -> None:
         now = time.monotonic()
         phase = self.phase
+        chain = phase.chain
         if 200 <= self.status < 300:
+            if chain is not None and self.step < len(chain) - 1:
+                if self._next_step(now):
+                    return
+                self.sent_at = 0.0
+                self.send()  # the unit ends here (counted as an error, or the window is over)
+                return
+            # A unit counts when its last answer completes: latency from its first request written.
             phase.done_at.append(now)
-            phase.latency.append(now - self.sent_at)
+            phase.latency.append(now - self.unit_at)
             phase.port_of.append(self.port_index)
             if phase.bodies is not None:
                 phase.bodies.append(self._body())
         else:
-            phase.errors.append((now, f"http_{self.status}", self._body()[:500].decode("utf-8", "replace")))
+            kind = f"http_{self.status}" if chain is None else f"{chain[self.step]['name']}:http_{self.status}"
+            phase.errors.append((now, kind, self._body()[:500].decode("utf-8", "replace")))
         self.sent_at = 0.0
         if self.closes and self.transport is not None:  # the server closes after this answer: reconnect
             self.transport.abort()
@@ -627,6 +694,10 @@ class _Phase:
         self.timeout: float = spec["timeout"]
         self.n_conns: int = spec["connections"]
         self.bodies: list[bytes] | None = [] if spec["keep_bodies"] else None
+        chain = spec.get("chain")
+        self.chain: list[dict] | None = [
+            {**step, "capture": {name: re.compile(pattern) for name, pattern in step["capture"].items()}}
+            for step in chain] if chain else None
         self.done_at = array("d")  # 2xx answers: when each completed, its latency, its port
         self.latency = array("d")
         self.port_of = array("b")
@@ -800,10 +871,14 @@ class LoadGenerator:
                 proc.kill()
 
     def run(self, requests: list[bytes] | dict[int, list[bytes]], *, cyclic: bool, warmup: float, duration: float,
-            timeout: float, keep_bodies: bool = False, during: Callable[[str], None] | None = None) -> dict:
+            timeout: float, keep_bodies: bool = False, during: Callable[[str], None] | None = None,
+            chain: list[Step] | None = None) -> dict:
         """One phase: ``warmup`` s then ``duration`` s measured. ``requests`` (per port when several): sent
         round robin for the whole phase (``cyclic``), or a pool, each sent once, the phase ending when it
-        is empty. ``during("before")`` is called 0.3 s before the window, ``("measure")`` as it opens and
+        is empty. With ``chain`` (its first step names what the request's answer gives, its later steps the
+        requests that follow on the same connection), each of those requests starts a unit, and what is
+        counted, timed and kept is the unit: from writing its first request to its last answer's last byte
+        (``bodies``: that last answer's); a failed step ends the unit as an error named after the step. ``during("before")`` is called 0.3 s before the window, ``("measure")`` as it opens and
         ``("end")`` as it closes (CPU snapshots, profilers). Returns the raw results (see ``tally``)."""
         by_port = requests if isinstance(requests, dict) else {port: requests for port in self.ports}
         total = sum(self.shares)
@@ -820,7 +895,7 @@ class LoadGenerator:
                 if not part[port]:
                     raise RuntimeError("a phase needs at least one request per worker")
             pipe.send({"connections": share, "requests": part, "cyclic": cyclic, "timeout": timeout,
-                       "keep_bodies": keep_bodies})
+                       "keep_bodies": keep_bodies, "chain": [dict(step) for step in chain] if chain else None})
         for pipe in self.pipes:
             reply = pipe.recv()
             if not reply.get("ready"):
@@ -889,6 +964,42 @@ def tally(raw: dict, check: Callable[[bytes], str | None] | None = None) -> dict
             "reconnects": sum(r["reconnects"] for r in raw["results"]),
             "client_cpu_s": sum(c["end"][1] - c["measure"][1] for c in cpu),
             "client_span_s": max((c["end"][0] - c["measure"][0] for c in cpu), default=0.0)}
+
+
+def phase_row(name: str, raw: dict, cpu: dict | None, check=None, *, per_unit: int = 1) -> dict:
+    """A timed phase as the numbers of its row. ``cpu`` is a ``CpuWindow.split()`` with the groups "server"
+    and "client". In a chained phase (``per_unit`` HTTP requests per unit) ``requests``, ``rps``, the
+    latencies and the CPU "per request" are per unit; the per-HTTP-request figures are added beside them."""
+    t = tally(raw, check)
+    latencies, window, requests = t["latencies"], t["window_s"], t["requests"]
+    summary: dict[str, Any] = {
+        "scenario": name, "window_s": round(window, 3), "requests": requests,
+        "rps": round(requests / window, 1) if window > 0 else None,
+        "p50_ms": ms(percentile(latencies, 50)), "p90_ms": ms(percentile(latencies, 90)),
+        "p99_ms": ms(percentile(latencies, 99)),
+        "max_ms": ms(latencies[-1] if latencies else None),
+        "mean_ms": ms(sum(latencies) / len(latencies) if latencies else None),
+        "errors": t["errors"], "warmup_errors": t["warmup_errors"], "after_window_errors": t["after_window_errors"],
+        "errors_total": t["errors_total"], "error_kinds": t["error_kinds"], "error_samples": t["error_samples"],
+        "pool_exhausted": t["pool_exhausted"],
+    }
+    if cpu is not None:
+        # Where the CPU went during the window: the server process (all threads), the client processes,
+        # and the whole machine (so a saturated box, or a noisy one, is visible).
+        server, client = cpu["cores"]["server"], cpu["cores"]["client"]
+        summary["cpu"] = {
+            "server_cores": round(server, 2), "client_cores": round(client, 2),
+            "machine_busy_pct": round(cpu["machine_busy_pct"], 1), "other_cores": round(cpu["other_cores"], 2),
+            "server_cpu_ms_per_request": round(1000 * cpu["seconds"]["server"] / requests, 3) if requests else None,
+            "client_cpu_ms_per_request": round(1000 * cpu["seconds"]["client"] / requests, 3) if requests else None,
+        }
+    if per_unit > 1:
+        summary["http_requests_per_unit"] = per_unit
+        summary["http_rps"] = round(per_unit * requests / window, 1) if window > 0 else None
+        if cpu is not None and requests:
+            summary["cpu"]["client_cpu_ms_per_http_request"] = round(
+                1000 * cpu["seconds"]["client"] / (per_unit * requests), 3)
+    return summary
 
 
 def json_bodies(raw: dict) -> list[dict]:

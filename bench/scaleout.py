@@ -2,10 +2,11 @@
 
 Run by ``python -m bench.run`` (``--scaleout-only`` / ``--no-scaleout``); see bench/README.md.
 
-Goal: ``POST /v1/checkout/sessions`` (merchant secret key, inline order) with two ``flint serve``
-processes on one PostgreSQL database at least 1.5x the rate of one process on PostgreSQL, measured in
-the same run with the same load generator. SQLite with one process (and two on one file) is measured
-alongside as context.
+Goal (issue 19): ``POST /v1/checkout/sessions`` (merchant secret key, inline order) on SQLite, one
+``flint serve``, at least as fast as on PostgreSQL with one process, in the same run with the same load
+generator. Two processes on PostgreSQL (and two on one SQLite file) are measured alongside; their ratio to
+one is reported with the CPU model of the box and what the CPU per session allows, without a goal (issue 8
+asked for 1.5x; on a 2-core box shared with PostgreSQL and the load generator the ceiling is about 1.3x).
 
 Each measurement is independent: a fresh database (a new SQLite file, or a new PostgreSQL schema
 selected with ``?search_path=`` in FLINT_DATABASE_URL, dropped afterwards), ``flint migrate`` once,
@@ -35,7 +36,7 @@ from . import harness
 from .harness import CORES, INLINE_ORDER, SUCCESS_URL, percentile
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-GOAL_RATIO = 1.5
+GOAL_RATIO = 1.5  # issue 8's PG 2/1 target: now context only (the quiet-box model says what 1.5x would need)
 # FLINT_BACKGROUND=0 (= flint serve --no-background, as deploy.md runs web processes): no webhook worker or
 # sweeper polling the database inside the measured servers.
 SERVE_ENV = {"FLINT_BACKGROUND": "0"}
@@ -476,6 +477,9 @@ def run(tmp: Path, *, pg_url: str | None = None, connections: int = 32, warmup: 
         "sqlite_2_over_sqlite_1": ratio("sqlite_2", "sqlite_1"),
     }
     summary["cpu_ceiling"] = _ceiling(pooled)
+    summary["cpu_model"] = cpu_model()
+    summary["cores"] = CORES
+    summary["sqlite_1_over_pg_1"] = ratio("sqlite_1", "postgresql_1")
     noisy = {row["label"]: busy_elsewhere(row) for row in rows if busy_elsewhere(row) > 0.25}
     if noisy:
         notes.append(f"scale-out: other processes (other test runs, other PostgreSQL backends) used more than a "
@@ -501,10 +505,10 @@ def run(tmp: Path, *, pg_url: str | None = None, connections: int = 32, warmup: 
     summary["pg_runs_noisy"] = pg_noisy
     if ceiling and pg_noisy and (summary["pg_2_over_pg_1"] or 0) >= GOAL_RATIO > ceiling["quiet_box_model"]["ratio"]:
         notes.append(
-            f"scale-out: the ratio {summary['pg_2_over_pg_1']} reaches the goal only on a busy box: other processes "
+            f"scale-out: the ratio {summary['pg_2_over_pg_1']} reaches {GOAL_RATIO}x only on a busy box: other processes "
             f"took CPU during {', '.join(pg_noisy)}, and two server processes win a larger share of it than one; on a "
             f"quiet box the CPU per session measured here allows ~{ceiling['quiet_box_model']['ratio']}x. Do not "
-            f"read this PASS as Flint scaling out.")
+            f"read it as Flint scaling out.")
     if ceiling and summary["pg_2_over_pg_1"] is not None and summary["pg_2_over_pg_1"] < GOAL_RATIO:
         per, model = ceiling["pg_1_cpu_ms_per_request"], ceiling["quiet_box_model"]
         notes.append(
@@ -572,6 +576,18 @@ def _ceiling(pooled: dict) -> dict | None:
     }
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name, as /proc/cpuinfo gives it (the 2-process ratio depends on it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
@@ -581,21 +597,20 @@ def _redact(url: str) -> str:
 
 
 def goals_for(out: dict) -> dict:
+    """One goal: SQLite, one process, at least as fast as PostgreSQL, one process (issue 19). The PG 2/1
+    ratio is in ``summary`` with the CPU model, without a goal."""
     summary = out.get("summary") or {}
-    ratio = summary.get("pg_2_over_pg_1")
     pooled = out.get("pooled") or {}
-    errors = sum((p or {}).get("errors_total", 0) for k, p in pooled.items() if k.startswith("postgresql"))
+    sqlite_1, pg_1 = pooled.get("sqlite_1") or {}, pooled.get("postgresql_1") or {}
+    ratio = summary.get("sqlite_1_over_pg_1")
+    errors = sqlite_1.get("errors_total", 0) + pg_1.get("errors_total", 0)
     return {
-        f"scaleout_pg_2_procs_ge_{GOAL_RATIO}x_1_proc": {
-            "target_ratio": GOAL_RATIO, "actual_ratio": ratio,
-            "pg_1_rps": (pooled.get("postgresql_1") or {}).get("rps"),
-            "pg_2_rps": (pooled.get("postgresql_2") or {}).get("rps"),
-            "per_round": summary.get("pg_2_over_pg_1_per_round"),
-            "errors_pg": errors,
-            # Runs where other processes used > 0.25 core: the verdict is then noise-prone (see notes).
-            "noisy_runs": summary.get("pg_runs_noisy"),
-            "quiet_box_model_ratio": ((summary.get("cpu_ceiling") or {}).get("quiet_box_model") or {}).get("ratio"),
-            "pass": ratio is not None and ratio >= GOAL_RATIO and errors == 0,
+        "scaleout_sqlite_1_proc_ge_pg_1_proc": {
+            "target_ratio": 1.0, "actual_ratio": ratio, "sqlite_1_rps": sqlite_1.get("rps"), "pg_1_rps": pg_1.get("rps"),
+            "errors": errors, "pass": ratio is not None and ratio >= 1.0 and errors == 0,
+            # Context, no goal: two PostgreSQL processes over one, on this CPU.
+            "pg_2_over_pg_1": summary.get("pg_2_over_pg_1"), "cpu_model": summary.get("cpu_model"),
+            **({} if pg_1 else {"note": "no PostgreSQL run: nothing to compare SQLite with"}),
         },
     }
 
@@ -627,8 +642,10 @@ def report(out: dict) -> str:
                          f"{pooled['rps_each']}, p50 {pooled['p50_ms']} ms, p99 {pooled['p99_ms']} ms, "
                          f"errors {pooled['errors_total']}")
     s = out["summary"]
-    lines.append(f"  PG 2 procs / PG 1 proc = {s['pg_2_over_pg_1']} (per round {s['pg_2_over_pg_1_per_round']}; "
-                 f"goal >= {GOAL_RATIO});  PG 1 / SQLite 1 = {s['pg_1_over_sqlite_1']};  "
+    lines.append(f"  SQLite 1 / PG 1 = {s.get('sqlite_1_over_pg_1')} (goal >= 1: SQLite at least as fast as PostgreSQL, "
+                 f"one process each)")
+    lines.append(f"  PG 2 procs / PG 1 proc = {s['pg_2_over_pg_1']} (per round {s['pg_2_over_pg_1_per_round']}; no goal; "
+                 f"CPU {s.get('cpu_model')}, {s.get('cores')} cores);  PG 1 / SQLite 1 = {s['pg_1_over_sqlite_1']};  "
                  f"PG 2 / SQLite 1 = {s['pg_2_over_sqlite_1']};  SQLite 2 / SQLite 1 = {s['sqlite_2_over_sqlite_1']}")
     for i, r in enumerate(s.get("rounds", []), 1):
         lines.append(f"    round {i}: PG 1 {r['pg_1_rps']} rps (others {r['other_cores_pg_1']} cores), "
