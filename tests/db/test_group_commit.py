@@ -7,16 +7,12 @@ import sqlite3
 
 import pytest
 
-from flint.db import open_database
-from flint.db.migrate import migrate
+from .conftest import insert_merchant
 
 
 @pytest.fixture
-async def db(sqlite_url):
-    database = await open_database(sqlite_url)
-    await migrate(database)
-    yield database
-    await database.close()
+def db(sqlite_db):
+    return sqlite_db
 
 
 def _committed(sqlite_url: str) -> set[str]:
@@ -28,10 +24,7 @@ def _committed(sqlite_url: str) -> set[str]:
         other.close()
 
 
-async def _insert(conn, merchant_id):
-    await conn.execute(
-        "INSERT INTO merchants (id, name, email, password_hash, allowed_origins, created_at) "
-        "VALUES (:id, 'Shop', :id || '@shop.example', 'x', '[]', '2026-01-01T00:00:00.000000Z')", {"id": merchant_id})
+_insert = insert_merchant
 
 
 def _count_commits(db) -> list[str]:

@@ -5,16 +5,12 @@ import sqlite3
 
 import pytest
 
-from flint.db import open_database
-from flint.db.migrate import migrate
+from .conftest import insert_merchant
 
 
 @pytest.fixture
-async def db(sqlite_url):
-    database = await open_database(sqlite_url)
-    await migrate(database)
-    yield database
-    await database.close()
+def db(sqlite_db):
+    return sqlite_db
 
 
 async def _count(db):
@@ -22,10 +18,7 @@ async def _count(db):
         return (await conn.fetch_one("SELECT COUNT(*) AS n FROM merchants"))["n"]
 
 
-async def _insert(conn, merchant_id):
-    await conn.execute(
-        "INSERT INTO merchants (id, name, email, password_hash, allowed_origins, created_at) "
-        "VALUES (:id, 'Shop', :id || '@shop.example', 'x', '[]', '2026-01-01T00:00:00.000000Z')", {"id": merchant_id})
+_insert = insert_merchant
 
 
 async def test_a_raising_body_rolls_back_and_the_next_write_works(db):
