@@ -31,5 +31,7 @@ def configure(level: str = "INFO", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Hypercorn's own access log would duplicate ours (and log query strings).
+    # The ASGI servers' own access logs would duplicate ours (and log query strings): Uvicorn's for
+    # `flint serve`, Hypercorn's for the servers `flint demo` runs beside it.
     logging.getLogger("hypercorn.access").disabled = True
+    logging.getLogger("uvicorn.access").disabled = True
