@@ -29,7 +29,9 @@ def offset() -> timedelta:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The stored and shown form: UTC, microseconds, "Z" (2026-12-05T01:12:40.199199Z). isoformat is
+    C-fast where strftime is not, and it is called several times per request."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse(text: str) -> datetime:
