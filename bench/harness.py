@@ -19,6 +19,7 @@ generator's processes import it, and the client must stay lean.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -381,16 +382,39 @@ def http_request(method: str, path: str, host: str, *, token: str | None = None,
 
 
 def chained_request(method: str, path: str, host: str, *, token: str | None = None, body: bytes = b"",
-                    content_type: str | None = None) -> tuple[bytes, bytes]:
+                    content_type: str | None = None, headers: dict[str, str] | None = None) -> tuple[bytes, bytes]:
     """A follow-up request of a unit (see ``Step``) as (head, body) templates, built once: ``{name}`` in the
-    path, the token or the body is filled with what an earlier answer of the same unit said, and the
-    Content-Length is added once the body is filled."""
+    path, the token, the headers or the body is filled with what an earlier answer of the same unit said
+    (and ``{buyer}`` with a new buyer's address, ``next_buyer``), and the Content-Length is added once the
+    body is filled."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     if token:
         lines.append(f"Authorization: Bearer {token}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if content_type:
         lines.append(f"Content-Type: {content_type}")
     return ("\r\n".join(lines) + "\r\n").encode(), body
+
+
+# Buyers' addresses. A sale's buyers come from many networks, and Flint counts payment attempts per address
+# (30 a minute by default): the load section's server trusts X-Forwarded-For from loopback (as behind a load
+# balancer, FLINT_TRUSTED_PROXIES) and every checkout's confirm says it comes from a buyer of its own, so
+# the per-address limit stays on at its default, with its real cost. (One address making every attempt
+# would need the limit lifted, and its rolling count would then read thousands of rows per attempt.)
+_buyers = itertools.count(1)
+
+
+def buyer_address(n: int) -> str:
+    """The n-th buyer's address: 10.x.y.z, distinct for 16 million buyers, per worker process (pid)."""
+    return f"10.{(os.getpid() + (n >> 16)) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+def next_buyer() -> bytes:
+    return buyer_address(next(_buyers)).encode()
+
+
+BUYERS_BEHIND_PROXY = {"FLINT_TRUSTED_PROXIES": "127.0.0.1",
+                       "FLINT_ATTEMPTS_PER_ADDRESS": "30"}  # Flint's default (config.py), BENCH_ENV lifts it
 
 
 def parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
@@ -641,6 +665,7 @@ class _Conn(asyncio.Protocol):
             return False
         self.step += 1
         head, body = phase.chain[self.step]["request"]
+        self.values["buyer"] = next_buyer()
         for name, value in self.values.items():
             key = b"{" + name.encode() + b"}"
             head, body = head.replace(key, value), body.replace(key, value)

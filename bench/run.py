@@ -85,8 +85,8 @@ class Bench:
             db_url = f"sqlite:///{self.tmp / 'flint.sqlite3'}"
             log(f"seeding a merchant in {self.tmp}")
             self.secret = harness.seed_merchant(harness.bench_env(db_url))
-            [self.load_server] = harness.start_servers(self.tmp, db_url,
-                                                       extra_env={"FLINT_LOG_LEVEL": self.args.log_level})
+            [self.load_server] = harness.start_servers(
+                self.tmp, db_url, extra_env={"FLINT_LOG_LEVEL": self.args.log_level, **harness.BUYERS_BEHIND_PROXY})
             log(f"flint serve is up at {self.load_server.url} (pid {self.load_server.process.pid})")
         elif not self.load_server.alive():
             raise RuntimeError(f"the server died:\n{self.load_server.logs()[-3000:]}")
@@ -190,8 +190,10 @@ class LoadScenarios:
         if len(pool) < len(self.generator.procs):
             raise RuntimeError("no sessions to confirm (create_session failed?)")
         log(f"confirm pool: {len(pool)} fresh sessions")
-        requests = [self.request("POST", f"/v1/checkout/sessions/{s['id']}/confirm", s["client_token"],
-                                 {"card": SUCCESS_CARD}) for s in pool]
+        requests = [http_request("POST", f"/v1/checkout/sessions/{s['id']}/confirm", self.host, token=s["client_token"],
+                                 json_body={"card": SUCCESS_CARD},
+                                 headers={"X-Forwarded-For": harness.buyer_address(i)})  # a buyer each
+                    for i, s in enumerate(pool, start=1)]
         return requests, False, True, _check_confirm
 
     def checkout(self):
@@ -199,6 +201,7 @@ class LoadScenarios:
         # inline order), read its id and client token from that answer, confirm it with the success card.
         confirm = harness.chained_request("POST", "/v1/checkout/sessions/{id}/confirm", self.host,
                                           token="{client_token}", content_type="application/json",
+                                          headers={"X-Forwarded-For": "{buyer}"},  # a buyer each
                                           body=json.dumps({"card": SUCCESS_CARD}, separators=(",", ":")).encode())
         chain = [harness.Step("create", capture={"id": SESSION_ID, "client_token": CLIENT_TOKEN}),
                  harness.Step("confirm", request=confirm)]
