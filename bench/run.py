@@ -372,7 +372,7 @@ def _load_options(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated subset of {','.join(SCENARIOS)} (healthz always runs)")
     parser.add_argument("--no-drift-check", action="store_true",
                         help="skip the closing healthz run that checks the baseline did not drift")
-    parser.add_argument("--log-level", default="WARNING", help="server FLINT_LOG_LEVEL (default WARNING)")
+    parser.add_argument("--log-level", default="INFO", help="the load server's FLINT_LOG_LEVEL (default INFO, as flint serve runs by default: a JSON line per request, to a file)")
 
 
 def _load_check(args: argparse.Namespace) -> str | None:
