@@ -6,13 +6,14 @@ advance_clock), so that session expiry, drop-off, recovery links and webhook ret
 milliseconds. It never moves backwards, and production never moves it (the endpoint is 404 there)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)  # how far this process's clock was moved forward
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc) + _offset
+    return datetime.now(UTC) + _offset
 
 
 def advance(seconds: float) -> timedelta:
@@ -24,12 +25,19 @@ def advance(seconds: float) -> timedelta:
     return _offset
 
 
+def wall_timestamp() -> int:
+    """Unix seconds by the machine's own clock, which the test clock never moves: the time a message is
+    sent (Standard Webhooks' webhook-timestamp), which its receiver checks against its own clock. Signed
+    with the moved clock, every webhook after an advance of more than 5 minutes would be refused."""
+    return int(time.time())
+
+
 def offset() -> timedelta:
     return _offset
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse(text: str) -> datetime:
