@@ -7,13 +7,13 @@ milliseconds. It never moves backwards, and production never moves it (the endpo
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 _offset = timedelta(0)  # how far this process's clock was moved forward
 
 
 def now() -> datetime:
-    return datetime.now(UTC) + _offset
+    return datetime.now(timezone.utc) + _offset
 
 
 def advance(seconds: float) -> timedelta:
@@ -37,7 +37,7 @@ def offset() -> timedelta:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse(text: str) -> datetime:
