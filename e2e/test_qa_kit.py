@@ -36,9 +36,11 @@ def new_session(flint_server, shop, mode: str = "embedded", **fields: Any) -> di
 
 
 def merchant_page(flint_server, shop, session: dict, path: str) -> str:
-    """A merchant's page with the script tag of docs/api.md 5, served by the shop; returns its URL."""
+    """A merchant's page with the script tag of docs/api.md 5, served by the shop; returns its URL. The page
+    notes flint:ready itself (window.readyBefore), for a test to look only after the widget is ready."""
     return shop.serve(path, f"""<!doctype html><html lang="en"><title>Checkout</title><main><h1>Checkout</h1>
 <div id="checkout"></div>
+<script>document.addEventListener("flint:ready", () => {{ window.readyBefore = true; }});</script>
 <script src="{flint_server.url}/widget/v1/flint.js" data-client-token="{session['client_token']}"
  data-target="#checkout" async></script></main></html>""")
 
@@ -55,7 +57,8 @@ def test_the_widget_pays_and_the_webhook_is_verified(page: Page, flint_server, f
 def test_a_mistyped_and_a_declined_card_are_said_then_a_good_one_pays(page: Page, flint_server, kit_shop):
     session = new_session(flint_server, kit_shop)
     page.goto(merchant_page(flint_server, kit_shop, session, "/kit/decline"))
-    checkout = FlintCheckout(page)
+    page.wait_for_function("() => window.readyBefore")
+    checkout = FlintCheckout(page, timeout=2000)  # flint:ready fired before it looked: it knows all the same
     checkout.fill(card="4242 4242 4242 4241").pay()  # fails Luhn: marked at the field, nothing sent
     assert "card number" in checkout.error_text().lower()
     checkout.fill(card="4000 0000 0000 0002").pay()
@@ -78,16 +81,20 @@ def test_3ds_denied_then_approved_in_the_widget(page: Page, flint_server, flint_
     flint_webhooks.wait_for("order.paid", order_id=session["order_id"])
 
 
-def test_the_hosted_page_with_buyer_fields_and_3ds(page: Page, flint_server, kit_shop):
+def test_the_hosted_page_with_buyer_fields_and_3ds_denied_then_approved(page: Page, flint_server, kit_shop):
     session = new_session(flint_server, kit_shop, mode="hosted", collect={
         "email": "required", "name": "required", "billing_address": "country",
         "shipping_address": {"allowed_countries": ["DE", "US"]}},
         custom_fields=[{"key": "gift", "label": "Gift message", "type": "text", "required": False},
                        {"key": "wrap", "label": "Gift wrap", "type": "checkbox", "required": False}])
+    buyer = dict(email="grace@example.com", full_name="Grace Hopper", billing_country="US", shipping_country="DE",
+                 shipping_address_line1="Unter den Linden 1", shipping_city="Berlin", shipping_postal_code="10117",
+                 gift_message="Enjoy", gift_wrap=True)
     checkout = FlintCheckout.hosted(page, session["url"])
-    checkout.fill(card=THREE_DS, email="grace@example.com", full_name="Grace Hopper", billing_country="US",
-                  shipping_country="DE", shipping_address_line1="Unter den Linden 1", shipping_city="Berlin",
-                  shipping_postal_code="10117", gift_message="Enjoy", gift_wrap=True).pay()
+    checkout.fill(card=THREE_DS, **buyer).pay()
+    checkout.deny_3ds()
+    assert "authenticate" in checkout.error_text()  # back on a fresh form, told why
+    checkout.fill(card=THREE_DS, **buyer).pay()
     checkout.approve_3ds()
     expect(page).to_have_url(re.compile(r"/thanks"))
     with flint_server.client() as api:
