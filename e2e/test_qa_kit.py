@@ -87,9 +87,9 @@ def test_the_hosted_page_with_buyer_fields_and_3ds_denied_then_approved(page: Pa
         "shipping_address": {"allowed_countries": ["DE", "US"]}},
         custom_fields=[{"key": "gift", "label": "Gift message", "type": "text", "required": False},
                        {"key": "wrap", "label": "Gift wrap", "type": "checkbox", "required": False}])
-    buyer = dict(email="grace@example.com", full_name="Grace Hopper", billing_country="US", shipping_country="DE",
-                 shipping_address_line1="Unter den Linden 1", shipping_city="Berlin", shipping_postal_code="10117",
-                 gift_message="Enjoy", gift_wrap=True)
+    buyer = {"email": "grace@example.com", "full_name": "Grace Hopper", "billing_country": "US",
+             "shipping_country": "DE", "shipping_address_line1": "Unter den Linden 1", "shipping_city": "Berlin",
+             "shipping_postal_code": "10117", "gift_message": "Enjoy", "gift_wrap": True}
     checkout = FlintCheckout.hosted(page, session["url"])
     checkout.fill(card=THREE_DS, **buyer).pay()
     checkout.deny_3ds()
