@@ -68,9 +68,9 @@ test: setup widget chromium e2e-deps
 	$(BIN)/lint-imports --no-cache
 	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -q $(PARALLEL) $(E2E_OPTS) $(ARGS)
 
-# The browser tests alone, headless; see README.md, "Browser tests (QA)".
+# The browser tests alone, headless: e2e/ and the demo shop's own suite; see README.md, "Browser tests (QA)".
 e2e: setup widget chromium e2e-deps
-	$(BIN)/python -m pytest e2e -q $(E2E_OPTS) $(ARGS)
+	$(BIN)/python -m pytest e2e examples/shop/tests -q $(E2E_OPTS) $(ARGS)
 
 bench: setup widget chromium e2e-deps
 	url=$$(.ci/postgres) && FLINT_TEST_POSTGRES_URL=$$url $(BIN)/python -m bench.run

@@ -1,58 +1,30 @@
-"""Browser-test fixtures: Debian's Chromium under pytest-playwright, a real ``flint serve`` on a free
-loopback port, a merchant seeded in its database, checkout sessions created through the HTTP API, and
-a merchant shop on a second origin for the redirects to land on.
-
-pytest-playwright's own fixtures and options work as documented (``page``, ``context``,
-``new_context``, ``browser``; ``--headed``, ``--slowmo``, ``--tracing``, ``--screenshot``,
-``--video``, ``--output``); only the browser launch is changed, to Debian's Chromium.
-"""
+"""Browser-test fixtures: a real ``flint serve`` on a free loopback port, a merchant seeded in its
+database, checkout sessions created through the HTTP API, and a merchant shop on a second origin for the
+redirects to land on. The browser (Debian's Chromium under pytest-playwright) and the rule that browser
+tests run last are the root conftest.py's, shared with the demo shop's suite (examples/shop/tests)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from flint.runtime import Runtime
-from support.browser import CHROMIUM, CHROMIUM_ARGS, CONTEXT_OPTIONS
 from support.factories import make_merchant
 from support.server import LiveServer, start_server, stop_server
 from support.shop import Shop, start_shop, stop_shop
-from tests.examples.live_shop import LiveShop, start_shop as start_demo_shop, stop_shop as stop_demo_shop
 
 from .helpers import SCREENSHOTS
-
-E2E = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks everything under e2e/ with ``e2e`` and runs it after every other test.
-
-    Last, because Playwright's sync API marks its event loop as running on the main thread from its
-    first call until the session-scoped ``playwright`` fixture stops at the very end of the run: an
-    ``async def`` test (pytest-asyncio) or an ``asyncio.run`` after it would fail with "cannot be
-    called from a running event loop". The sort is stable, so every other test keeps its order. Under
-    pytest-xdist (make test) each worker takes whole files in this order (--no-loadscope-reorder), so no
-    worker runs another test after a browser test either."""
-    for item in items:
-        if E2E in Path(item.path).parents:
-            item.add_marker(pytest.mark.e2e)
-            # pytest-playwright's stand-in for pytest-base-url's base_url fixture is a session fixture
-            # on an instance, which pytest 9 deprecates; harmless here (nothing sets base_url).
-            item.add_marker(pytest.mark.filterwarnings(
-                "ignore:Session-scoped fixtures defined as instance methods:pytest.PytestRemovedIn10Warning"))
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
 
 
 def run_async(make_coro: Callable[[], Any]) -> Any:
     """Runs a coroutine to its end on a fresh event loop in a worker thread (the main thread's loop
-    belongs to Playwright once a browser test has started; see above)."""
+    belongs to Playwright once a browser test has started; see the root conftest.py)."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -67,23 +39,6 @@ def run_async(make_coro: Callable[[], Any]) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-# -- the browser -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """pytest-playwright's launch options (--headed, --slowmo, --browser-channel) on Debian's Chromium."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)", pytrace=False)
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict) -> dict:
-    """Every context: a desktop viewport, US English and UTC, so pages and screenshots are repeatable."""
-    return {**CONTEXT_OPTIONS, **browser_context_args}
 
 
 # When this run began: every pytest-xdist worker imports this file while collecting, before any test runs.
@@ -143,17 +98,6 @@ def merchant(server: LiveServer, shop: Shop):
     record, secret_key = run_async(seed)
     with server.client(secret_key) as api:
         yield Merchant(id=record.id, secret_key=secret_key, api=api)
-
-
-@pytest.fixture(scope="session")
-def demo_shop(server: LiveServer, merchant: Merchant, shop: Shop, tmp_path_factory: pytest.TempPathFactory):
-    """The demo merchant shop of examples/shop (what `flint demo` runs) as its own process on its own
-    port, with the merchant's secret key; its origin is added to the merchant's allowed_origins."""
-    live = start_demo_shop(tmp_path_factory.mktemp("demo-shop"), server.url, merchant.secret_key)
-    allowed = merchant.api.post("/v1/merchant", json={"allowed_origins": [shop.origin, live.url]})
-    assert allowed.status_code == 200, allowed.text
-    yield live
-    assert stop_demo_shop(live) == 0, live.logs()[-2000:]
 
 
 DEFAULT_LINE_ITEMS = [{"name": "Espresso beans 1 kg", "quantity": 1, "unit_amount": 2400}]

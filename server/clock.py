@@ -6,6 +6,7 @@ advance_clock), so that session expiry, drop-off, recovery links and webhook ret
 milliseconds. It never moves backwards, and production never moves it (the endpoint is 404 there)."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 _offset = timedelta(0)  # how far this process's clock was moved forward
@@ -22,6 +23,13 @@ def advance(seconds: float) -> timedelta:
         raise ValueError("the clock only moves forward")
     _offset += timedelta(seconds=seconds)
     return _offset
+
+
+def wall_timestamp() -> int:
+    """Unix seconds by the machine's own clock, which the test clock never moves: the time a message is
+    sent (Standard Webhooks' webhook-timestamp), which its receiver checks against its own clock. Signed
+    with the moved clock, every webhook after an advance of more than 5 minutes would be refused."""
+    return int(time.time())
 
 
 def offset() -> timedelta:

@@ -87,3 +87,42 @@ def test_the_test_clock_is_not_there_in_production(tmp_path):
         assert answer.status_code == 404 and answer.json()["code"] == "route_not_found"
     finally:
         stop_server(live)
+
+
+def test_one_advance_expires_a_session_makes_its_recovery_link_and_retries_a_webhook(tmp_path):
+    """The QA kit's server with no background worker, so only the test clock sends: a delivery refused
+    once is sent again within the advance that expires its session, and it verifies with standardwebhooks
+    as it is although the server's clock moved an hour (signatures carry the wall-clock time)."""
+    from flint.testing.server import FlintServer
+    from flint.testing.webhooks import WebhookReceiver, Webhooks
+
+    server = FlintServer(tmp_path, env={"FLINT_BACKGROUND": "0"}).start()
+    receiver = WebhookReceiver().start(server)
+    try:
+        webhooks = Webhooks(receiver)
+        webhooks.fail_next(2)  # the session's first two events: order.created, checkout.session.created
+        with server.client() as api:
+            session = api.post("/v1/checkout/sessions", json={
+                "order": {"currency": "usd", "line_items": [{"name": "Beans", "quantity": 1, "unit_amount": 900}]},
+                "mode": "embedded", "success_url": "https://shop.example/thanks", "expires_in": 3600,
+                "recovery": {"enabled": True}}).json()
+        assert server.advance_clock(0)["webhooks_delivered"] is True  # sent now: both refused (500)
+        assert [d.status for d in webhooks.deliveries] == [500, 500]
+
+        moved = server.advance_clock(3601)
+        assert moved["swept"]["sessions_expired"] == 1 and moved["webhooks_delivered"] is True
+        with server.client() as api:
+            after = api.get(f"/v1/checkout/sessions/{session['id']}").json()
+        assert after["status"] == "expired" and after["recovery"]["payment_link_id"].startswith("plink_")
+        # Already received when the answer came: the retries, and the events of the expiry.
+        by_id: dict[str, list[int]] = {}
+        for delivery in webhooks.deliveries:
+            by_id.setdefault(delivery.headers["webhook-id"], []).append(delivery.status)
+        created = next(e for e in webhooks.events if e["type"] == "checkout.session.created")
+        assert by_id[created["id"]] == [500, 200]
+        assert {e["type"] for e in webhooks.events} == {"order.created", "checkout.session.created",
+                                                        "checkout.session.expired", "payment_link.created"}
+        assert webhooks.rejected == []
+    finally:
+        receiver.stop()
+        server.stop()

@@ -18,7 +18,10 @@ from .webhooks import check_secret
 
 
 async def _run(args: argparse.Namespace) -> None:
-    app = create_shop(args.flint_url, args.secret_key, args.flint_public_url, args.webhook_secret)
+    # Drop-off recovery on the shop's checkouts (docs/api.md 7): what `flint demo` asks for, and what the
+    # shop's own tests (examples/shop/tests) need to recover a checkout the buyer left.
+    recovery = {"enabled": True, "abandon_after": args.recovery_after} if args.recovery_after else None
+    app = create_shop(args.flint_url, args.secret_key, args.flint_public_url, args.webhook_secret, recovery=recovery)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,9 +53,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-secret", default=os.environ.get("SHOP_WEBHOOK_SECRET") or None,
                         help="the webhook endpoint's signing secret, whsec_... (env SHOP_WEBHOOK_SECRET, "
                              "preferred); without it POST /webhooks answers 503")
+    parser.add_argument("--recovery-after", type=int, metavar="SECONDS",
+                        default=os.environ.get("SHOP_RECOVERY_AFTER") or None,
+                        help="ask Flint for drop-off recovery on every checkout: a payment link once the buyer "
+                             "has been gone this long, 5 to 86400 (env SHOP_RECOVERY_AFTER; default: no recovery)")
     args = parser.parse_args(argv)
     if not args.secret_key:
         parser.error("a secret key is needed: --secret-key or SHOP_SECRET_KEY")
+    if args.recovery_after is not None and not 5 <= args.recovery_after <= 86400:
+        parser.error("--recovery-after must be between 5 and 86400 seconds")
     if args.webhook_secret:
         try:
             check_secret(args.webhook_secret)

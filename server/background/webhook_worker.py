@@ -214,7 +214,7 @@ class DeliveryWorker:
                 app = self.apps.get(endpoint.app_id or "")  # its webhook_url signs with the app's secret
             body = json.dumps(payload, separators=(",", ":")).encode()
             headers = signing.headers(service.signing_secrets(self.rt, endpoint, outcome.attempted_at, app),
-                                      event.id, int(attempted.timestamp()), body)
+                                      event.id, clock.wall_timestamp(), body)
             async with asyncio.timeout(self.timeout):  # the lookup, connect, send and status line
                 target = await self._resolve(endpoint.url)
                 request = egress.pinned_request(self.client, endpoint.url, target, body, headers, USER_AGENT)

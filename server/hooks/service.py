@@ -155,7 +155,7 @@ async def _call(rt: Runtime, hooked: Hooked, payload: dict, answer: Answer) -> b
     body = json.dumps(dict(payload, installation_id=hooked.installation_id), separators=(",", ":")).encode()
     now = clock.now()
     headers = signing.headers(webhook_signing_secrets(rt, hooked.app, clock.iso(now)), new_id("hk"),
-                              int(now.timestamp()), body)
+                              clock.wall_timestamp(), body)
     assert hooked.app.hook_url is not None
     target = await egress.resolve(hooked.app.hook_url, allow_loopback=not rt.config.is_production)
     client = _http()

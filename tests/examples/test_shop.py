@@ -8,6 +8,8 @@ import html as htmllib
 import json
 import logging
 import re
+import subprocess
+import sys
 
 import httpx
 
@@ -266,3 +268,13 @@ def test_money_is_formatted_in_the_currency_minor_unit():
     assert format_money(123456, "usd") == "$1,234.56"
     assert format_money(500, "jpy") == "¥500"
     assert format_money(1500, "kwd") == "1.500 KWD"
+
+
+def test_a_recovery_delay_flint_would_refuse_stops_the_shop_at_startup():
+    """``--recovery-after`` (the shop's checkouts ask for drop-off recovery; examples/shop/tests uses it) takes
+    what Flint takes, 5 to 86400 seconds: anything else is a usage error before the shop starts."""
+    for bad in ("4", "86401", "soon"):
+        done = subprocess.run([sys.executable, "-m", "examples.shop", "--secret-key", "sk_test_unused",
+                               "--recovery-after", bad], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done
+        assert "--recovery-after" in done.stderr and "Traceback" not in done.stderr
