@@ -30,12 +30,11 @@ empty here, and ``checkouts_held_at_end`` says how many it held by the end.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlencode
+
+from support.localstripe import LocalStripe
 
 from . import harness
 from .harness import INLINE_ORDER, SUCCESS_CARD
@@ -52,56 +51,6 @@ PAYMENT_INTENT_FORM = (urlencode({"amount": AMOUNT, "currency": INLINE_ORDER["cu
 PAYMENT_METHOD_ID = rb'"id"\s*:\s*"(pm_\w+)"'
 FORM = "application/x-www-form-urlencoded"
 
-# tests/processors/conftest.py's launcher: localstripe's own start() listens on every interface; this is the
-# same app on loopback only, on a port the OS picks, printed for the parent.
-LAUNCH = """
-import socket
-from aiohttp import web
-from localstripe.server import app
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-sock.bind(("127.0.0.1", 0))
-print(sock.getsockname()[1], flush=True)
-web.run_app(app, sock=sock, print=None, access_log=None)
-"""
-
-
-class LocalStripe:
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.log_path = folder / "localstripe.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=folder, stdout=subprocess.PIPE,
-                                            stderr=log, text=True)
-        port = self.process.stdout.readline().strip()
-        if not port.isdigit():
-            self.stop()
-            raise RuntimeError(f"localstripe did not start:\n{harness.read_log(self.log_path)[-2000:]}")
-        self.port = int(port)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                status, _ = harness.fetch("GET", f"{self.url}/v1/balance", token=SECRET_KEY, timeout=1)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"localstripe did not answer:\n{harness.read_log(self.log_path)[-2000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-
-
 def _check_intent(body: bytes) -> str | None:
     try:
         intent = json.loads(body)
@@ -114,7 +63,7 @@ def _check_intent(body: bytes) -> str | None:
 
 def run(tmp: Path, *, flint_checkout: dict | None, connections: int, workers: int, warmup: float, duration: float,
         timeout: float, log: Callable[[str], None] = print) -> dict:
-    peer = LocalStripe(tmp)
+    peer = LocalStripe(tmp, SECRET_KEY)
     notes: list[str] = []
     try:
         host = f"127.0.0.1:{peer.port}"

@@ -5,49 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from flint.processors.stripe import StripeProcessor
+from support import localstripe as support_localstripe
 
 SECRET_KEY = "sk_test_flint_localstripe"
 
-# localstripe's own start() listens on '::' (every interface); this starts the same server on loopback
-# only, on a port the OS picks, and prints it. It runs in its own interpreter, from the test environment.
-LAUNCH = """
-import socket, sys
-from aiohttp import web
-from localstripe.server import app
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-sock.bind(("127.0.0.1", 0))
-print(sock.getsockname()[1], flush=True)
-web.run_app(app, sock=sock, print=None, access_log=None)
-"""
 
-
-class LocalStripe:
-    def __init__(self, tmp_path) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=tmp_path, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
-        port = self.process.stdout.readline().strip()
-        if not port.isdigit():
-            self.stop()
-            raise RuntimeError("localstripe did not start")
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(f"{self.url}/v1/balance", auth=(SECRET_KEY, ""), timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("localstripe did not answer") from None
-                time.sleep(0.05)
+class LocalStripe(support_localstripe.LocalStripe):
+    def __init__(self, folder) -> None:
+        super().__init__(folder, SECRET_KEY)
 
     def authenticate(self, intent_id: str, success: bool) -> None:
         """What Stripe.js and the card issuer do with the buyer in a browser: localstripe's own endpoint."""
@@ -57,16 +27,6 @@ class LocalStripe:
                                   "key": "pk_test_flint_localstripe"},
                             timeout=5)
         answer.raise_for_status()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
 
 
 @pytest.fixture(scope="module")
