@@ -285,9 +285,10 @@ class SqliteDatabase:
 
     async def _commit(self, writer: _Connection, group: _Group) -> None:
         """COMMIT (the fsync) on aiosqlite's thread, as a task of its own: no member's cancellation
-        can interrupt it. Holds the connection until the outcome is known."""
+        can interrupt it. Holds the connection until the outcome is known (even when the task itself is
+        cancelled at shutdown: ``_on_thread`` waits for the thread to be done with the COMMIT)."""
         try:
-            await writer.raw.execute("COMMIT")
+            await self._on_thread(writer, "COMMIT")
         except BaseException as error:  # noqa: BLE001 - every member gets the outcome, whatever it is
             if writer.sync.in_transaction:
                 writer.sync.execute("ROLLBACK")
