@@ -7,6 +7,7 @@ import pytest
 
 from flint import clock
 from support.factories import make_merchant
+from support.receiver import Receiver
 
 from .pg import run_in_thread
 
@@ -36,6 +37,28 @@ async def test_advancing_expires_a_session_and_makes_its_recovery_link_at_once(s
         assert after["status"] == "expired" and after["recovery"]["payment_link_id"].startswith("plink_")
         types = [e["type"] for e in api.get(f"/v1/orders/{session['order_id']}/events").json()["data"]]
         assert types[-2:] == ["checkout.session.expired", "payment_link.created"]
+
+
+async def test_a_delivery_still_on_the_wire_when_the_clock_moves_is_retried_within_that_advance(server, server_rt):
+    """The background worker has sent a delivery and is waiting for its answer (a refusal) when a test
+    moves the clock: the advance first lets that send finish and records it, so its retry is due and sent
+    before the advance answers. (Moved first, the retry would be scheduled from the new time and the test
+    would wait for the next advance.)"""
+    _, key = await make_merchant(server_rt)
+    receiver = Receiver().start()
+    try:
+        url = receiver.script("/slow", [500, 200], delay=0.5)  # refused once, each answer half a second late
+        with server.client(key) as api:
+            endpoint = api.post("/v1/webhook_endpoints", json={"url": url, "events": ["order.created"]})
+            assert endpoint.status_code == 200, endpoint.text
+            api.post("/v1/orders", json={"currency": "usd", "line_items": [
+                {"name": "Beans", "quantity": 1, "unit_amount": 900}]}).raise_for_status()
+            receiver.wait_for("/slow", 1)  # on the wire: its 500 is half a second away
+            moved = api.post("/v1/test_helpers/advance_clock", json={"seconds": 10})  # past the 5 s retry
+            assert moved.status_code == 200, moved.text
+        assert len(receiver.at("/slow")) == 2  # the retry went within the advance
+    finally:
+        receiver.stop()
 
 
 def test_advancing_sends_the_recovery_email_of_the_drop_off_it_made_before_answering(tmp_path):

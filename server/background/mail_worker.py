@@ -32,6 +32,7 @@ import ipaddress
 import logging
 import random
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -83,6 +84,10 @@ def _answer(error: aiosmtplib.SMTPResponseException) -> str:
     return f"smtp {error.code}: {' '.join(error.message.split())}"[:MAX_ERROR]
 
 
+# The background workers running in this process: the test clock lets their sends finish and records
+# their outcomes before it moves the clock (``settle``).
+RUNNING: weakref.WeakSet[MailWorker] = weakref.WeakSet()
+
 class MailWorker:
     def __init__(self, rt: Runtime) -> None:
         config = rt.config
@@ -112,6 +117,7 @@ class MailWorker:
 
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_loop())
+        RUNNING.add(self)
         try:
             while True:
                 free = self.capacity - len(self.tasks)
@@ -130,6 +136,7 @@ class MailWorker:
         finally:
             # A stop: what is on the wire finishes and is recorded, so a restart does not send it again;
             # what waits for a connection is given back.
+            RUNNING.discard(self)
             self.stopping = True
             if self.tasks:
                 await asyncio.wait(list(self.tasks), timeout=STOP_GRACE_SECONDS)
@@ -187,6 +194,13 @@ class MailWorker:
                 log.exception("mail outcomes not recorded; retrying")
                 await asyncio.sleep(0.5)
                 self.record_now.set()
+
+    async def settle(self, timeout: float) -> None:
+        """Let the sends in flight finish (up to ``timeout`` s) and record every outcome now: the test
+        clock, so that a mail just refused has its retry scheduled before the clock moves past it."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+        await self._record()
 
     async def _record(self) -> None:
         """Every outcome queued, in one transaction (group commit: those that arrive meanwhile go in

@@ -13,7 +13,15 @@ from flint.runtime import Runtime
 MAX_SECONDS = 366 * 86400  # a year and a day per call: enough for any expiry Flint has
 
 
+SETTLE_SECONDS = 5  # how long the background workers' sends in flight may take to finish first
+
+
 async def advance(rt: Runtime, seconds: float) -> dict[str, Any]:
+    # First what already happened: a delivery or mail the background workers just sent has its outcome
+    # (and its retry's time) recorded before the clock moves, so a refusal the merchant's test just saw
+    # is retried within this advance, not after the next one.
+    for worker in [*webhook_worker.RUNNING, *mail_worker.RUNNING]:
+        await worker.settle(SETTLE_SECONDS)
     total = clock.advance(seconds)
     swept = await sweeper.sweep_once(rt)
     delivered = await webhook_worker.deliver_due(rt)

@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -86,6 +87,11 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - clock.now()).total_seconds())
 
 
+# The background workers running in this process: the test clock lets their sends finish and records
+# their outcomes before it moves the clock (``settle``).
+RUNNING: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
+
+
 class DeliveryWorker:
     def __init__(self, rt: Runtime) -> None:
         config = rt.config
@@ -114,6 +120,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop())
+        RUNNING.add(self)
         try:
             while True:
                 free = self.concurrency - len(self.tasks)
@@ -129,6 +136,7 @@ class DeliveryWorker:
                 except TimeoutError:
                     pass
         finally:
+            RUNNING.discard(self)
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -136,6 +144,14 @@ class DeliveryWorker:
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()  # what was sent is recorded, so a restart does not resend it
             await self.client.aclose()
+
+    async def settle(self, timeout: float) -> None:
+        """Let the sends in flight finish (up to ``timeout`` s) and record every outcome now, rather than
+        at the next flush: the test clock, so that a delivery just refused has its retry scheduled before
+        the clock moves past it."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+        await self._flush()
 
     async def run_until_idle(self, timeout: float = 30) -> None:
         """Send everything due now and return (for tests and the CLI's one-shot use)."""

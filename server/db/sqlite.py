@@ -270,8 +270,9 @@ class SqliteDatabase:
             self._write_lock.release()
             return
         if self._queued and group.members < MAX_GROUP:
+            # Left open for the next one queued; should that one be cancelled before it takes the
+            # connection, its _acquire sees to the group (_watch_orphan).
             self._write_lock.release()
-            self._watch_orphan()
             return
         self._group = None
         if group.members == 0:  # every body of the group raised: nothing to write
@@ -302,7 +303,8 @@ class SqliteDatabase:
 
     def _watch_orphan(self) -> None:
         """A group left open for a queued caller who then went away (cancelled) would wait forever:
-        once the loop has let the woken caller run, commit the group if nobody holds the connection."""
+        once the loop has let any other woken caller run, commit the group if nobody holds the
+        connection or waits for it."""
         group = self._group
         if group is None:
             return

@@ -61,6 +61,8 @@ class FlintServer:
         self.process: subprocess.Popen | None = None
         self._env = env or {}
         self._name, self._email = name, email
+        # One key per server: the merchant command and the server must sign alike.
+        self._key = secrets.token_urlsafe(32)
 
     # -- life ------------------------------------------------------------------------------------------
 
@@ -138,17 +140,11 @@ class FlintServer:
         env = {name: value for name, value in os.environ.items() if not name.startswith("FLINT_")}
         env.update(DEFAULT_ENV)
         env.update(FLINT_ENV="development", FLINT_DATABASE_URL=f"sqlite:///{self.home / 'flint.sqlite3'}",
-                   FLINT_SECRET_KEY=self._secret_key())
+                   FLINT_SECRET_KEY=self._key)
         if self.url:
             env["FLINT_PUBLIC_URL"] = self.url
         env.update(self._env)
         return env
-
-    def _secret_key(self) -> str:
-        # One key per server, generated once: the merchant command and the server must sign alike.
-        if not hasattr(self, "_key"):
-            self._key = secrets.token_urlsafe(32)
-        return self._key
 
     def _create_merchant(self) -> Merchant:
         password = secrets.token_urlsafe(18)
@@ -169,7 +165,7 @@ class FlintServer:
             self.process = subprocess.Popen(
                 [sys.executable, *command, *args], cwd=self.home, env=self._environment(),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                # Its own process group, so stop() reaches anything it starts (hypercorn workers) and a
+                # Its own process group, so stop() reaches anything it starts (Uvicorn's workers) and a
                 # Ctrl-C in the terminal reaches pytest alone, which then stops the server in order.
                 start_new_session=True)
         with _running_lock:
